@@ -1,0 +1,48 @@
+//! The one place where errors become gRPC statuses.
+
+use tagd_core::DomainError;
+use tagd_store::StoreError;
+use tonic::Status;
+
+/// Maps every store error to the status a caller can act on.
+pub(crate) fn status(error: StoreError) -> Status {
+    match error {
+        StoreError::Invalid(domain) => invalid(domain),
+        error @ StoreError::NotFound { .. } => Status::not_found(error.to_string()),
+        StoreError::AlreadyExists(message) => Status::already_exists(message),
+        StoreError::FailedPrecondition(message) => Status::failed_precondition(message),
+        error @ (StoreError::UnsupportedUrl(_) | StoreError::Migration(_)) => {
+            tracing::error!(%error, "store misconfigured");
+            Status::internal(error.to_string())
+        }
+        error @ StoreError::Connect(_) => {
+            tracing::error!(%error, "database unavailable");
+            Status::unavailable(error.to_string())
+        }
+        error @ (StoreError::Database(_) | StoreError::Corrupt(_)) => {
+            tracing::error!(%error, "database error");
+            Status::internal("internal database error; see the server log")
+        }
+    }
+}
+
+pub(crate) fn invalid(error: DomainError) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+/// `?`-friendly conversion of domain and store results into statuses.
+pub(crate) trait OrStatus<T> {
+    fn or_status(self) -> Result<T, Status>;
+}
+
+impl<T> OrStatus<T> for Result<T, StoreError> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(status)
+    }
+}
+
+impl<T> OrStatus<T> for Result<T, DomainError> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(invalid)
+    }
+}

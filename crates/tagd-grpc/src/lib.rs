@@ -1,0 +1,17 @@
+//! Tagd's gRPC adapter: the only crate that implements tonic services.
+//!
+//! Each service module (`tags`, `customers`, `tagging`) turns requests into
+//! domain values (validated by `tagd-core`), calls the store, and maps results
+//! back; `error` maps every store error to a status in one place; `middleware`
+//! authenticates callers, enforces roles and logs one line per RPC.
+
+mod convert;
+mod customers;
+mod error;
+mod middleware;
+mod server;
+mod tagging;
+mod tags;
+
+pub use crate::middleware::{ApiKey, KeyRing};
+pub use crate::server::{ServeError, ServerOptions, serve};

@@ -1,0 +1,101 @@
+//! Assembles the services, health, reflection and middleware, and serves them
+//! until shutdown; also runs the expiry sweeper.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tagd_core::customers::ContactRules;
+use tagd_proto::v1::customer_service_server::CustomerServiceServer;
+use tagd_proto::v1::tag_service_server::TagServiceServer;
+use tagd_proto::v1::tagging_service_server::TaggingServiceServer;
+use tagd_store::Store;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::customers::Customers;
+use crate::middleware::{KeyRing, RpcLayer};
+use crate::tagging::Tagging;
+use crate::tags::Tags;
+
+/// Everything the server needs besides the store and the socket.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub keys: KeyRing,
+    /// The largest request message accepted, in bytes.
+    pub max_request_bytes: usize,
+    pub contact_rules: ContactRules,
+    /// How often expired assignments are removed and recorded in history.
+    pub expiry_sweep_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves every tagd service on `listener` until `shutdown` resolves; calls in
+/// flight finish before this returns.
+pub async fn serve(
+    store: Arc<Store>,
+    listener: TcpListener,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let limit = options.max_request_bytes;
+    let tags = TagServiceServer::new(Tags { store: store.clone() }).max_decoding_message_size(limit);
+    let customers = CustomerServiceServer::new(Customers {
+        store: store.clone(),
+        rules: options.contact_rules,
+    })
+    .max_decoding_message_size(limit);
+    let tagging = TaggingServiceServer::new(Tagging { store: store.clone() }).max_decoding_message_size(limit);
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<TagServiceServer<Tags>>().await;
+    health_reporter.set_serving::<CustomerServiceServer<Customers>>().await;
+    health_reporter.set_serving::<TaggingServiceServer<Tagging>>().await;
+
+    // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tagd_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tagd_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let sweeper = tokio::spawn(sweep_expired(store.clone(), options.expiry_sweep_interval));
+    let result = Server::builder()
+        .layer(RpcLayer::new(options.keys))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(tags)
+        .add_service(customers)
+        .add_service(tagging)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    sweeper.abort();
+    Ok(result?)
+}
+
+/// Periodically records and removes assignments whose expiry has passed, so
+/// history shows every expiry even for customers nobody reads.
+async fn sweep_expired(store: Arc<Store>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.expire_due().await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "expired tag assignments"),
+            Err(error) => tracing::warn!(%error, "expiry sweep failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! Customers: the record, its phones, emails and channel identities.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use tagd_core::DomainError;
+use tagd_core::customers::{Address, Customer, CustomerField, CustomerFields, ExternalId};
+use tagd_core::ids::new_id;
+use tagd_core::paging::{PageRequest, finish_page};
+use tagd_core::text;
+
+use crate::db::{BackendOps, BatchInsert, MysqlConn, SqliteConn, now, with_conn, write_transaction};
+use crate::error::{StoreError, StoreResult};
+use crate::schema::{customer_emails, customer_external_ids, customer_phones, customer_tags, customers, tag_history};
+use crate::tags::page_limit;
+use crate::{Page, Store};
+
+/// Ids per `IN (...)` list.
+const IN_CHUNK: usize = 1_000;
+
+/// Filters of `ListCustomers`; every given one must match. Values are already normalised.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub name_contains: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub tag_id: Option<String>,
+}
+
+/// One entry of an upsert: the channel identity it is keyed by, and the
+/// normalised fields it brings (empty ones leave stored values alone).
+#[derive(Debug, Clone)]
+pub struct UpsertEntry {
+    pub key: ExternalId,
+    pub fields: CustomerFields,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpsertResult {
+    pub customer_id: String,
+    pub outcome: UpsertOutcome,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = customers, treat_none_as_default_value = false, treat_none_as_null = true)]
+pub(crate) struct CustomerRow {
+    pub id: String,
+    pub name: String,
+    pub name_key: String,
+    pub gender: String,
+    pub birthday: Option<NaiveDate>,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    pub address_detail: String,
+    pub company: String,
+    pub source_channel: String,
+    pub attributes: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customer_phones)]
+pub(crate) struct PhoneRow {
+    pub customer_id: String,
+    pub phone: String,
+    pub position: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customer_emails)]
+pub(crate) struct EmailRow {
+    pub customer_id: String,
+    pub email: String,
+    pub position: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customer_external_ids)]
+pub(crate) struct ExternalIdRow {
+    pub channel: String,
+    pub external_id: String,
+    pub customer_id: String,
+}
+
+/// The rows that store one customer.
+struct CustomerRows {
+    customer: CustomerRow,
+    phones: Vec<PhoneRow>,
+    emails: Vec<EmailRow>,
+    external_ids: Vec<ExternalIdRow>,
+}
+
+fn to_rows(customer: &Customer) -> CustomerRows {
+    let fields = &customer.fields;
+    let id = &customer.id;
+    let position = |index: usize| i32::try_from(index).unwrap_or(i32::MAX);
+    CustomerRows {
+        customer: CustomerRow {
+            id: id.clone(),
+            name: fields.name.clone(),
+            name_key: text::key(&fields.name),
+            gender: fields.gender.as_str().to_owned(),
+            birthday: fields.birthday,
+            province: fields.address.province.clone(),
+            city: fields.address.city.clone(),
+            district: fields.address.district.clone(),
+            address_detail: fields.address.detail.clone(),
+            company: fields.company.clone(),
+            source_channel: fields.source_channel.clone(),
+            attributes: serde_json::to_string(&fields.attributes).unwrap_or_else(|_| "{}".to_owned()),
+            created_at: customer.created_at,
+            updated_at: customer.updated_at,
+        },
+        phones: fields
+            .phones
+            .iter()
+            .enumerate()
+            .map(|(index, phone)| PhoneRow {
+                customer_id: id.clone(),
+                phone: phone.clone(),
+                position: position(index),
+            })
+            .collect(),
+        emails: fields
+            .emails
+            .iter()
+            .enumerate()
+            .map(|(index, email)| EmailRow {
+                customer_id: id.clone(),
+                email: email.clone(),
+                position: position(index),
+            })
+            .collect(),
+        external_ids: fields
+            .external_ids
+            .iter()
+            .map(|external| ExternalIdRow {
+                channel: external.channel.clone(),
+                external_id: external.external_id.clone(),
+                customer_id: id.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn from_rows(
+    row: CustomerRow,
+    phones: Vec<String>,
+    emails: Vec<String>,
+    external_ids: Vec<ExternalId>,
+) -> StoreResult<Customer> {
+    let corrupt = |what: String| StoreError::Corrupt(format!("customer {}: {what}", row.id));
+    let gender = row.gender.parse().map_err(corrupt)?;
+    let attributes: BTreeMap<String, String> =
+        serde_json::from_str(&row.attributes).map_err(|e| corrupt(format!("attributes: {e}")))?;
+    Ok(Customer {
+        fields: CustomerFields {
+            name: row.name,
+            gender,
+            birthday: row.birthday,
+            phones,
+            emails,
+            address: Address {
+                province: row.province,
+                city: row.city,
+                district: row.district,
+                detail: row.address_detail,
+            },
+            company: row.company,
+            source_channel: row.source_channel,
+            external_ids,
+            attributes,
+        },
+        id: row.id,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// `%text%` for LIKE, with the wildcards in `text` escaped by `\`.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Customer queries, written once and compiled for each backend's connection.
+pub(crate) trait CustomerQueries {
+    /// Full customers for `ids`, in id order; missing ids are skipped.
+    async fn load_customers(&mut self, ids: &[String]) -> StoreResult<Vec<Customer>>;
+    async fn load_customer(&mut self, id: &str) -> StoreResult<Customer>;
+    /// Who holds each of these channel identities now.
+    async fn external_id_holders(&mut self, ids: &[&ExternalId]) -> StoreResult<HashMap<ExternalId, String>>;
+    async fn insert_customers(&mut self, customers: &[Customer]) -> StoreResult<()>;
+    /// Rewrites the customers' rows and child rows.
+    async fn rewrite_customers(&mut self, customers: &[Customer]) -> StoreResult<()>;
+    async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()>;
+}
+
+macro_rules! customer_queries {
+    ($conn:ty) => {
+        impl CustomerQueries for $conn {
+            async fn load_customers(&mut self, ids: &[String]) -> StoreResult<Vec<Customer>> {
+                let mut loaded = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(IN_CHUNK) {
+                    let rows: Vec<CustomerRow> = customers::table
+                        .filter(customers::id.eq_any(chunk))
+                        .order(customers::id)
+                        .select(CustomerRow::as_select())
+                        .load(self)
+                        .await?;
+                    let mut phones: HashMap<String, Vec<String>> = HashMap::new();
+                    let phone_rows: Vec<(String, String)> = customer_phones::table
+                        .filter(customer_phones::customer_id.eq_any(chunk))
+                        .order((customer_phones::customer_id, customer_phones::position))
+                        .select((customer_phones::customer_id, customer_phones::phone))
+                        .load(self)
+                        .await?;
+                    for (customer_id, phone) in phone_rows {
+                        phones.entry(customer_id).or_default().push(phone);
+                    }
+                    let mut emails: HashMap<String, Vec<String>> = HashMap::new();
+                    let email_rows: Vec<(String, String)> = customer_emails::table
+                        .filter(customer_emails::customer_id.eq_any(chunk))
+                        .order((customer_emails::customer_id, customer_emails::position))
+                        .select((customer_emails::customer_id, customer_emails::email))
+                        .load(self)
+                        .await?;
+                    for (customer_id, email) in email_rows {
+                        emails.entry(customer_id).or_default().push(email);
+                    }
+                    let mut external: HashMap<String, Vec<ExternalId>> = HashMap::new();
+                    let external_rows: Vec<ExternalIdRow> = customer_external_ids::table
+                        .filter(customer_external_ids::customer_id.eq_any(chunk))
+                        .order((customer_external_ids::customer_id, customer_external_ids::channel))
+                        .select(ExternalIdRow::as_select())
+                        .load(self)
+                        .await?;
+                    for row in external_rows {
+                        external.entry(row.customer_id).or_default().push(ExternalId {
+                            channel: row.channel,
+                            external_id: row.external_id,
+                        });
+                    }
+                    for row in rows {
+                        let phones = phones.remove(&row.id).unwrap_or_default();
+                        let emails = emails.remove(&row.id).unwrap_or_default();
+                        let external_ids = external.remove(&row.id).unwrap_or_default();
+                        loaded.push(from_rows(row, phones, emails, external_ids)?);
+                    }
+                }
+                Ok(loaded)
+            }
+
+            async fn load_customer(&mut self, id: &str) -> StoreResult<Customer> {
+                self.load_customers(&[id.to_owned()])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::not_found("customer", id))
+            }
+
+            async fn external_id_holders(&mut self, ids: &[&ExternalId]) -> StoreResult<HashMap<ExternalId, String>> {
+                let mut by_channel: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for id in ids {
+                    by_channel.entry(&id.channel).or_default().push(&id.external_id);
+                }
+                let mut holders = HashMap::new();
+                for (channel, external_ids) in by_channel {
+                    for chunk in external_ids.chunks(IN_CHUNK) {
+                        let rows: Vec<ExternalIdRow> = customer_external_ids::table
+                            .filter(customer_external_ids::channel.eq(channel))
+                            .filter(customer_external_ids::external_id.eq_any(chunk))
+                            .select(ExternalIdRow::as_select())
+                            .load(self)
+                            .await?;
+                        for row in rows {
+                            holders.insert(
+                                ExternalId { channel: row.channel, external_id: row.external_id },
+                                row.customer_id,
+                            );
+                        }
+                    }
+                }
+                Ok(holders)
+            }
+
+            async fn insert_customers(&mut self, customers: &[Customer]) -> StoreResult<()> {
+                let rows: Vec<CustomerRows> = customers.iter().map(to_rows).collect();
+                let customer_rows: Vec<CustomerRow> = rows.iter().map(|r| r.customer.clone()).collect();
+                self.insert_customer_rows(&customer_rows).await?;
+                let phones: Vec<PhoneRow> = rows.iter().flat_map(|r| r.phones.iter().cloned()).collect();
+                self.insert_phone_rows(&phones).await?;
+                let emails: Vec<EmailRow> = rows.iter().flat_map(|r| r.emails.iter().cloned()).collect();
+                self.insert_email_rows(&emails).await?;
+                let external: Vec<ExternalIdRow> = rows.iter().flat_map(|r| r.external_ids.iter().cloned()).collect();
+                self.insert_external_id_rows(&external).await?;
+                Ok(())
+            }
+
+            async fn rewrite_customers(&mut self, customers: &[Customer]) -> StoreResult<()> {
+                let ids: Vec<String> = customers.iter().map(|c| c.id.clone()).collect();
+                self.delete_children(&ids).await?;
+                let mut phones = Vec::new();
+                let mut emails = Vec::new();
+                let mut external = Vec::new();
+                for customer in customers {
+                    let rows = to_rows(customer);
+                    diesel::update(customers::table.find(&customer.id))
+                        .set(&rows.customer)
+                        .execute(self)
+                        .await?;
+                    phones.extend(rows.phones);
+                    emails.extend(rows.emails);
+                    external.extend(rows.external_ids);
+                }
+                self.insert_phone_rows(&phones).await?;
+                self.insert_email_rows(&emails).await?;
+                self.insert_external_id_rows(&external).await?;
+                Ok(())
+            }
+
+            async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()> {
+                for chunk in ids.chunks(IN_CHUNK) {
+                    diesel::delete(customer_phones::table.filter(customer_phones::customer_id.eq_any(chunk)))
+                        .execute(self)
+                        .await?;
+                    diesel::delete(customer_emails::table.filter(customer_emails::customer_id.eq_any(chunk)))
+                        .execute(self)
+                        .await?;
+                    diesel::delete(
+                        customer_external_ids::table.filter(customer_external_ids::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+customer_queries!(SqliteConn);
+customer_queries!(MysqlConn);
+
+/// Fails when an identity in `customer` belongs to another customer.
+fn check_identities(
+    customer: &Customer,
+    holders: &HashMap<ExternalId, String>,
+    field: &dyn Fn(usize) -> String,
+) -> StoreResult<()> {
+    for (index, id) in customer.fields.external_ids.iter().enumerate() {
+        if let Some(holder) = holders.get(id).filter(|holder| **holder != customer.id) {
+            return Err(StoreError::AlreadyExists(format!(
+                "{}: {}:{} already belongs to customer {holder}",
+                field(index),
+                id.channel,
+                id.external_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    pub async fn create_customer(&self, fields: CustomerFields) -> StoreResult<Customer> {
+        let at = now();
+        let customer = Customer {
+            id: new_id(),
+            fields,
+            created_at: at,
+            updated_at: at,
+        };
+        let new = &customer;
+        write_transaction!(self, |conn| {
+            let wanted: Vec<&ExternalId> = new.fields.external_ids.iter().collect();
+            let holders = conn.external_id_holders(&wanted).await?;
+            check_identities(new, &holders, &|index| format!("customer.external_ids[{index}]"))?;
+            conn.insert_customers(std::slice::from_ref(new)).await?;
+            Ok(())
+        })?;
+        Ok(customer)
+    }
+
+    pub async fn get_customer(&self, id: &str) -> StoreResult<Customer> {
+        with_conn!(self, |conn| conn.load_customer(id).await)
+    }
+
+    /// Replaces the fields named in `mask` with those of `fields` (already normalised).
+    pub async fn update_customer(
+        &self,
+        id: &str,
+        fields: &CustomerFields,
+        mask: &BTreeSet<CustomerField>,
+    ) -> StoreResult<Customer> {
+        write_transaction!(self, |conn| {
+            conn.lock_customers(&[id.to_owned()]).await?;
+            let mut customer = conn.load_customer(id).await?;
+            for field in mask {
+                customer.fields.set(*field, fields);
+            }
+            if mask.contains(&CustomerField::ExternalIds) {
+                let wanted: Vec<&ExternalId> = customer.fields.external_ids.iter().collect();
+                let holders = conn.external_id_holders(&wanted).await?;
+                check_identities(&customer, &holders, &|index| format!("customer.external_ids[{index}]"))?;
+            }
+            customer.updated_at = now();
+            conn.rewrite_customers(std::slice::from_ref(&customer)).await?;
+            Ok(customer)
+        })
+    }
+
+    /// Deletes the customer with its tags and tag history; returns the live assignments removed.
+    pub async fn delete_customer(&self, id: &str) -> StoreResult<u64> {
+        write_transaction!(self, |conn| {
+            if conn.lock_customers(&[id.to_owned()]).await?.is_empty() {
+                return Err(StoreError::not_found("customer", id));
+            }
+            let at = now();
+            let live: i64 = customer_tags::table
+                .filter(customer_tags::customer_id.eq(id))
+                .filter(customer_tags::expires_at.is_null().or(customer_tags::expires_at.gt(at)))
+                .count()
+                .get_result(conn)
+                .await?;
+            diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(id)))
+                .execute(conn)
+                .await?;
+            diesel::delete(tag_history::table.filter(tag_history::customer_id.eq(id)))
+                .execute(conn)
+                .await?;
+            conn.delete_children(&[id.to_owned()]).await?;
+            diesel::delete(customers::table.find(id)).execute(conn).await?;
+            Ok(u64::try_from(live).unwrap_or(0))
+        })
+    }
+
+    pub async fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> StoreResult<Page<Customer>> {
+        let at = now();
+        let (mut ids, customers): (Vec<String>, Vec<Customer>) = with_conn!(self, |conn| {
+            let mut query = customers::table
+                .select(customers::id)
+                .order(customers::id)
+                .limit(page_limit(page))
+                .into_boxed();
+            if let Some(after) = &page.after {
+                query = query.filter(customers::id.gt(after.clone()));
+            }
+            if let Some(name) = &filter.name_contains {
+                query = query.filter(customers::name_key.like(contains_pattern(&text::key(name))).escape('\\'));
+            }
+            if let Some(phone) = &filter.phone {
+                query = query.filter(
+                    customers::id.eq_any(
+                        customer_phones::table
+                            .select(customer_phones::customer_id)
+                            .filter(customer_phones::phone.eq(phone.clone())),
+                    ),
+                );
+            }
+            if let Some(email) = &filter.email {
+                query = query.filter(
+                    customers::id.eq_any(
+                        customer_emails::table
+                            .select(customer_emails::customer_id)
+                            .filter(customer_emails::email.eq(email.clone())),
+                    ),
+                );
+            }
+            if let Some(tag_id) = &filter.tag_id {
+                query = query.filter(
+                    customers::id.eq_any(
+                        customer_tags::table
+                            .select(customer_tags::customer_id)
+                            .filter(customer_tags::tag_id.eq(tag_id.clone()))
+                            .filter(customer_tags::expires_at.is_null().or(customer_tags::expires_at.gt(at))),
+                    ),
+                );
+            }
+            let mut ids: Vec<String> = query.load(conn).await?;
+            ids.truncate(page.size + 1);
+            let page_ids = &ids[..ids.len().min(page.size)];
+            let customers = conn.load_customers(page_ids).await?;
+            (ids, customers)
+        });
+        let next_page_token = finish_page(&mut ids, page.size, String::clone);
+        Ok(Page {
+            items: customers,
+            next_page_token,
+        })
+    }
+
+    /// Creates or updates customers keyed by channel identity, all in one
+    /// transaction; a second identical call reports every entry unchanged.
+    pub async fn upsert_customers(&self, entries: &[UpsertEntry]) -> StoreResult<Vec<UpsertResult>> {
+        let mut first_index: HashMap<&ExternalId, usize> = HashMap::new();
+        for (index, entry) in entries.iter().enumerate() {
+            if let Some(first) = first_index.insert(&entry.key, index) {
+                return Err(DomainError::invalid(
+                    format!("entries[{index}].key"),
+                    format!("is the same as entries[{first}].key"),
+                )
+                .into());
+            }
+        }
+        write_transaction!(self, |conn| {
+            let at = now();
+            let mut wanted: Vec<&ExternalId> = entries.iter().map(|e| &e.key).collect();
+            wanted.extend(entries.iter().flat_map(|e| e.fields.external_ids.iter()));
+            let holders = conn.external_id_holders(&wanted).await?;
+            let mut existing_ids: Vec<String> = entries
+                .iter()
+                .filter_map(|entry| holders.get(&entry.key).cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            existing_ids.sort_unstable();
+            for chunk in existing_ids.chunks(IN_CHUNK) {
+                conn.lock_customers(chunk).await?;
+            }
+            let mut stored: HashMap<String, Customer> = conn
+                .load_customers(&existing_ids)
+                .await?
+                .into_iter()
+                .map(|customer| (customer.id.clone(), customer))
+                .collect();
+            let originals: HashMap<String, CustomerFields> =
+                stored.iter().map(|(id, c)| (id.clone(), c.fields.clone())).collect();
+            let mut created: Vec<Customer> = Vec::new();
+            let mut results = Vec::with_capacity(entries.len());
+            for (index, entry) in entries.iter().enumerate() {
+                let mut incoming = entry.fields.clone();
+                if !incoming.external_ids.contains(&entry.key) {
+                    incoming.external_ids.retain(|id| id.channel != entry.key.channel);
+                    incoming.external_ids.insert(0, entry.key.clone());
+                }
+                let field = |position: usize| format!("entries[{index}].customer.external_ids[{position}]");
+                let customer_id = match holders.get(&entry.key).and_then(|id| stored.get_mut(id)) {
+                    Some(customer) => {
+                        customer.fields.merge_from(&incoming);
+                        check_identities(customer, &holders, &field)?;
+                        customer.id.clone()
+                    }
+                    None => {
+                        if incoming.name.is_empty() {
+                            return Err(DomainError::invalid(
+                                format!("entries[{index}].customer.name"),
+                                "must not be empty for a new customer",
+                            )
+                            .into());
+                        }
+                        if incoming.source_channel.is_empty() {
+                            incoming.source_channel.clone_from(&entry.key.channel);
+                        }
+                        let customer = Customer {
+                            id: new_id(),
+                            fields: incoming,
+                            created_at: at,
+                            updated_at: at,
+                        };
+                        check_identities(&customer, &holders, &field)?;
+                        let id = customer.id.clone();
+                        created.push(customer);
+                        id
+                    }
+                };
+                results.push(customer_id);
+            }
+            // Two entries may name one identity that neither held before.
+            let mut claimed: HashMap<&ExternalId, &str> = HashMap::new();
+            for customer in created.iter().chain(stored.values()) {
+                for id in &customer.fields.external_ids {
+                    if let Some(other) = claimed.insert(id, &customer.id) {
+                        if other != customer.id {
+                            return Err(StoreError::AlreadyExists(format!(
+                                "{}:{} is given to two different customers in this request",
+                                id.channel, id.external_id
+                            )));
+                        }
+                    }
+                }
+            }
+            let mut changed: Vec<Customer> = stored
+                .into_values()
+                .filter(|customer| originals.get(&customer.id) != Some(&customer.fields))
+                .collect();
+            for customer in &mut changed {
+                customer.updated_at = at;
+            }
+            conn.insert_customers(&created).await?;
+            conn.rewrite_customers(&changed).await?;
+            let created_ids: BTreeSet<&str> = created.iter().map(|c| c.id.as_str()).collect();
+            let changed_ids: BTreeSet<&str> = changed.iter().map(|c| c.id.as_str()).collect();
+            Ok(results
+                .into_iter()
+                .map(|customer_id| {
+                    let outcome = if created_ids.contains(customer_id.as_str()) {
+                        UpsertOutcome::Created
+                    } else if changed_ids.contains(customer_id.as_str()) {
+                        UpsertOutcome::Updated
+                    } else {
+                        UpsertOutcome::Unchanged
+                    };
+                    UpsertResult { customer_id, outcome }
+                })
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! Connection pools for both backends, migrations, and the macros that run one
+//! query body against whichever backend the store was opened on.
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::Pool as DeadPool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::error::{StoreError, StoreResult};
+use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
+use crate::schema::{customer_emails, customer_external_ids, customer_phones, customer_tags, customers, tag_history};
+use crate::tagging::{AssignmentRow, HistoryRow};
+
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub(crate) type MysqlConn = AsyncMysqlConnection;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
+
+/// How long a SQLite connection waits for another process's write lock.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+pub(crate) enum Pool {
+    Sqlite(DeadPool<SqliteConn>),
+    Mysql(DeadPool<MysqlConn>),
+}
+
+/// Which database a URL names, and the URL each driver expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A file path (`sqlite://tagd.db`, `sqlite:///var/lib/tagd/tagd.db`).
+    Sqlite(String),
+    Mysql(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> StoreResult<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            }
+            Ok(Self::Sqlite(path.to_owned()))
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Ok(Self::Mysql(url.replacen("mariadb://", "mysql://", 1)))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Mysql(_) => "mysql",
+        }
+    }
+}
+
+/// A deadpool builder with the same limits for either backend.
+macro_rules! pool_builder {
+    ($manager:expr, $size:expr) => {
+        DeadPool::builder($manager)
+            .max_size($size)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+    };
+}
+
+pub(crate) fn open_pool(url: &DatabaseUrl, size: usize) -> StoreResult<Pool> {
+    let build_error = |e: deadpool::managed::BuildError| StoreError::Connect(e.to_string());
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => {
+            let mut config = ManagerConfig::<SqliteConn>::default();
+            config.custom_setup = Box::new(|path| connect_sqlite(path.to_owned()).boxed());
+            let manager = AsyncDieselConnectionManager::new_with_config(path.clone(), config);
+            Pool::Sqlite(pool_builder!(manager, size).build().map_err(build_error)?)
+        }
+        DatabaseUrl::Mysql(url) => {
+            let manager = AsyncDieselConnectionManager::<MysqlConn>::new(url.clone());
+            Pool::Mysql(pool_builder!(manager, size).build().map_err(build_error)?)
+        }
+    })
+}
+
+async fn connect_sqlite(path: String) -> ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    // WAL lets readers run beside the writer; FULL sync keeps every commit durable.
+    conn.batch_execute(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+    ))
+    .await
+    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// Applies pending migrations; returns the versions applied.
+pub(crate) async fn migrate(url: &DatabaseUrl) -> StoreResult<Vec<String>> {
+    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let applied: Vec<String> = match url {
+        DatabaseUrl::Sqlite(path) => {
+            let conn = connect_sqlite(path.clone())
+                .await
+                .map_err(|e| StoreError::Connect(e.to_string()))?;
+            let mut harness = AsyncMigrationHarness::new(conn);
+            let applied = harness.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;
+            applied.into_iter().map(|version| version.to_string()).collect()
+        }
+        DatabaseUrl::Mysql(url) => {
+            let conn = MysqlConn::establish(url)
+                .await
+                .map_err(|e| StoreError::Connect(e.to_string()))?;
+            let mut harness = AsyncMigrationHarness::new(conn);
+            let applied = harness.run_pending_migrations(MYSQL_MIGRATIONS).map_err(migration_error)?;
+            applied.into_iter().map(|version| version.to_string()).collect()
+        }
+    };
+    Ok(applied)
+}
+
+pub(crate) fn pool_error<E: std::fmt::Display>(error: E) -> StoreError {
+    StoreError::Connect(error.to_string())
+}
+
+/// Serialises writers on SQLite (one writer at a time is all it allows, and
+/// waiting here is cheaper than busy retries); a no-op on MySQL.
+pub(crate) async fn write_guard(lock: Option<&Mutex<()>>) -> Option<MutexGuard<'_, ()>> {
+    match lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    }
+}
+
+/// Operations whose SQL differs between backends.
+pub(crate) trait BackendOps {
+    /// Locks the customers' rows (in id order, so concurrent callers cannot
+    /// deadlock) for the rest of the transaction; returns the ids that exist.
+    async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>>;
+}
+
+impl BackendOps for MysqlConn {
+    async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
+        customers::table
+            .select(customers::id)
+            .filter(customers::id.eq_any(ids))
+            .order(customers::id)
+            .for_update()
+            .load(self)
+            .await
+    }
+}
+
+impl BackendOps for SqliteConn {
+    async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
+        // SQLite has no row locks: the write guard already makes this transaction the only writer.
+        customers::table
+            .select(customers::id)
+            .filter(customers::id.eq_any(ids))
+            .order(customers::id)
+            .load(self)
+            .await
+    }
+}
+
+/// Rows per multi-row INSERT: 2,000 rows × at most 16 columns stays under
+/// MySQL's 65,535 placeholders and SQLite's 32,766 variables.
+pub(crate) const INSERT_CHUNK: usize = 2_000;
+
+/// Declares `BatchInsert` (one multi-row INSERT method per table) and
+/// implements it for both backends: diesel-async cannot batch-insert on
+/// SQLite, but sync Diesel can, so SQLite hands its rows to the blocking thread.
+macro_rules! batch_inserts {
+    ($($method:ident($row:ty) => $table:path;)+) => {
+        pub(crate) trait BatchInsert {
+            $(async fn $method(&mut self, rows: &[$row]) -> QueryResult<()>;)+
+        }
+
+        impl BatchInsert for MysqlConn {
+            $(async fn $method(&mut self, rows: &[$row]) -> QueryResult<()> {
+                for chunk in rows.chunks(INSERT_CHUNK) {
+                    diesel::insert_into($table).values(chunk).execute(self).await?;
+                }
+                Ok(())
+            })+
+        }
+
+        impl BatchInsert for SqliteConn {
+            $(async fn $method(&mut self, rows: &[$row]) -> QueryResult<()> {
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                let rows = rows.to_vec();
+                self.spawn_blocking(move |conn| {
+                    for chunk in rows.chunks(INSERT_CHUNK) {
+                        diesel::RunQueryDsl::execute(diesel::insert_into($table).values(chunk), conn)?;
+                    }
+                    Ok(())
+                })
+                .await
+            })+
+        }
+    };
+}
+
+batch_inserts! {
+    insert_assignment_rows(AssignmentRow) => customer_tags::table;
+    insert_history_rows(HistoryRow) => tag_history::table;
+    insert_customer_rows(CustomerRow) => customers::table;
+    insert_phone_rows(PhoneRow) => customer_phones::table;
+    insert_email_rows(EmailRow) => customer_emails::table;
+    insert_external_id_rows(ExternalIdRow) => customer_external_ids::table;
+}
+
+/// Now, in UTC, truncated to microseconds: what MySQL's DATETIME(6) keeps, so
+/// both backends read back exactly what was written.
+pub(crate) fn now() -> NaiveDateTime {
+    truncate_to_micros(Utc::now().naive_utc())
+}
+
+pub(crate) fn truncate_to_micros(time: NaiveDateTime) -> NaiveDateTime {
+    let nanos = time.nanosecond() / 1_000 * 1_000;
+    time.with_nanosecond(nanos).unwrap_or(time)
+}
+
+/// How long a caller waits for a pooled connection, or for a new one to open.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend is open.
+macro_rules! with_conn {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::db::Pool::Sqlite(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::db::pool_error)?;
+                let $conn: &mut $crate::db::SqliteConn = &mut pooled;
+                $body
+            }
+            $crate::db::Pool::Mysql(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::db::pool_error)?;
+                let $conn: &mut $crate::db::MysqlConn = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` (returning `StoreResult<T>`) in one write transaction.
+macro_rules! write_transaction {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let _writer = $crate::db::write_guard($store.write_lock.as_ref()).await;
+        with_conn!($store, |outer| {
+            use diesel_async::AsyncConnection as _;
+            outer
+                .transaction::<_, $crate::error::StoreError, _>(async move |$conn| $body)
+                .await
+        })
+    }};
+}
+
+pub(crate) use {with_conn, write_transaction};

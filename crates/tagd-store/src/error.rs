@@ -1,0 +1,67 @@
+//! The storage crate's one error type.
+
+use tagd_core::DomainError;
+
+/// Why a storage operation failed. The gRPC layer maps each variant to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The input breaks a domain rule (checked here because it needs stored data,
+    /// such as a value against its tag's type).
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    /// `field` is the request path that named the missing thing ("" when obvious).
+    #[error("{}", not_found_message(field, entity, id))]
+    NotFound {
+        entity: &'static str,
+        id: String,
+        field: String,
+    },
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("unsupported database_url {0:?}: expected sqlite://<path> or mysql://user:pass@host/db")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    /// Stored data the code cannot read back (a bug or a hand-edited row).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(entity: &'static str, id: &str) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.to_owned(),
+            field: String::new(),
+        }
+    }
+
+    /// The same error naming the request field it came from.
+    pub(crate) fn at(self, path: &str) -> Self {
+        match self {
+            Self::NotFound { entity, id, .. } => Self::NotFound {
+                entity,
+                id,
+                field: path.to_owned(),
+            },
+            Self::Invalid(error) => Self::Invalid(error),
+            other => other,
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+fn not_found_message(field: &str, entity: &str, id: &str) -> String {
+    if field.is_empty() {
+        format!("{entity} {id:?} not found")
+    } else {
+        format!("{field}: {entity} {id:?} not found")
+    }
+}

@@ -1,0 +1,68 @@
+//! Tagd's storage: the only crate that talks to the database.
+//!
+//! One Diesel schema and one query body per operation serve SQLite and
+//! MySQL/MariaDB: the `with_conn!`/`write_transaction!` macros expand each body
+//! once per backend. Every multi-row change runs in one transaction.
+
+mod customers;
+mod db;
+mod error;
+mod schema;
+mod tagging;
+mod tags;
+
+use tokio::sync::Mutex;
+
+pub use crate::customers::{CustomerFilter, UpsertEntry, UpsertOutcome, UpsertResult};
+pub use crate::db::DatabaseUrl;
+pub use crate::error::{StoreError, StoreResult};
+pub use crate::tags::{CategoryPatch, NewCategory, NewTag, TagPatch, DeleteOutcome};
+pub use tagd_core::paging::PageRequest;
+
+/// A page of rows and the token for the next one ("" on the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+/// The storage handle: a connection pool on one backend. Cheap to share behind an `Arc`.
+pub struct Store {
+    pool: db::Pool,
+    /// Held by every write transaction on SQLite; `None` on MySQL.
+    write_lock: Option<Mutex<()>>,
+    backend: &'static str,
+}
+
+impl Store {
+    /// Opens a pool on `url` and applies pending migrations.
+    pub async fn open(url: &str, pool_size: usize) -> StoreResult<Self> {
+        let url = DatabaseUrl::parse(url)?;
+        db::migrate(&url).await?;
+        let pool = db::open_pool(&url, pool_size.max(1))?;
+        let store = Self {
+            write_lock: matches!(url, DatabaseUrl::Sqlite(_)).then(|| Mutex::new(())),
+            backend: url.backend_name(),
+            pool,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations without opening a pool; returns the versions applied.
+    pub async fn migrate(url: &str) -> StoreResult<Vec<String>> {
+        db::migrate(&DatabaseUrl::parse(url)?).await
+    }
+
+    /// "sqlite" or "mysql".
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Checks that a connection can be had and used.
+    pub async fn ping(&self) -> StoreResult<()> {
+        use diesel_async::SimpleAsyncConnection as _;
+        db::with_conn!(self, |conn| conn.batch_execute("SELECT 1").await?);
+        Ok(())
+    }
+}

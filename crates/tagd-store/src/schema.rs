@@ -1,0 +1,113 @@
+//! The one Diesel schema both backends share (see `migrations/mysql` and `migrations/sqlite`).
+
+diesel::table! {
+    categories (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Text,
+        is_exclusive -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> Text,
+        category_id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Text,
+        value_type -> Text,
+        enum_values -> Text,
+        default_validity_secs -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        gender -> Text,
+        birthday -> Nullable<Date>,
+        province -> Text,
+        city -> Text,
+        district -> Text,
+        address_detail -> Text,
+        company -> Text,
+        source_channel -> Text,
+        attributes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_phones (customer_id, phone) {
+        customer_id -> Text,
+        phone -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    customer_emails (customer_id, email) {
+        customer_id -> Text,
+        email -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    customer_external_ids (channel, external_id) {
+        channel -> Text,
+        external_id -> Text,
+        customer_id -> Text,
+    }
+}
+
+diesel::table! {
+    customer_tags (customer_id, tag_id) {
+        customer_id -> Text,
+        tag_id -> Text,
+        category_id -> Text,
+        value -> Nullable<Text>,
+        source -> Text,
+        source_ref -> Text,
+        assigned_by -> Text,
+        assigned_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tag_history (id) {
+        id -> Text,
+        customer_id -> Text,
+        tag_id -> Text,
+        tag_name -> Text,
+        category_name -> Text,
+        action -> Text,
+        old_value -> Nullable<Text>,
+        new_value -> Nullable<Text>,
+        source -> Text,
+        source_ref -> Text,
+        actor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    categories,
+    tags,
+    customers,
+    customer_phones,
+    customer_emails,
+    customer_external_ids,
+    customer_tags,
+    tag_history,
+);

@@ -1,0 +1,146 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `TAGD_*`
+//! environment variables. Unknown keys are errors, not silently ignored.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use tagd_core::auth::Role;
+use tagd_core::customers::ContactRules;
+use tagd_grpc::{ApiKey, KeyRing};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the gRPC server listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://<path>` or `mysql://user:pass@host:port/db`.
+    pub database_url: String,
+    /// Database connections in the pool.
+    pub pool_size: usize,
+    /// ISO 3166 region for phone numbers written without a country code.
+    pub phone_region: String,
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `tagd=debug,info`.
+    pub log_level: String,
+    /// The largest request message accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Seconds between sweeps that remove expired assignments.
+    pub expiry_sweep_secs: u64,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    #[serde(default)]
+    pub keys: Vec<KeySettings>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub name: String,
+    pub key: String,
+    pub role: String,
+}
+
+impl std::fmt::Debug for KeySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySettings")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shortest API key accepted.
+const MIN_KEY_CHARS: usize = 16;
+
+impl Settings {
+    /// Defaults, then `file` (if given), then the `TAGD_*` environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .set_default("listen", "127.0.0.1:50051")?
+            .set_default("database_url", "sqlite://tagd.db")?
+            .set_default("pool_size", 8)?
+            .set_default("phone_region", "CN")?
+            .set_default("log_format", "text")?
+            .set_default("log_level", "info")?
+            .set_default("max_request_bytes", 16 * 1024 * 1024)?
+            .set_default("expiry_sweep_secs", 60)?
+            .set_default("auth.keys", Vec::<String>::new())?;
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("TAGD")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .context("cannot read the configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.pool_size == 0 || self.pool_size > 1024 {
+            bail!("pool_size must be 1..=1024, got {}", self.pool_size);
+        }
+        if self.max_request_bytes < 1024 {
+            bail!("max_request_bytes must be at least 1024, got {}", self.max_request_bytes);
+        }
+        if self.expiry_sweep_secs == 0 {
+            bail!("expiry_sweep_secs must be at least 1");
+        }
+        self.contact_rules()?;
+        self.key_ring()?;
+        Ok(())
+    }
+
+    pub fn contact_rules(&self) -> anyhow::Result<ContactRules> {
+        ContactRules::for_region(&self.phone_region).map_err(|e| anyhow::anyhow!("phone_region: {e}"))
+    }
+
+    pub fn key_ring(&self) -> anyhow::Result<KeyRing> {
+        let mut keys: Vec<ApiKey> = Vec::with_capacity(self.auth.keys.len());
+        for (index, entry) in self.auth.keys.iter().enumerate() {
+            let field = format!("auth.keys[{index}]");
+            if entry.name.trim().is_empty() {
+                bail!("{field}.name must not be empty");
+            }
+            if entry.key.chars().count() < MIN_KEY_CHARS {
+                bail!("{field}.key (for {:?}) must be at least {MIN_KEY_CHARS} characters", entry.name);
+            }
+            let role: Role = entry.role.parse().map_err(|e| anyhow::anyhow!("{field}.role: {e}"))?;
+            if keys.iter().any(|key| key.name == entry.name) {
+                bail!("{field}.name {:?} is used by another key", entry.name);
+            }
+            if keys.iter().any(|key| key.key == entry.key) {
+                bail!("{field}.key (for {:?}) is the same as another key's", entry.name);
+            }
+            keys.push(ApiKey {
+                name: entry.name.clone(),
+                key: entry.key.clone(),
+                role,
+            });
+        }
+        Ok(KeyRing::new(keys))
+    }
+}
