@@ -14,7 +14,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(&files, [&proto_root])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     // Reflection needs the encoded set; compile_fds ignores file_descriptor_set_path.
-    fs::write(out_dir.join("tagd_descriptor.bin"), descriptors.encode_to_vec())?;
+    fs::write(
+        out_dir.join("tagd_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -1,1 +1,14 @@
-//! Integration tests.
+//! tagd's integration tests: one binary; every scenario runs against the real
+//! `tagd` server over gRPC, once on SQLite and once on MariaDB, each on a
+//! fresh database.
+
+#![expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+mod fixtures;
+mod harness;
+
+mod auth;
+mod catalogue;
+mod customers;
+mod operations;
+mod tagging;

@@ -431,17 +431,15 @@ async fn measure_backend(
         report,
     )
     .await?;
+    // Sequence numbers run on across the caller counts, so every call sets a new value.
+    let seqs = Sequences::default();
     for &callers in &args.assign_callers {
-        measure_assign(
-            args,
-            name,
-            &dataset,
-            tagd_channels.as_deref(),
+        let on = Subjects {
+            dataset: &dataset,
+            tagd_channels: tagd_channels.as_deref(),
             target,
-            callers,
-            report,
-        )
-        .await?;
+        };
+        measure_assign(args, name, &on, callers, &seqs, report).await?;
     }
     measure_batches(
         args,
@@ -459,14 +457,37 @@ async fn measure_backend(
         server.stop().await?;
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let lines = log.lines().count();
+        let warnings = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .count();
         if lines > 0 {
             report.note(format!(
-                "{name}: tagd wrote {lines} log line(s); last: {}",
-                tagd::log_tail(&log_path).lines().last().unwrap_or_default()
+                "{name}: tagd wrote {lines} log line(s) to stderr ({warnings} WARN/ERROR); last: {}",
+                strip_ansi(log.lines().last().unwrap_or_default())
             ));
         }
     }
     Ok(())
+}
+
+/// `line` without ANSI colour escapes.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\u{1b}' {
+            // Skip to the end of the escape sequence (a letter).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 /// GetCustomer against the echo server, then against tagd, with the same generator settings.
@@ -601,6 +622,22 @@ async fn get_customer_load(
     .await
 }
 
+/// What a write measurement runs against.
+#[derive(Clone, Copy)]
+struct Subjects<'a> {
+    dataset: &'a Arc<Dataset>,
+    /// None with `--baselines-only`.
+    tagd_channels: Option<&'a [Channel]>,
+    target: &'a Target,
+}
+
+/// Next NUMBER value (and customer, round-robin) for AssignTags on tagd and on the raw table.
+#[derive(Default)]
+struct Sequences {
+    tagd: Arc<AtomicU64>,
+    raw: Arc<AtomicU64>,
+}
+
 /// The raw row matching one AssignTags call of the NUMBER tag.
 fn number_row(dataset: &Dataset, seq: u64) -> raw::Row {
     raw::Row {
@@ -620,17 +657,21 @@ fn number_row(dataset: &Dataset, seq: u64) -> raw::Row {
 async fn measure_assign(
     args: &Args,
     name: &str,
-    dataset: &Arc<Dataset>,
-    tagd_channels: Option<&[Channel]>,
-    target: &Target,
+    on: &Subjects<'_>,
     callers: usize,
+    seqs: &Sequences,
     report: &mut Report,
 ) -> Result<()> {
+    let Subjects {
+        dataset,
+        tagd_channels,
+        target,
+    } = *on;
     let limits = args.limits(callers);
 
     eprintln!("bench: {name}: raw upsert, {callers} caller(s)");
     let db = Arc::new(target.open(callers).await?);
-    let seq = Arc::new(AtomicU64::new(1));
+    let seq = Arc::clone(&seqs.raw);
     let raw_m = {
         let db = Arc::clone(&db);
         let dataset = Arc::clone(dataset);
@@ -655,7 +696,7 @@ async fn measure_assign(
     };
     eprintln!("bench: {name}: AssignTags on tagd, {callers} caller(s)");
     let client = TaggingServiceClient::new(channels[0].clone());
-    let seq = Arc::new(AtomicU64::new(1));
+    let seq = Arc::clone(&seqs.tagd);
     let dataset_c = Arc::clone(dataset);
     let tagd_m = load::run(limits, move |_, _| {
         let mut client = client.clone();
@@ -836,4 +877,27 @@ async fn measure_batches(
     check_errors(report, name, "BatchAssignTags", &tagd_fig);
     report.rows.push(row);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_ansi_removes_colour_codes() {
+        assert_eq!(
+            strip_ansi("\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m rpc"),
+            "2026  INFO rpc"
+        );
+    }
+
+    #[test]
+    fn default_arguments_are_valid() {
+        let args = Args::parse_from(["bench"]);
+        args.validate().unwrap();
+        assert_eq!(args.backends, [Backend::Sqlite, Backend::Mysql]);
+        assert_eq!(args.assign_callers, [1, 4, 16]);
+        let bad = Args::parse_from(["bench", "--batches", "6"]);
+        assert!(bad.validate().is_err());
+    }
 }

@@ -35,9 +35,7 @@ diesel::table! {
 }
 
 /// `customer_tags` from `migrations/mysql`, renamed.
-const MYSQL_DDL: &[&str] = &[
-    "DROP TABLE IF EXISTS bench_customer_tags",
-    "CREATE TABLE bench_customer_tags (
+const MYSQL_DDL: &[&str] = &["CREATE TABLE IF NOT EXISTS bench_customer_tags (
         customer_id VARCHAR(36) NOT NULL,
         tag_id VARCHAR(36) NOT NULL,
         category_id VARCHAR(36) NOT NULL,
@@ -51,13 +49,11 @@ const MYSQL_DDL: &[&str] = &[
         KEY bench_customer_tags_tag (tag_id, customer_id),
         KEY bench_customer_tags_category (category_id),
         KEY bench_customer_tags_expires (expires_at)
-    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
-];
+    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"];
 
 /// `customer_tags` from `migrations/sqlite`, renamed.
 const SQLITE_DDL: &[&str] = &[
-    "DROP TABLE IF EXISTS bench_customer_tags",
-    "CREATE TABLE bench_customer_tags (
+    "CREATE TABLE IF NOT EXISTS bench_customer_tags (
         customer_id VARCHAR(36) NOT NULL,
         tag_id VARCHAR(36) NOT NULL,
         category_id VARCHAR(36) NOT NULL,
@@ -69,9 +65,9 @@ const SQLITE_DDL: &[&str] = &[
         expires_at TIMESTAMP NULL,
         PRIMARY KEY (customer_id, tag_id)
     )",
-    "CREATE INDEX bench_customer_tags_tag ON bench_customer_tags (tag_id, customer_id)",
-    "CREATE INDEX bench_customer_tags_category ON bench_customer_tags (category_id)",
-    "CREATE INDEX bench_customer_tags_expires ON bench_customer_tags (expires_at)",
+    "CREATE INDEX IF NOT EXISTS bench_customer_tags_tag ON bench_customer_tags (tag_id, customer_id)",
+    "CREATE INDEX IF NOT EXISTS bench_customer_tags_category ON bench_customer_tags (category_id)",
+    "CREATE INDEX IF NOT EXISTS bench_customer_tags_expires ON bench_customer_tags (expires_at)",
 ];
 
 const MYSQL_UPSERT: &str = "INSERT INTO bench_customer_tags \
@@ -142,7 +138,7 @@ pub struct SqliteOptions {
 }
 
 impl RawDb {
-    /// Opens `callers` connections to MySQL database `url` and (re)creates the scratch table.
+    /// Opens `callers` connections to MySQL database `url` and creates the scratch table if it is missing.
     pub async fn mysql(url: &str, callers: usize) -> Result<Self> {
         let mut conns = Vec::with_capacity(callers.max(1));
         for _ in 0..callers.max(1) {
@@ -161,7 +157,7 @@ impl RawDb {
         Ok(Self::Mysql { conns })
     }
 
-    /// Opens `callers` connections to the SQLite file and (re)creates the scratch table.
+    /// Opens `callers` connections to the SQLite file and creates the scratch table if it is missing.
     pub async fn sqlite(options: &SqliteOptions, callers: usize) -> Result<Self> {
         let options = options.clone();
         tokio::task::spawn_blocking(move || {

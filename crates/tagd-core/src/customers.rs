@@ -191,7 +191,11 @@ impl CustomerFields {
             self.source_channel.clone_from(&incoming.source_channel);
         }
         for id in &incoming.external_ids {
-            if !self.external_ids.iter().any(|seen| seen.channel == id.channel) {
+            if !self
+                .external_ids
+                .iter()
+                .any(|seen| seen.channel == id.channel)
+            {
                 self.external_ids.push(id.clone());
             }
         }
@@ -210,11 +214,9 @@ pub struct ContactRules {
 impl ContactRules {
     /// Rules for a region given as an ISO 3166 code such as "CN".
     pub fn for_region(code: &str) -> Result<Self, String> {
-        let default_region = code
-            .trim()
-            .to_uppercase()
-            .parse::<Region>()
-            .map_err(|_| format!("unknown phone region {code:?}: expected an ISO 3166 code such as CN"))?;
+        let default_region = code.trim().to_uppercase().parse::<Region>().map_err(|_| {
+            format!("unknown phone region {code:?}: expected an ISO 3166 code such as CN")
+        })?;
         Ok(Self { default_region })
     }
 
@@ -237,10 +239,14 @@ impl ContactRules {
     /// One phone number in E.164, e.g. "138 0013 8000" → "+8613800138000".
     pub fn phone(&self, field: &str, raw: &str) -> DomainResult<String> {
         let cleaned = text::normalize(raw);
-        let number = phonenumber::parse(Some(self.default_region), &cleaned)
-            .map_err(|e| DomainError::invalid(field, format!("{cleaned:?} is not a phone number ({e})")))?;
+        let number = phonenumber::parse(Some(self.default_region), &cleaned).map_err(|e| {
+            DomainError::invalid(field, format!("{cleaned:?} is not a phone number ({e})"))
+        })?;
         if !phonenumber::is_valid(&number) {
-            return Err(DomainError::invalid(field, format!("{cleaned:?} is not a valid phone number")));
+            return Err(DomainError::invalid(
+                field,
+                format!("{cleaned:?} is not a valid phone number"),
+            ));
         }
         Ok(number.format().mode(Mode::E164).to_string())
     }
@@ -259,7 +265,9 @@ impl ContactRules {
 /// One email: trimmed, NFKC, domain lower-cased, shape checked.
 pub fn email(field: &str, raw: &str) -> DomainResult<String> {
     let cleaned = text::normalize(raw);
-    let invalid = |why: &str| DomainError::invalid(field, format!("{cleaned:?} is not an email address: {why}"));
+    let invalid = |why: &str| {
+        DomainError::invalid(field, format!("{cleaned:?} is not an email address: {why}"))
+    };
     if cleaned.chars().count() > MAX_EMAIL_CHARS {
         return Err(invalid("too long"));
     }
@@ -267,7 +275,10 @@ pub fn email(field: &str, raw: &str) -> DomainResult<String> {
     if local.is_empty() || local.len() > 64 {
         return Err(invalid("the part before @ must be 1 to 64 bytes"));
     }
-    if local.chars().any(|c| c.is_whitespace() || c == '@' || c.is_control()) {
+    if local
+        .chars()
+        .any(|c| c.is_whitespace() || c == '@' || c.is_control())
+    {
         return Err(invalid("the part before @ has spaces or a second @"));
     }
     let domain = domain.to_lowercase();
@@ -276,7 +287,9 @@ pub fn email(field: &str, raw: &str) -> DomainResult<String> {
         || labels
             .iter()
             .any(|label| label.is_empty() || label.starts_with('-') || label.ends_with('-'))
-        || !domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+        || !domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
     {
         return Err(invalid("the domain is not a host name like example.com"));
     }
@@ -299,8 +312,12 @@ pub fn birthday(raw: &str, today: NaiveDate) -> DomainResult<Option<NaiveDate>> 
     if cleaned.is_empty() {
         return Ok(None);
     }
-    let date = NaiveDate::parse_from_str(&cleaned, "%Y-%m-%d")
-        .map_err(|_| DomainError::invalid("birthday", format!("{cleaned:?} is not a date (YYYY-MM-DD)")))?;
+    let date = NaiveDate::parse_from_str(&cleaned, "%Y-%m-%d").map_err(|_| {
+        DomainError::invalid(
+            "birthday",
+            format!("{cleaned:?} is not a date (YYYY-MM-DD)"),
+        )
+    })?;
     if date.year() < 1900 || date > today {
         return Err(DomainError::invalid(
             "birthday",
@@ -336,7 +353,9 @@ pub fn channel(field: &str, raw: &str) -> DomainResult<String> {
     {
         return Err(DomainError::invalid(
             field,
-            format!("{channel:?} is not a channel name (up to {MAX_CHANNEL_CHARS} of a-z 0-9 _ - .)"),
+            format!(
+                "{channel:?} is not a channel name (up to {MAX_CHANNEL_CHARS} of a-z 0-9 _ - .)"
+            ),
         ));
     }
     Ok(channel)
@@ -358,7 +377,10 @@ pub fn external_id(field: &str, raw: &ExternalId) -> DomainResult<ExternalId> {
     if external_id.is_empty() {
         return Err(DomainError::invalid(id_field, "must not be empty"));
     }
-    Ok(ExternalId { channel, external_id })
+    Ok(ExternalId {
+        channel,
+        external_id,
+    })
 }
 
 /// Channel identities normalised; a channel may appear once.
@@ -390,11 +412,17 @@ pub fn attributes(raw: &BTreeMap<String, String>) -> DomainResult<BTreeMap<Strin
         let field = format!("attributes[{key:?}]");
         let clean_key = text::optional(&field, key, MAX_ATTRIBUTE_KEY_CHARS)?;
         if clean_key.is_empty() {
-            return Err(DomainError::invalid(field, "an attribute name must not be empty"));
+            return Err(DomainError::invalid(
+                field,
+                "an attribute name must not be empty",
+            ));
         }
         let clean_value = text::free_text(&field, value, MAX_ATTRIBUTE_VALUE_CHARS)?;
         if attributes.insert(clean_key.clone(), clean_value).is_some() {
-            return Err(DomainError::invalid(field, format!("{clean_key:?} is given twice")));
+            return Err(DomainError::invalid(
+                field,
+                format!("{clean_key:?} is given twice"),
+            ));
         }
     }
     Ok(attributes)
@@ -402,7 +430,10 @@ pub fn attributes(raw: &BTreeMap<String, String>) -> DomainResult<BTreeMap<Strin
 
 fn limit(field: &str, count: usize, max: usize) -> DomainResult<()> {
     if count > max {
-        return Err(DomainError::invalid(field, format!("has {count} entries; the limit is {max}")));
+        return Err(DomainError::invalid(
+            field,
+            format!("has {count} entries; the limit is {max}"),
+        ));
     }
     Ok(())
 }
@@ -425,8 +456,14 @@ mod tests {
     fn phones_become_e164() {
         let rules = cn();
         assert_eq!(rules.phone("p", "138-0013-8000").unwrap(), "+8613800138000");
-        assert_eq!(rules.phone("p", "+86 138 0013 8000").unwrap(), "+8613800138000");
-        assert_eq!(rules.phone("p", "１３８００１３８０００").unwrap(), "+8613800138000");
+        assert_eq!(
+            rules.phone("p", "+86 138 0013 8000").unwrap(),
+            "+8613800138000"
+        );
+        assert_eq!(
+            rules.phone("p", "１３８００１３８０００").unwrap(),
+            "+8613800138000"
+        );
         assert_eq!(rules.phone("p", "+1 650-253-0000").unwrap(), "+16502530000");
         let err = rules.phone("phones[0]", "12345").unwrap_err();
         assert!(err.to_string().starts_with("phones[0]: "), "{err}");
@@ -439,29 +476,44 @@ mod tests {
     #[test]
     fn phone_lists_drop_duplicates() {
         let phones = cn()
-            .phones(&["13800138000".into(), "+8613800138000".into(), "13900139000".into()])
+            .phones(&[
+                "13800138000".into(),
+                "+8613800138000".into(),
+                "13900139000".into(),
+            ])
             .unwrap();
         assert_eq!(phones, vec!["+8613800138000", "+8613900139000"]);
-        let err = cn().phones(&["13800138000".into(), "x".into()]).unwrap_err();
+        let err = cn()
+            .phones(&["13800138000".into(), "x".into()])
+            .unwrap_err();
         assert!(err.to_string().starts_with("phones[1]:"));
     }
 
     #[test]
     fn emails_are_trimmed_with_lowercase_domain() {
-        assert_eq!(email("e", "  Zhang.Wei@Example.COM ").unwrap(), "Zhang.Wei@example.com");
+        assert_eq!(
+            email("e", "  Zhang.Wei@Example.COM ").unwrap(),
+            "Zhang.Wei@example.com"
+        );
         assert!(email("e", "no-at-sign").is_err());
         assert!(email("e", "a@b").is_err());
         assert!(email("e", "a b@example.com").is_err());
         assert!(email("e", "@example.com").is_err());
         assert!(email("e", "a@-x.com").is_err());
-        assert_eq!(emails(&["a@X.com".into(), "a@x.com".into()]).unwrap(), vec!["a@x.com"]);
+        assert_eq!(
+            emails(&["a@X.com".into(), "a@x.com".into()]).unwrap(),
+            vec!["a@x.com"]
+        );
     }
 
     #[test]
     fn birthdays_are_dates_in_range() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         assert_eq!(birthday("", today).unwrap(), None);
-        assert_eq!(birthday("1990-01-02", today).unwrap(), NaiveDate::from_ymd_opt(1990, 1, 2));
+        assert_eq!(
+            birthday("1990-01-02", today).unwrap(),
+            NaiveDate::from_ymd_opt(1990, 1, 2)
+        );
         assert!(birthday("1990/01/02", today).is_err());
         assert!(birthday("2027-01-01", today).is_err());
         assert!(birthday("1899-12-31", today).is_err());
@@ -472,9 +524,18 @@ mod tests {
         assert_eq!(channel("c", " WeCom ").unwrap(), "wecom");
         assert!(channel("c", "we com").is_err());
         assert!(channel("c", "").is_err());
-        let same = ExternalId { channel: "shop".into(), external_id: "1".into() };
-        let other = ExternalId { channel: "shop".into(), external_id: "2".into() };
-        assert_eq!(external_ids(&[same.clone(), same.clone()]).unwrap(), vec![same.clone()]);
+        let same = ExternalId {
+            channel: "shop".into(),
+            external_id: "1".into(),
+        };
+        let other = ExternalId {
+            channel: "shop".into(),
+            external_id: "2".into(),
+        };
+        assert_eq!(
+            external_ids(&[same.clone(), same.clone()]).unwrap(),
+            vec![same.clone()]
+        );
         assert!(external_ids(&[same, other]).is_err());
     }
 
@@ -493,8 +554,14 @@ mod tests {
 
     #[test]
     fn whole_customer_requires_a_name() {
-        let raw = CustomerFields { name: "  ".into(), ..CustomerFields::default() };
-        assert_eq!(cn().customer(raw).unwrap_err(), DomainError::invalid("name", "must not be empty"));
+        let raw = CustomerFields {
+            name: "  ".into(),
+            ..CustomerFields::default()
+        };
+        assert_eq!(
+            cn().customer(raw).unwrap_err(),
+            DomainError::invalid("name", "must not be empty")
+        );
         let raw = CustomerFields {
             name: "张 伟".into(),
             phones: vec!["13800138000".into()],

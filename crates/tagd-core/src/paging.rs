@@ -49,7 +49,9 @@ fn decode_token(token: &str) -> DomainResult<String> {
     let invalid = || DomainError::invalid("page_token", "is not a token this service issued");
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix("v1:").map(str::to_owned).ok_or_else(invalid)
+    text.strip_prefix("v1:")
+        .map(str::to_owned)
+        .ok_or_else(invalid)
 }
 
 /// Given one row more than the page size was fetched, trims the extra row
@@ -57,7 +59,10 @@ fn decode_token(token: &str) -> DomainResult<String> {
 pub fn finish_page<T>(rows: &mut Vec<T>, size: usize, key: impl Fn(&T) -> String) -> String {
     if rows.len() > size {
         rows.truncate(size);
-        rows.last().map(key).map(|k| encode_token(&k)).unwrap_or_default()
+        rows.last()
+            .map(key)
+            .map(|k| encode_token(&k))
+            .unwrap_or_default()
     } else {
         String::new()
     }
@@ -72,13 +77,19 @@ mod tests {
         assert_eq!(PageRequest::parse(0, "").unwrap().size, DEFAULT_PAGE_SIZE);
         assert_eq!(PageRequest::parse(1000, "").unwrap().size, 1000);
         let err = PageRequest::parse(1001, "").unwrap_err();
-        assert_eq!(err, DomainError::invalid("page_size", "is 1001; the maximum is 1000"));
+        assert_eq!(
+            err,
+            DomainError::invalid("page_size", "is 1001; the maximum is 1000")
+        );
     }
 
     #[test]
     fn tokens_round_trip_and_reject_garbage() {
         let token = encode_token("0190-abc");
-        assert_eq!(PageRequest::parse(5, &token).unwrap().after.as_deref(), Some("0190-abc"));
+        assert_eq!(
+            PageRequest::parse(5, &token).unwrap().after.as_deref(),
+            Some("0190-abc")
+        );
         assert!(PageRequest::parse(5, "not a token!").is_err());
         assert!(PageRequest::parse(5, &URL_SAFE_NO_PAD.encode("v2:x")).is_err());
     }
@@ -88,7 +99,10 @@ mod tests {
         let mut rows = vec![1, 2, 3];
         let token = finish_page(&mut rows, 2, |n| n.to_string());
         assert_eq!(rows, vec![1, 2]);
-        assert_eq!(PageRequest::parse(2, &token).unwrap().after.as_deref(), Some("2"));
+        assert_eq!(
+            PageRequest::parse(2, &token).unwrap().after.as_deref(),
+            Some("2")
+        );
         let mut last = vec![1];
         assert_eq!(finish_page(&mut last, 2, |n| n.to_string()), "");
     }

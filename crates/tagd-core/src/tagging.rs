@@ -135,7 +135,12 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for source in [TagSource::Manual, TagSource::Rule, TagSource::Import, TagSource::Merge] {
+        for source in [
+            TagSource::Manual,
+            TagSource::Rule,
+            TagSource::Import,
+            TagSource::Merge,
+        ] {
             assert_eq!(source.as_str().parse::<TagSource>(), Ok(source));
         }
         for action in [

@@ -102,18 +102,28 @@ pub fn default_validity(field: &str, secs: Option<i64>) -> DomainResult<Option<i
 
 /// Validates the allowed values of a tag: required (and non-empty, unique) for
 /// ENUM tags, forbidden for the others.
-pub fn enum_values(field: &str, value_type: ValueType, raw: &[String]) -> DomainResult<Vec<String>> {
+pub fn enum_values(
+    field: &str,
+    value_type: ValueType,
+    raw: &[String],
+) -> DomainResult<Vec<String>> {
     if value_type != ValueType::Enum {
         if raw.is_empty() {
             return Ok(Vec::new());
         }
         return Err(DomainError::invalid(
             field,
-            format!("only enum tags have enum values; this tag is {}", value_type.as_str()),
+            format!(
+                "only enum tags have enum values; this tag is {}",
+                value_type.as_str()
+            ),
         ));
     }
     if raw.is_empty() {
-        return Err(DomainError::invalid(field, "an enum tag needs at least one value"));
+        return Err(DomainError::invalid(
+            field,
+            "an enum tag needs at least one value",
+        ));
     }
     if raw.len() > MAX_ENUM_VALUES {
         return Err(DomainError::invalid(
@@ -125,8 +135,14 @@ pub fn enum_values(field: &str, value_type: ValueType, raw: &[String]) -> Domain
     for (index, value) in raw.iter().enumerate() {
         let item_field = format!("{field}[{index}]");
         let value = text::required_name(&item_field, value)?;
-        if values.iter().any(|seen| text::key(seen) == text::key(&value)) {
-            return Err(DomainError::invalid(item_field, format!("{value:?} is listed twice")));
+        if values
+            .iter()
+            .any(|seen| text::key(seen) == text::key(&value))
+        {
+            return Err(DomainError::invalid(
+                item_field,
+                format!("{value:?} is listed twice"),
+            ));
         }
         values.push(value);
     }
@@ -158,12 +174,14 @@ pub fn check_value(
             .ok_or_else(|| {
                 DomainError::invalid(
                     field,
-                    format!("{value:?} is not one of the allowed values: {}", allowed.join(", ")),
+                    format!(
+                        "{value:?} is not one of the allowed values: {}",
+                        allowed.join(", ")
+                    ),
                 )
             })?,
-        ValueType::Number => canonical_number(&value).ok_or_else(|| {
-            DomainError::invalid(field, format!("{value:?} is not a number"))
-        })?,
+        ValueType::Number => canonical_number(&value)
+            .ok_or_else(|| DomainError::invalid(field, format!("{value:?} is not a number")))?,
         ValueType::Text => text::free_text(field, raw, MAX_VALUE_CHARS)?,
         ValueType::Bool => canonical_bool(&value)
             .ok_or_else(|| {
@@ -171,7 +189,9 @@ pub fn check_value(
             })?
             .to_owned(),
         ValueType::Date => NaiveDate::parse_from_str(&value, "%Y-%m-%d")
-            .map_err(|_| DomainError::invalid(field, format!("{value:?} is not a date (YYYY-MM-DD)")))?
+            .map_err(|_| {
+                DomainError::invalid(field, format!("{value:?} is not a date (YYYY-MM-DD)"))
+            })?
             .format("%Y-%m-%d")
             .to_string(),
     };
@@ -184,7 +204,11 @@ fn canonical_number(value: &str) -> Option<String> {
     if !number.is_finite() || value.eq_ignore_ascii_case("nan") {
         return None;
     }
-    Some(if number == 0.0 { "0".to_owned() } else { format!("{number}") })
+    Some(if number == 0.0 {
+        "0".to_owned()
+    } else {
+        format!("{number}")
+    })
 }
 
 fn canonical_bool(value: &str) -> Option<&'static str> {
@@ -229,7 +253,9 @@ mod tests {
     fn enum_values_must_be_listed() {
         let allowed = tiers();
         assert_eq!(
-            check_value("v", ValueType::Enum, &allowed, "高价值").unwrap().as_deref(),
+            check_value("v", ValueType::Enum, &allowed, "高价值")
+                .unwrap()
+                .as_deref(),
             Some("高价值")
         );
         let err = check_value("v", ValueType::Enum, &allowed, "超高价值").unwrap_err();
@@ -238,11 +264,23 @@ mod tests {
 
     #[test]
     fn bools_and_dates() {
-        assert_eq!(check_value("v", ValueType::Bool, &[], "是").unwrap().as_deref(), Some("true"));
-        assert_eq!(check_value("v", ValueType::Bool, &[], "FALSE").unwrap().as_deref(), Some("false"));
+        assert_eq!(
+            check_value("v", ValueType::Bool, &[], "是")
+                .unwrap()
+                .as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            check_value("v", ValueType::Bool, &[], "FALSE")
+                .unwrap()
+                .as_deref(),
+            Some("false")
+        );
         assert!(check_value("v", ValueType::Bool, &[], "maybe").is_err());
         assert_eq!(
-            check_value("v", ValueType::Date, &[], "2041-02-28").unwrap().as_deref(),
+            check_value("v", ValueType::Date, &[], "2041-02-28")
+                .unwrap()
+                .as_deref(),
             Some("2041-02-28")
         );
         assert!(check_value("v", ValueType::Date, &[], "2041-02-30").is_err());
@@ -250,13 +288,21 @@ mod tests {
 
     #[test]
     fn text_is_bounded() {
-        assert_eq!(check_value("v", ValueType::Text, &[], " 喜欢户外 ").unwrap().as_deref(), Some("喜欢户外"));
+        assert_eq!(
+            check_value("v", ValueType::Text, &[], " 喜欢户外 ")
+                .unwrap()
+                .as_deref(),
+            Some("喜欢户外")
+        );
         assert!(check_value("v", ValueType::Text, &[], &"字".repeat(1001)).is_err());
     }
 
     #[test]
     fn enum_lists_are_checked() {
-        assert_eq!(enum_values("e", ValueType::Enum, &tiers()).unwrap(), tiers());
+        assert_eq!(
+            enum_values("e", ValueType::Enum, &tiers()).unwrap(),
+            tiers()
+        );
         assert!(enum_values("e", ValueType::Enum, &[]).is_err());
         let twice = vec!["A".to_owned(), "a".to_owned()];
         assert_eq!(

@@ -22,7 +22,10 @@ pub(crate) fn timestamp(time: NaiveDateTime) -> Timestamp {
     }
 }
 
-pub(crate) fn from_timestamp(field: &str, value: Option<&Timestamp>) -> Result<Option<NaiveDateTime>, Status> {
+pub(crate) fn from_timestamp(
+    field: &str,
+    value: Option<&Timestamp>,
+) -> Result<Option<NaiveDateTime>, Status> {
     let Some(value) = value else { return Ok(None) };
     let nanos = u32::try_from(value.nanos).map_err(|_| invalid(field, "nanos must be 0..1e9"))?;
     DateTime::<Utc>::from_timestamp(value.seconds, nanos)
@@ -55,12 +58,18 @@ pub(crate) fn required<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T
 pub(crate) fn mask_paths(mask: Option<&FieldMask>) -> Result<&[String], Status> {
     match mask {
         Some(mask) if !mask.paths.is_empty() => Ok(&mask.paths),
-        _ => Err(invalid("update_mask", "must list at least one field to change")),
+        _ => Err(invalid(
+            "update_mask",
+            "must list at least one field to change",
+        )),
     }
 }
 
 pub(crate) fn unknown_path(path: &str, allowed: &str) -> Status {
-    invalid("update_mask", &format!("unknown field {path:?}; allowed: {allowed}"))
+    invalid(
+        "update_mask",
+        &format!("unknown field {path:?}; allowed: {allowed}"),
+    )
 }
 
 pub(crate) fn category(category: Category) -> pb::Category {
@@ -82,7 +91,10 @@ pub(crate) fn value_type(field: &str, raw: i32) -> Result<ValueType, Status> {
         Ok(pb::ValueType::Text) => Ok(ValueType::Text),
         Ok(pb::ValueType::Bool) => Ok(ValueType::Bool),
         Ok(pb::ValueType::Date) => Ok(ValueType::Date),
-        Ok(pb::ValueType::Unspecified) => Err(invalid(field, "must be set (FLAG, ENUM, NUMBER, TEXT, BOOL or DATE)")),
+        Ok(pb::ValueType::Unspecified) => Err(invalid(
+            field,
+            "must be set (FLAG, ENUM, NUMBER, TEXT, BOOL or DATE)",
+        )),
         Err(_) => Err(invalid(field, &format!("{raw} is not a value type"))),
     }
 }
@@ -98,10 +110,15 @@ fn value_type_to_proto(value_type: ValueType) -> pb::ValueType {
     }
 }
 
-pub(crate) fn validity_secs(field: &str, value: Option<&prost_types::Duration>) -> Result<Option<i64>, Status> {
+pub(crate) fn validity_secs(
+    field: &str,
+    value: Option<&prost_types::Duration>,
+) -> Result<Option<i64>, Status> {
     let secs = match value {
         None => None,
-        Some(duration) if duration.nanos != 0 => return Err(invalid(field, "must be whole seconds")),
+        Some(duration) if duration.nanos != 0 => {
+            return Err(invalid(field, "must be whole seconds"));
+        }
         Some(duration) => Some(duration.seconds),
     };
     tagd_core::tags::default_validity(field, secs).or_status()
@@ -115,7 +132,9 @@ pub(crate) fn tag(tag: Tag) -> pb::Tag {
         name: tag.name,
         description: tag.description,
         enum_values: tag.enum_values,
-        default_validity: tag.default_validity_secs.map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+        default_validity: tag
+            .default_validity_secs
+            .map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
         create_time: Some(timestamp(tag.created_at)),
         update_time: Some(timestamp(tag.updated_at)),
     }
@@ -147,7 +166,8 @@ pub(crate) fn raw_customer_fields(customer: &pb::Customer) -> Result<CustomerFie
     Ok(CustomerFields {
         name: customer.name.clone(),
         gender: gender_from_proto(customer.gender)?,
-        birthday: tagd_core::customers::birthday(&customer.birthday, Utc::now().date_naive()).or_status()?,
+        birthday: tagd_core::customers::birthday(&customer.birthday, Utc::now().date_naive())
+            .or_status()?,
         phones: customer.phones.clone(),
         emails: customer.emails.clone(),
         address: Address {
@@ -192,7 +212,10 @@ pub(crate) fn customer(customer: Customer) -> pb::Customer {
         id: customer.id,
         name: fields.name,
         gender: gender_to_proto(fields.gender).into(),
-        birthday: fields.birthday.map(|date| date.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+        birthday: fields
+            .birthday
+            .map(|date| date.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
         phones: fields.phones,
         emails: fields.emails,
         address: Some(pb::Address {

@@ -23,7 +23,11 @@ pub(crate) struct Customers {
 
 impl Customers {
     /// Normalises the fields an update names; the others are left raw and unused.
-    fn masked_fields(&self, raw: CustomerFields, mask: &std::collections::BTreeSet<CustomerField>) -> Result<CustomerFields, Status> {
+    fn masked_fields(
+        &self,
+        raw: CustomerFields,
+        mask: &std::collections::BTreeSet<CustomerField>,
+    ) -> Result<CustomerFields, Status> {
         use CustomerField as F;
         let mut clean = raw.clone();
         let wrap = within("customer");
@@ -38,10 +42,16 @@ impl Customers {
                 }
                 F::Company => clean.company = domain::company(&raw.company).map_err(&wrap)?,
                 F::SourceChannel => {
-                    clean.source_channel = domain::optional_channel("source_channel", &raw.source_channel).map_err(&wrap)?;
+                    clean.source_channel =
+                        domain::optional_channel("source_channel", &raw.source_channel)
+                            .map_err(&wrap)?;
                 }
-                F::ExternalIds => clean.external_ids = domain::external_ids(&raw.external_ids).map_err(&wrap)?,
-                F::Attributes => clean.attributes = domain::attributes(&raw.attributes).map_err(&wrap)?,
+                F::ExternalIds => {
+                    clean.external_ids = domain::external_ids(&raw.external_ids).map_err(&wrap)?
+                }
+                F::Attributes => {
+                    clean.attributes = domain::attributes(&raw.attributes).map_err(&wrap)?
+                }
             }
         }
         Ok(clean)
@@ -58,7 +68,8 @@ impl Customers {
             emails: domain::emails(&raw.emails).map_err(&wrap)?,
             address: domain::address(&raw.address).map_err(&wrap)?,
             company: domain::company(&raw.company).map_err(&wrap)?,
-            source_channel: domain::optional_channel("source_channel", &raw.source_channel).map_err(&wrap)?,
+            source_channel: domain::optional_channel("source_channel", &raw.source_channel)
+                .map_err(&wrap)?,
             external_ids: domain::external_ids(&raw.external_ids).map_err(&wrap)?,
             attributes: domain::attributes(&raw.attributes).map_err(&wrap)?,
         })
@@ -66,14 +77,16 @@ impl Customers {
 }
 
 fn raw_fields(customer: &pb::Customer, prefix: &str) -> Result<CustomerFields, Status> {
-    convert::raw_customer_fields(customer).map_err(|status| {
-        Status::invalid_argument(format!("{prefix}.{}", status.message()))
-    })
+    convert::raw_customer_fields(customer)
+        .map_err(|status| Status::invalid_argument(format!("{prefix}.{}", status.message())))
 }
 
 #[tonic::async_trait]
 impl CustomerService for Customers {
-    async fn create_customer(&self, request: Request<pb::CreateCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
         let request = request.into_inner();
         let customer = required("customer", request.customer.as_ref())?;
         let fields = self
@@ -84,19 +97,29 @@ impl CustomerService for Customers {
         Ok(Response::new(convert::customer(customer)))
     }
 
-    async fn get_customer(&self, request: Request<pb::GetCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
         let customer_id = id("id", &request.get_ref().id)?;
         let customer = self.store.get_customer(&customer_id).await.or_status()?;
         Ok(Response::new(convert::customer(customer)))
     }
 
-    async fn update_customer(&self, request: Request<pb::UpdateCustomerRequest>) -> Result<Response<pb::Customer>, Status> {
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
         let request = request.into_inner();
         let customer = required("customer", request.customer.as_ref())?;
         let customer_id = id("customer.id", &customer.id)?;
         let mask = convert::customer_mask(mask_paths(request.update_mask.as_ref())?)?;
         let fields = self.masked_fields(raw_fields(customer, "customer")?, &mask)?;
-        let customer = self.store.update_customer(&customer_id, &fields, &mask).await.or_status()?;
+        let customer = self
+            .store
+            .update_customer(&customer_id, &fields, &mask)
+            .await
+            .or_status()?;
         Ok(Response::new(convert::customer(customer)))
     }
 
@@ -106,7 +129,9 @@ impl CustomerService for Customers {
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
         let customer_id = id("id", &request.get_ref().id)?;
         let removed_assignments = self.store.delete_customer(&customer_id).await.or_status()?;
-        Ok(Response::new(pb::DeleteCustomerResponse { removed_assignments }))
+        Ok(Response::new(pb::DeleteCustomerResponse {
+            removed_assignments,
+        }))
     }
 
     async fn list_customers(
@@ -126,9 +151,15 @@ impl CustomerService for Customers {
                 .map(|email| domain::email("email", &email))
                 .transpose()
                 .or_status()?,
-            tag_id: non_empty(&request.tag_id).map(|tag| id("tag_id", &tag)).transpose()?,
+            tag_id: non_empty(&request.tag_id)
+                .map(|tag| id("tag_id", &tag))
+                .transpose()?,
         };
-        let page = self.store.list_customers(&filter, &page).await.or_status()?;
+        let page = self
+            .store
+            .list_customers(&filter, &page)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListCustomersResponse {
             customers: page.items.into_iter().map(convert::customer).collect(),
             next_page_token: page.next_page_token,
@@ -143,7 +174,10 @@ impl CustomerService for Customers {
         if request.entries.len() > MAX_UPSERT_ENTRIES {
             return Err(convert::invalid(
                 "entries",
-                &format!("has {} entries; the limit is {MAX_UPSERT_ENTRIES}", request.entries.len()),
+                &format!(
+                    "has {} entries; the limit is {MAX_UPSERT_ENTRIES}",
+                    request.entries.len()
+                ),
             ));
         }
         let mut entries = Vec::with_capacity(request.entries.len());
@@ -160,7 +194,8 @@ impl CustomerService for Customers {
             .or_status()?;
             let customer = entry.customer.clone().unwrap_or_default();
             let customer_prefix = format!("{prefix}.customer");
-            let fields = self.partial_fields(raw_fields(&customer, &customer_prefix)?, &customer_prefix)?;
+            let fields =
+                self.partial_fields(raw_fields(&customer, &customer_prefix)?, &customer_prefix)?;
             entries.push(UpsertEntry { key, fields });
         }
         let results = self.store.upsert_customers(&entries).await.or_status()?;

@@ -1,5 +1,6 @@
 //! The one place where errors become gRPC statuses.
 
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tagd_core::DomainError;
 use tagd_store::StoreError;
 use tonic::Status;
@@ -18,6 +19,13 @@ pub(crate) fn status(error: StoreError) -> Status {
         error @ StoreError::Connect(_) => {
             tracing::error!(%error, "database unavailable");
             Status::unavailable(error.to_string())
+        }
+        StoreError::Database(DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure,
+            info,
+        )) => {
+            tracing::info!(error = info.message(), "concurrent write conflict");
+            Status::aborted("a concurrent request changed the same rows; retry")
         }
         error @ (StoreError::Database(_) | StoreError::Corrupt(_)) => {
             tracing::error!(%error, "database error");

@@ -47,7 +47,9 @@ const ANONYMOUS: &str = "anonymous";
 
 impl KeyRing {
     pub fn new(keys: Vec<ApiKey>) -> Self {
-        Self { keys: Arc::new(keys) }
+        Self {
+            keys: Arc::new(keys),
+        }
     }
 
     /// Whether the server runs without authentication.
@@ -59,15 +61,23 @@ impl KeyRing {
         if self.is_open() {
             return Ok((ANONYMOUS.to_owned(), Role::Admin));
         }
-        let header = headers
-            .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| Status::unauthenticated("missing authorization header: send `authorization: Bearer <key>`"))?;
+        let header = headers.get(http::header::AUTHORIZATION).ok_or_else(|| {
+            Status::unauthenticated(
+                "missing authorization header: send `authorization: Bearer <key>`",
+            )
+        })?;
         let presented = header
             .to_str()
             .ok()
-            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
             .map(str::trim)
-            .ok_or_else(|| Status::unauthenticated("authorization header must be `Bearer <key>`"))?;
+            .ok_or_else(|| {
+                Status::unauthenticated("authorization header must be `Bearer <key>`")
+            })?;
         // Check every key, without stopping early, so timing says nothing about which matched.
         let mut matched: Option<&ApiKey> = None;
         for key in self.keys.iter() {
@@ -93,10 +103,11 @@ fn required_role(path: &str) -> Role {
         return Role::Reader;
     }
     match method {
-        "GetTag" | "ListCategories" | "ListTags" | "GetCustomer" | "ListCustomers" | "ListCustomerTags"
-        | "GetTagHistory" => Role::Reader,
-        "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer" | "UpdateCustomer"
-        | "UpsertCustomers" | "AssignTags" | "RemoveTags" | "BatchAssignTags" => Role::Writer,
+        "GetTag" | "ListCategories" | "ListTags" | "GetCustomer" | "ListCustomers"
+        | "ListCustomerTags" | "GetTagHistory" => Role::Reader,
+        "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
+        | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
+        | "BatchAssignTags" => Role::Writer,
         _ => Role::Admin,
     }
 }
@@ -188,7 +199,10 @@ where
                 .map_or(Code::Ok, Code::from_i32);
             let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             let caller = caller.as_deref().unwrap_or("-");
-            if matches!(code, Code::Internal | Code::Unknown | Code::Unavailable | Code::DataLoss) {
+            if matches!(
+                code,
+                Code::Internal | Code::Unknown | Code::Unavailable | Code::DataLoss
+            ) {
                 tracing::warn!(target: "tagd::rpc", method = %path, status = ?code, latency_us, caller, "rpc");
             } else {
                 tracing::info!(target: "tagd::rpc", method = %path, status = ?code, latency_us, caller, "rpc");
@@ -212,8 +226,16 @@ mod tests {
 
     fn ring() -> KeyRing {
         KeyRing::new(vec![
-            ApiKey { name: "bi".into(), key: "read-key".into(), role: Role::Reader },
-            ApiKey { name: "crm".into(), key: "write-key".into(), role: Role::Writer },
+            ApiKey {
+                name: "bi".into(),
+                key: "read-key".into(),
+                role: Role::Reader,
+            },
+            ApiKey {
+                name: "crm".into(),
+                key: "write-key".into(),
+                role: Role::Writer,
+            },
         ])
     }
 
@@ -227,20 +249,55 @@ mod tests {
     fn keys_and_roles() {
         let keys = ring();
         let path = "/tagd.v1.TaggingService/AssignTags";
-        assert_eq!(authorize(&keys, path, &HeaderMap::new()).unwrap_err().code(), Code::Unauthenticated);
-        assert_eq!(authorize(&keys, path, &headers("Bearer nope")).unwrap_err().code(), Code::Unauthenticated);
-        assert_eq!(authorize(&keys, path, &headers("Basic x")).unwrap_err().code(), Code::Unauthenticated);
-        assert_eq!(authorize(&keys, path, &headers("Bearer read-key")).unwrap_err().code(), Code::PermissionDenied);
-        let caller = authorize(&keys, path, &headers("Bearer write-key")).unwrap().unwrap();
+        assert_eq!(
+            authorize(&keys, path, &HeaderMap::new())
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            authorize(&keys, path, &headers("Bearer nope"))
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            authorize(&keys, path, &headers("Basic x"))
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            authorize(&keys, path, &headers("Bearer read-key"))
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+        let caller = authorize(&keys, path, &headers("Bearer write-key"))
+            .unwrap()
+            .unwrap();
         assert_eq!(caller.name, "crm");
         let delete = "/tagd.v1.CustomerService/DeleteCustomer";
-        assert_eq!(authorize(&keys, delete, &headers("Bearer write-key")).unwrap_err().code(), Code::PermissionDenied);
-        assert!(authorize(&keys, "/grpc.health.v1.Health/Check", &HeaderMap::new()).unwrap().is_none());
+        assert_eq!(
+            authorize(&keys, delete, &headers("Bearer write-key"))
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+        assert!(
+            authorize(&keys, "/grpc.health.v1.Health/Check", &HeaderMap::new())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn open_ring_admits_everyone_as_anonymous() {
-        let caller = authorize(&KeyRing::default(), "/tagd.v1.TagService/DeleteTag", &HeaderMap::new());
+        let caller = authorize(
+            &KeyRing::default(),
+            "/tagd.v1.TagService/DeleteTag",
+            &HeaderMap::new(),
+        );
         assert_eq!(caller.unwrap().unwrap().name, ANONYMOUS);
     }
 

@@ -47,18 +47,30 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let limit = options.max_request_bytes;
-    let tags = TagServiceServer::new(Tags { store: store.clone() }).max_decoding_message_size(limit);
+    let tags = TagServiceServer::new(Tags {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(limit);
     let customers = CustomerServiceServer::new(Customers {
         store: store.clone(),
         rules: options.contact_rules,
     })
     .max_decoding_message_size(limit);
-    let tagging = TaggingServiceServer::new(Tagging { store: store.clone() }).max_decoding_message_size(limit);
+    let tagging = TaggingServiceServer::new(Tagging {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(limit);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<TagServiceServer<Tags>>().await;
-    health_reporter.set_serving::<CustomerServiceServer<Customers>>().await;
-    health_reporter.set_serving::<TaggingServiceServer<Tagging>>().await;
+    health_reporter
+        .set_serving::<TagServiceServer<Tags>>()
+        .await;
+    health_reporter
+        .set_serving::<CustomerServiceServer<Customers>>()
+        .await;
+    health_reporter
+        .set_serving::<TaggingServiceServer<Tagging>>()
+        .await;
 
     // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
     let reflection_v1 = tonic_reflection::server::Builder::configure()

@@ -24,7 +24,10 @@ fn description(field: &str, raw: &str) -> Result<String, Status> {
 
 #[tonic::async_trait]
 impl TagService for Tags {
-    async fn create_category(&self, request: Request<pb::CreateCategoryRequest>) -> Result<Response<pb::Category>, Status> {
+    async fn create_category(
+        &self,
+        request: Request<pb::CreateCategoryRequest>,
+    ) -> Result<Response<pb::Category>, Status> {
         let request = request.into_inner();
         let new = NewCategory {
             name: text::required_name("name", &request.name).or_status()?,
@@ -48,35 +51,58 @@ impl TagService for Tags {
         }))
     }
 
-    async fn update_category(&self, request: Request<pb::UpdateCategoryRequest>) -> Result<Response<pb::Category>, Status> {
+    async fn update_category(
+        &self,
+        request: Request<pb::UpdateCategoryRequest>,
+    ) -> Result<Response<pb::Category>, Status> {
         let request = request.into_inner();
         let category = required("category", request.category.as_ref())?;
         let category_id = id("category.id", &category.id)?;
         let mut patch = CategoryPatch::default();
         for path in mask_paths(request.update_mask.as_ref())? {
             match path.as_str() {
-                "name" => patch.name = Some(text::required_name("category.name", &category.name).or_status()?),
-                "description" => patch.description = Some(description("category.description", &category.description)?),
+                "name" => {
+                    patch.name =
+                        Some(text::required_name("category.name", &category.name).or_status()?)
+                }
+                "description" => {
+                    patch.description =
+                        Some(description("category.description", &category.description)?)
+                }
                 "exclusive" => patch.exclusive = Some(category.exclusive),
                 other => return Err(unknown_path(other, "name, description, exclusive")),
             }
         }
-        let category = self.store.update_category(&category_id, patch).await.or_status()?;
+        let category = self
+            .store
+            .update_category(&category_id, patch)
+            .await
+            .or_status()?;
         Ok(Response::new(convert::category(category)))
     }
 
-    async fn delete_category(&self, request: Request<pb::DeleteCategoryRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+    async fn delete_category(
+        &self,
+        request: Request<pb::DeleteCategoryRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
         let actor = actor(&request);
         let request = request.into_inner();
         let category_id = id("id", &request.id)?;
-        let outcome = self.store.delete_category(&category_id, request.force, &actor).await.or_status()?;
+        let outcome = self
+            .store
+            .delete_category(&category_id, request.force, &actor)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::DeleteResponse {
             deleted_tags: outcome.deleted_tags,
             removed_assignments: outcome.removed_assignments,
         }))
     }
 
-    async fn create_tag(&self, request: Request<pb::CreateTagRequest>) -> Result<Response<pb::Tag>, Status> {
+    async fn create_tag(
+        &self,
+        request: Request<pb::CreateTagRequest>,
+    ) -> Result<Response<pb::Tag>, Status> {
         let request = request.into_inner();
         let tag = required("tag", request.tag.as_ref())?;
         let value_type = convert::value_type("tag.value_type", tag.value_type)?;
@@ -85,20 +111,30 @@ impl TagService for Tags {
             name: text::required_name("tag.name", &tag.name).or_status()?,
             description: description("tag.description", &tag.description)?,
             value_type,
-            enum_values: domain::enum_values("tag.enum_values", value_type, &tag.enum_values).or_status()?,
-            default_validity_secs: convert::validity_secs("tag.default_validity", tag.default_validity.as_ref())?,
+            enum_values: domain::enum_values("tag.enum_values", value_type, &tag.enum_values)
+                .or_status()?,
+            default_validity_secs: convert::validity_secs(
+                "tag.default_validity",
+                tag.default_validity.as_ref(),
+            )?,
         };
         let tag = self.store.create_tag(new).await.or_status()?;
         Ok(Response::new(convert::tag(tag)))
     }
 
-    async fn get_tag(&self, request: Request<pb::GetTagRequest>) -> Result<Response<pb::Tag>, Status> {
+    async fn get_tag(
+        &self,
+        request: Request<pb::GetTagRequest>,
+    ) -> Result<Response<pb::Tag>, Status> {
         let tag_id = id("id", &request.get_ref().id)?;
         let tag = self.store.get_tag(&tag_id).await.or_status()?;
         Ok(Response::new(convert::tag(tag)))
     }
 
-    async fn list_tags(&self, request: Request<pb::ListTagsRequest>) -> Result<Response<pb::ListTagsResponse>, Status> {
+    async fn list_tags(
+        &self,
+        request: Request<pb::ListTagsRequest>,
+    ) -> Result<Response<pb::ListTagsResponse>, Status> {
         let request = request.into_inner();
         let page = PageRequest::parse(request.page_size, &request.page_token).or_status()?;
         let category_id = if request.category_id.is_empty() {
@@ -106,41 +142,71 @@ impl TagService for Tags {
         } else {
             Some(id("category_id", &request.category_id)?)
         };
-        let page = self.store.list_tags(category_id.as_deref(), &page).await.or_status()?;
+        let page = self
+            .store
+            .list_tags(category_id.as_deref(), &page)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListTagsResponse {
             tags: page.items.into_iter().map(convert::tag).collect(),
             next_page_token: page.next_page_token,
         }))
     }
 
-    async fn update_tag(&self, request: Request<pb::UpdateTagRequest>) -> Result<Response<pb::Tag>, Status> {
+    async fn update_tag(
+        &self,
+        request: Request<pb::UpdateTagRequest>,
+    ) -> Result<Response<pb::Tag>, Status> {
         let request = request.into_inner();
         let tag = required("tag", request.tag.as_ref())?;
         let tag_id = id("tag.id", &tag.id)?;
         let mut patch = TagPatch::default();
         for path in mask_paths(request.update_mask.as_ref())? {
             match path.as_str() {
-                "name" => patch.name = Some(text::required_name("tag.name", &tag.name).or_status()?),
-                "description" => patch.description = Some(description("tag.description", &tag.description)?),
-                "value_type" => patch.value_type = Some(convert::value_type("tag.value_type", tag.value_type)?),
-                // Checked against the (possibly new) value type by the store.
-                "enum_values" => patch.enum_values = Some(tag.enum_values.iter().map(|v| text::normalize(v)).collect()),
-                "default_validity" => {
-                    patch.default_validity_secs =
-                        Some(convert::validity_secs("tag.default_validity", tag.default_validity.as_ref())?);
+                "name" => {
+                    patch.name = Some(text::required_name("tag.name", &tag.name).or_status()?)
                 }
-                other => return Err(unknown_path(other, "name, description, value_type, enum_values, default_validity")),
+                "description" => {
+                    patch.description = Some(description("tag.description", &tag.description)?)
+                }
+                "value_type" => {
+                    patch.value_type = Some(convert::value_type("tag.value_type", tag.value_type)?)
+                }
+                // Checked against the (possibly new) value type by the store.
+                "enum_values" => {
+                    patch.enum_values =
+                        Some(tag.enum_values.iter().map(|v| text::normalize(v)).collect())
+                }
+                "default_validity" => {
+                    patch.default_validity_secs = Some(convert::validity_secs(
+                        "tag.default_validity",
+                        tag.default_validity.as_ref(),
+                    )?);
+                }
+                other => {
+                    return Err(unknown_path(
+                        other,
+                        "name, description, value_type, enum_values, default_validity",
+                    ));
+                }
             }
         }
         let tag = self.store.update_tag(&tag_id, patch).await.or_status()?;
         Ok(Response::new(convert::tag(tag)))
     }
 
-    async fn delete_tag(&self, request: Request<pb::DeleteTagRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+    async fn delete_tag(
+        &self,
+        request: Request<pb::DeleteTagRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
         let actor = actor(&request);
         let request = request.into_inner();
         let tag_id = id("id", &request.id)?;
-        let outcome = self.store.delete_tag(&tag_id, request.force, &actor).await.or_status()?;
+        let outcome = self
+            .store
+            .delete_tag(&tag_id, request.force, &actor)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::DeleteResponse {
             deleted_tags: outcome.deleted_tags,
             removed_assignments: outcome.removed_assignments,

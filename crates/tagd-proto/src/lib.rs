@@ -13,4 +13,5 @@ pub mod v1 {
 }
 
 /// The encoded file descriptor set of `tagd.v1`, served by gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tagd_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/tagd_descriptor.bin"));

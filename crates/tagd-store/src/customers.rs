@@ -11,9 +11,13 @@ use tagd_core::ids::new_id;
 use tagd_core::paging::{PageRequest, finish_page};
 use tagd_core::text;
 
-use crate::db::{BackendOps, BatchInsert, MysqlConn, SqliteConn, now, with_conn, write_transaction};
+use crate::db::{
+    BackendOps, BatchInsert, MysqlConn, SqliteConn, now, with_conn, write_transaction,
+};
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{customer_emails, customer_external_ids, customer_phones, customer_tags, customers, tag_history};
+use crate::schema::{
+    customer_emails, customer_external_ids, customer_phones, customer_tags, customers, tag_history,
+};
 use crate::tags::page_limit;
 use crate::{Page, Store};
 
@@ -118,7 +122,8 @@ fn to_rows(customer: &Customer) -> CustomerRows {
             address_detail: fields.address.detail.clone(),
             company: fields.company.clone(),
             source_channel: fields.source_channel.clone(),
-            attributes: serde_json::to_string(&fields.attributes).unwrap_or_else(|_| "{}".to_owned()),
+            attributes: serde_json::to_string(&fields.attributes)
+                .unwrap_or_else(|_| "{}".to_owned()),
             created_at: customer.created_at,
             updated_at: customer.updated_at,
         },
@@ -208,7 +213,10 @@ pub(crate) trait CustomerQueries {
     async fn load_customers(&mut self, ids: &[String]) -> StoreResult<Vec<Customer>>;
     async fn load_customer(&mut self, id: &str) -> StoreResult<Customer>;
     /// Who holds each of these channel identities now.
-    async fn external_id_holders(&mut self, ids: &[&ExternalId]) -> StoreResult<HashMap<ExternalId, String>>;
+    async fn external_id_holders(
+        &mut self,
+        ids: &[&ExternalId],
+    ) -> StoreResult<HashMap<ExternalId, String>>;
     async fn insert_customers(&mut self, customers: &[Customer]) -> StoreResult<()>;
     /// Rewrites the customers' rows and child rows.
     async fn rewrite_customers(&mut self, customers: &[Customer]) -> StoreResult<()>;
@@ -250,15 +258,21 @@ macro_rules! customer_queries {
                     let mut external: HashMap<String, Vec<ExternalId>> = HashMap::new();
                     let external_rows: Vec<ExternalIdRow> = customer_external_ids::table
                         .filter(customer_external_ids::customer_id.eq_any(chunk))
-                        .order((customer_external_ids::customer_id, customer_external_ids::channel))
+                        .order((
+                            customer_external_ids::customer_id,
+                            customer_external_ids::channel,
+                        ))
                         .select(ExternalIdRow::as_select())
                         .load(self)
                         .await?;
                     for row in external_rows {
-                        external.entry(row.customer_id).or_default().push(ExternalId {
-                            channel: row.channel,
-                            external_id: row.external_id,
-                        });
+                        external
+                            .entry(row.customer_id)
+                            .or_default()
+                            .push(ExternalId {
+                                channel: row.channel,
+                                external_id: row.external_id,
+                            });
                     }
                     for row in rows {
                         let phones = phones.remove(&row.id).unwrap_or_default();
@@ -277,10 +291,16 @@ macro_rules! customer_queries {
                     .ok_or_else(|| StoreError::not_found("customer", id))
             }
 
-            async fn external_id_holders(&mut self, ids: &[&ExternalId]) -> StoreResult<HashMap<ExternalId, String>> {
+            async fn external_id_holders(
+                &mut self,
+                ids: &[&ExternalId],
+            ) -> StoreResult<HashMap<ExternalId, String>> {
                 let mut by_channel: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
                 for id in ids {
-                    by_channel.entry(&id.channel).or_default().push(&id.external_id);
+                    by_channel
+                        .entry(&id.channel)
+                        .or_default()
+                        .push(&id.external_id);
                 }
                 let mut holders = HashMap::new();
                 for (channel, external_ids) in by_channel {
@@ -293,7 +313,10 @@ macro_rules! customer_queries {
                             .await?;
                         for row in rows {
                             holders.insert(
-                                ExternalId { channel: row.channel, external_id: row.external_id },
+                                ExternalId {
+                                    channel: row.channel,
+                                    external_id: row.external_id,
+                                },
                                 row.customer_id,
                             );
                         }
@@ -304,13 +327,19 @@ macro_rules! customer_queries {
 
             async fn insert_customers(&mut self, customers: &[Customer]) -> StoreResult<()> {
                 let rows: Vec<CustomerRows> = customers.iter().map(to_rows).collect();
-                let customer_rows: Vec<CustomerRow> = rows.iter().map(|r| r.customer.clone()).collect();
+                let customer_rows: Vec<CustomerRow> =
+                    rows.iter().map(|r| r.customer.clone()).collect();
                 self.insert_customer_rows(&customer_rows).await?;
-                let phones: Vec<PhoneRow> = rows.iter().flat_map(|r| r.phones.iter().cloned()).collect();
+                let phones: Vec<PhoneRow> =
+                    rows.iter().flat_map(|r| r.phones.iter().cloned()).collect();
                 self.insert_phone_rows(&phones).await?;
-                let emails: Vec<EmailRow> = rows.iter().flat_map(|r| r.emails.iter().cloned()).collect();
+                let emails: Vec<EmailRow> =
+                    rows.iter().flat_map(|r| r.emails.iter().cloned()).collect();
                 self.insert_email_rows(&emails).await?;
-                let external: Vec<ExternalIdRow> = rows.iter().flat_map(|r| r.external_ids.iter().cloned()).collect();
+                let external: Vec<ExternalIdRow> = rows
+                    .iter()
+                    .flat_map(|r| r.external_ids.iter().cloned())
+                    .collect();
                 self.insert_external_id_rows(&external).await?;
                 Ok(())
             }
@@ -339,14 +368,19 @@ macro_rules! customer_queries {
 
             async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()> {
                 for chunk in ids.chunks(IN_CHUNK) {
-                    diesel::delete(customer_phones::table.filter(customer_phones::customer_id.eq_any(chunk)))
-                        .execute(self)
-                        .await?;
-                    diesel::delete(customer_emails::table.filter(customer_emails::customer_id.eq_any(chunk)))
-                        .execute(self)
-                        .await?;
                     diesel::delete(
-                        customer_external_ids::table.filter(customer_external_ids::customer_id.eq_any(chunk)),
+                        customer_phones::table.filter(customer_phones::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                    diesel::delete(
+                        customer_emails::table.filter(customer_emails::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                    diesel::delete(
+                        customer_external_ids::table
+                            .filter(customer_external_ids::customer_id.eq_any(chunk)),
                     )
                     .execute(self)
                     .await?;
@@ -392,7 +426,9 @@ impl Store {
         write_transaction!(self, |conn| {
             let wanted: Vec<&ExternalId> = new.fields.external_ids.iter().collect();
             let holders = conn.external_id_holders(&wanted).await?;
-            check_identities(new, &holders, &|index| format!("customer.external_ids[{index}]"))?;
+            check_identities(new, &holders, &|index| {
+                format!("customer.external_ids[{index}]")
+            })?;
             conn.insert_customers(std::slice::from_ref(new)).await?;
             Ok(())
         })?;
@@ -419,10 +455,13 @@ impl Store {
             if mask.contains(&CustomerField::ExternalIds) {
                 let wanted: Vec<&ExternalId> = customer.fields.external_ids.iter().collect();
                 let holders = conn.external_id_holders(&wanted).await?;
-                check_identities(&customer, &holders, &|index| format!("customer.external_ids[{index}]"))?;
+                check_identities(&customer, &holders, &|index| {
+                    format!("customer.external_ids[{index}]")
+                })?;
             }
             customer.updated_at = now();
-            conn.rewrite_customers(std::slice::from_ref(&customer)).await?;
+            conn.rewrite_customers(std::slice::from_ref(&customer))
+                .await?;
             Ok(customer)
         })
     }
@@ -436,7 +475,11 @@ impl Store {
             let at = now();
             let live: i64 = customer_tags::table
                 .filter(customer_tags::customer_id.eq(id))
-                .filter(customer_tags::expires_at.is_null().or(customer_tags::expires_at.gt(at)))
+                .filter(
+                    customer_tags::expires_at
+                        .is_null()
+                        .or(customer_tags::expires_at.gt(at)),
+                )
                 .count()
                 .get_result(conn)
                 .await?;
@@ -447,12 +490,18 @@ impl Store {
                 .execute(conn)
                 .await?;
             conn.delete_children(&[id.to_owned()]).await?;
-            diesel::delete(customers::table.find(id)).execute(conn).await?;
+            diesel::delete(customers::table.find(id))
+                .execute(conn)
+                .await?;
             Ok(u64::try_from(live).unwrap_or(0))
         })
     }
 
-    pub async fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> StoreResult<Page<Customer>> {
+    pub async fn list_customers(
+        &self,
+        filter: &CustomerFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Customer>> {
         let at = now();
         let (mut ids, customers): (Vec<String>, Vec<Customer>) = with_conn!(self, |conn| {
             let mut query = customers::table
@@ -464,7 +513,11 @@ impl Store {
                 query = query.filter(customers::id.gt(after.clone()));
             }
             if let Some(name) = &filter.name_contains {
-                query = query.filter(customers::name_key.like(contains_pattern(&text::key(name))).escape('\\'));
+                query = query.filter(
+                    customers::name_key
+                        .like(contains_pattern(&text::key(name)))
+                        .escape('\\'),
+                );
             }
             if let Some(phone) = &filter.phone {
                 query = query.filter(
@@ -490,7 +543,11 @@ impl Store {
                         customer_tags::table
                             .select(customer_tags::customer_id)
                             .filter(customer_tags::tag_id.eq(tag_id.clone()))
-                            .filter(customer_tags::expires_at.is_null().or(customer_tags::expires_at.gt(at))),
+                            .filter(
+                                customer_tags::expires_at
+                                    .is_null()
+                                    .or(customer_tags::expires_at.gt(at)),
+                            ),
                     ),
                 );
             }
@@ -509,7 +566,10 @@ impl Store {
 
     /// Creates or updates customers keyed by channel identity, all in one
     /// transaction; a second identical call reports every entry unchanged.
-    pub async fn upsert_customers(&self, entries: &[UpsertEntry]) -> StoreResult<Vec<UpsertResult>> {
+    pub async fn upsert_customers(
+        &self,
+        entries: &[UpsertEntry],
+    ) -> StoreResult<Vec<UpsertResult>> {
         let mut first_index: HashMap<&ExternalId, usize> = HashMap::new();
         for (index, entry) in entries.iter().enumerate() {
             if let Some(first) = first_index.insert(&entry.key, index) {
@@ -541,17 +601,22 @@ impl Store {
                 .into_iter()
                 .map(|customer| (customer.id.clone(), customer))
                 .collect();
-            let originals: HashMap<String, CustomerFields> =
-                stored.iter().map(|(id, c)| (id.clone(), c.fields.clone())).collect();
+            let originals: HashMap<String, CustomerFields> = stored
+                .iter()
+                .map(|(id, c)| (id.clone(), c.fields.clone()))
+                .collect();
             let mut created: Vec<Customer> = Vec::new();
             let mut results = Vec::with_capacity(entries.len());
             for (index, entry) in entries.iter().enumerate() {
                 let mut incoming = entry.fields.clone();
                 if !incoming.external_ids.contains(&entry.key) {
-                    incoming.external_ids.retain(|id| id.channel != entry.key.channel);
+                    incoming
+                        .external_ids
+                        .retain(|id| id.channel != entry.key.channel);
                     incoming.external_ids.insert(0, entry.key.clone());
                 }
-                let field = |position: usize| format!("entries[{index}].customer.external_ids[{position}]");
+                let field =
+                    |position: usize| format!("entries[{index}].customer.external_ids[{position}]");
                 let customer_id = match holders.get(&entry.key).and_then(|id| stored.get_mut(id)) {
                     Some(customer) => {
                         customer.fields.merge_from(&incoming);
@@ -587,13 +652,13 @@ impl Store {
             let mut claimed: HashMap<&ExternalId, &str> = HashMap::new();
             for customer in created.iter().chain(stored.values()) {
                 for id in &customer.fields.external_ids {
-                    if let Some(other) = claimed.insert(id, &customer.id) {
-                        if other != customer.id {
-                            return Err(StoreError::AlreadyExists(format!(
-                                "{}:{} is given to two different customers in this request",
-                                id.channel, id.external_id
-                            )));
-                        }
+                    if let Some(other) = claimed.insert(id, &customer.id)
+                        && other != customer.id
+                    {
+                        return Err(StoreError::AlreadyExists(format!(
+                            "{}:{} is given to two different customers in this request",
+                            id.channel, id.external_id
+                        )));
                     }
                 }
             }
@@ -618,7 +683,10 @@ impl Store {
                     } else {
                         UpsertOutcome::Unchanged
                     };
-                    UpsertResult { customer_id, outcome }
+                    UpsertResult {
+                        customer_id,
+                        outcome,
+                    }
                 })
                 .collect())
         })

@@ -9,14 +9,19 @@ use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool as DeadPool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl,
+    SimpleAsyncConnection,
+};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures::FutureExt;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::error::{StoreError, StoreResult};
 use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
-use crate::schema::{customer_emails, customer_external_ids, customer_phones, customer_tags, customers, tag_history};
+use crate::error::{StoreError, StoreResult};
+use crate::schema::{
+    customer_emails, customer_external_ids, customer_phones, customer_tags, customers, tag_history,
+};
 use crate::tagging::{AssignmentRow, HistoryRow};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -84,10 +89,22 @@ pub(crate) fn open_pool(url: &DatabaseUrl, size: usize) -> StoreResult<Pool> {
             Pool::Sqlite(pool_builder!(manager, size).build().map_err(build_error)?)
         }
         DatabaseUrl::Mysql(url) => {
-            let manager = AsyncDieselConnectionManager::<MysqlConn>::new(url.clone());
+            let mut config = ManagerConfig::<MysqlConn>::default();
+            config.custom_setup = Box::new(|url| connect_mysql(url.to_owned()).boxed());
+            let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
             Pool::Mysql(pool_builder!(manager, size).build().map_err(build_error)?)
         }
     })
+}
+
+async fn connect_mysql(url: String) -> ConnectionResult<MysqlConn> {
+    let mut conn = MysqlConn::establish(&url).await?;
+    // Writers lock the customer rows they change, then must read what the
+    // previous lock holder committed: REPEATABLE READ's snapshot would hide it.
+    conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
 }
 
 async fn connect_sqlite(path: String) -> ConnectionResult<SqliteConn> {
@@ -103,23 +120,34 @@ async fn connect_sqlite(path: String) -> ConnectionResult<SqliteConn> {
 
 /// Applies pending migrations; returns the versions applied.
 pub(crate) async fn migrate(url: &DatabaseUrl) -> StoreResult<Vec<String>> {
-    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     let applied: Vec<String> = match url {
         DatabaseUrl::Sqlite(path) => {
             let conn = connect_sqlite(path.clone())
                 .await
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
             let mut harness = AsyncMigrationHarness::new(conn);
-            let applied = harness.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;
-            applied.into_iter().map(|version| version.to_string()).collect()
+            let applied = harness
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?;
+            applied
+                .into_iter()
+                .map(|version| version.to_string())
+                .collect()
         }
         DatabaseUrl::Mysql(url) => {
             let conn = MysqlConn::establish(url)
                 .await
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
             let mut harness = AsyncMigrationHarness::new(conn);
-            let applied = harness.run_pending_migrations(MYSQL_MIGRATIONS).map_err(migration_error)?;
-            applied.into_iter().map(|version| version.to_string()).collect()
+            let applied = harness
+                .run_pending_migrations(MYSQL_MIGRATIONS)
+                .map_err(migration_error)?;
+            applied
+                .into_iter()
+                .map(|version| version.to_string())
+                .collect()
         }
     };
     Ok(applied)

@@ -20,7 +20,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
-    #[error("unsupported database_url {0:?}: expected sqlite://<path> or mysql://user:pass@host/db")]
+    #[error(
+        "unsupported database_url {0:?}: expected sqlite://<path> or mysql://user:pass@host/db"
+    )]
     UnsupportedUrl(String),
     #[error("cannot connect to the database: {0}")]
     Connect(String),

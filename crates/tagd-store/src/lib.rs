@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 pub use crate::customers::{CustomerFilter, UpsertEntry, UpsertOutcome, UpsertResult};
 pub use crate::db::DatabaseUrl;
 pub use crate::error::{StoreError, StoreResult};
-pub use crate::tags::{CategoryPatch, NewCategory, NewTag, TagPatch, DeleteOutcome};
+pub use crate::tags::{CategoryPatch, DeleteOutcome, NewCategory, NewTag, TagPatch};
 pub use tagd_core::paging::PageRequest;
 
 /// A page of rows and the token for the next one ("" on the last page).

@@ -17,7 +17,10 @@ use tagd_core::tagging::{
 };
 use tagd_core::tags::Tag;
 
-use crate::db::{BackendOps, BatchInsert, INSERT_CHUNK, MysqlConn, SqliteConn, now, truncate_to_micros, with_conn, write_transaction};
+use crate::db::{
+    BackendOps, BatchInsert, INSERT_CHUNK, MysqlConn, SqliteConn, now, truncate_to_micros,
+    with_conn, write_transaction,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{categories, customer_tags, customers, tag_history, tags};
 use crate::tags::{TagRow, page_limit};
@@ -140,7 +143,10 @@ pub(crate) struct Plan {
 
 /// Tagging queries, written once and compiled for each backend's connection.
 pub(crate) trait TaggingQueries {
-    async fn catalogue(&mut self, tag_ids: &[String]) -> StoreResult<HashMap<String, CatalogueEntry>>;
+    async fn catalogue(
+        &mut self,
+        tag_ids: &[String],
+    ) -> StoreResult<HashMap<String, CatalogueEntry>>;
     async fn existing_assignments(
         &mut self,
         customer_ids: &[String],
@@ -148,26 +154,45 @@ pub(crate) trait TaggingQueries {
         category_ids: &[String],
     ) -> StoreResult<Vec<NamedAssignment>>;
     async fn apply(&mut self, plan: Plan) -> StoreResult<AssignOutcome>;
-    async fn require_customers(&mut self, ids: &[String], fields: &HashMap<&str, String>) -> StoreResult<()>;
-    async fn remove_tags_everywhere(&mut self, tag_ids: &[String], actor: &str) -> StoreResult<u64>;
+    async fn require_customers(
+        &mut self,
+        ids: &[String],
+        fields: &HashMap<&str, String>,
+    ) -> StoreResult<()>;
+    async fn remove_tags_everywhere(&mut self, tag_ids: &[String], actor: &str)
+    -> StoreResult<u64>;
     async fn delete_pairs(&mut self, pairs: &[(String, String)]) -> StoreResult<()>;
 }
 
 macro_rules! tagging_queries {
     ($conn:ty) => {
         impl TaggingQueries for $conn {
-            async fn catalogue(&mut self, tag_ids: &[String]) -> StoreResult<HashMap<String, CatalogueEntry>> {
+            async fn catalogue(
+                &mut self,
+                tag_ids: &[String],
+            ) -> StoreResult<HashMap<String, CatalogueEntry>> {
                 let mut entries = HashMap::with_capacity(tag_ids.len());
                 for chunk in tag_ids.chunks(IN_CHUNK) {
                     let rows: Vec<(TagRow, String, bool)> = tags::table
                         .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
                         .filter(tags::id.eq_any(chunk))
-                        .select((TagRow::as_select(), categories::name, categories::is_exclusive))
+                        .select((
+                            TagRow::as_select(),
+                            categories::name,
+                            categories::is_exclusive,
+                        ))
                         .load(self)
                         .await?;
                     for (row, category_name, exclusive) in rows {
                         let tag = row.into_tag()?;
-                        entries.insert(tag.id.clone(), CatalogueEntry { tag, category_name, exclusive });
+                        entries.insert(
+                            tag.id.clone(),
+                            CatalogueEntry {
+                                tag,
+                                category_name,
+                                exclusive,
+                            },
+                        );
                     }
                 }
                 Ok(entries)
@@ -183,7 +208,9 @@ macro_rules! tagging_queries {
                 for chunk in customer_ids.chunks(IN_CHUNK) {
                     let rows: Vec<NamedAssignment> = customer_tags::table
                         .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
-                        .inner_join(categories::table.on(categories::id.eq(customer_tags::category_id)))
+                        .inner_join(
+                            categories::table.on(categories::id.eq(customer_tags::category_id)),
+                        )
                         .filter(customer_tags::customer_id.eq_any(chunk))
                         .filter(
                             customer_tags::tag_id
@@ -205,26 +232,38 @@ macro_rules! tagging_queries {
                 Ok(plan.outcome)
             }
 
-            async fn require_customers(&mut self, ids: &[String], fields: &HashMap<&str, String>) -> StoreResult<()> {
+            async fn require_customers(
+                &mut self,
+                ids: &[String],
+                fields: &HashMap<&str, String>,
+            ) -> StoreResult<()> {
                 let mut found = BTreeSet::new();
                 for chunk in ids.chunks(IN_CHUNK) {
                     found.extend(self.lock_customers(chunk).await?);
                 }
                 match ids.iter().find(|id| !found.contains(*id)) {
                     Some(missing) => {
-                        let field = fields.get(missing.as_str()).map_or("customer_id", String::as_str);
+                        let field = fields
+                            .get(missing.as_str())
+                            .map_or("customer_id", String::as_str);
                         Err(StoreError::not_found("customer", missing).at(field))
                     }
                     None => Ok(()),
                 }
             }
 
-            async fn remove_tags_everywhere(&mut self, tag_ids: &[String], actor: &str) -> StoreResult<u64> {
+            async fn remove_tags_everywhere(
+                &mut self,
+                tag_ids: &[String],
+                actor: &str,
+            ) -> StoreResult<u64> {
                 let mut removed = 0;
                 loop {
                     let batch: Vec<NamedAssignment> = customer_tags::table
                         .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
-                        .inner_join(categories::table.on(categories::id.eq(customer_tags::category_id)))
+                        .inner_join(
+                            categories::table.on(categories::id.eq(customer_tags::category_id)),
+                        )
                         .filter(customer_tags::tag_id.eq_any(tag_ids))
                         .select((AssignmentRow::as_select(), tags::name, categories::name))
                         .limit(INSERT_CHUNK as i64)
@@ -237,7 +276,11 @@ macro_rules! tagging_queries {
                     let mut history = Vec::with_capacity(batch.len());
                     let mut pairs = Vec::with_capacity(batch.len());
                     for (row, tag_name, category_name) in &batch {
-                        let action = if row.is_live(at) { HistoryAction::Remove } else { HistoryAction::Expire };
+                        let action = if row.is_live(at) {
+                            HistoryAction::Remove
+                        } else {
+                            HistoryAction::Expire
+                        };
                         history.push(
                             Change {
                                 customer_id: &row.customer_id,
@@ -264,7 +307,10 @@ macro_rules! tagging_queries {
             async fn delete_pairs(&mut self, pairs: &[(String, String)]) -> StoreResult<()> {
                 let mut by_tag: HashMap<&str, Vec<&str>> = HashMap::new();
                 for (customer_id, tag_id) in pairs {
-                    by_tag.entry(tag_id.as_str()).or_default().push(customer_id.as_str());
+                    by_tag
+                        .entry(tag_id.as_str())
+                        .or_default()
+                        .push(customer_id.as_str());
                 }
                 for (tag_id, customer_ids) in by_tag {
                     for chunk in customer_ids.chunks(IN_CHUNK) {
@@ -279,7 +325,6 @@ macro_rules! tagging_queries {
                 }
                 Ok(())
             }
-
         }
     };
 }
@@ -338,16 +383,25 @@ fn plan_assignments(
         }
         for (position, assignment) in assignments.iter().enumerate() {
             let field = format!("{prefix}assignments[{position}]");
-            let entry = catalogue
-                .get(&assignment.tag_id)
-                .ok_or_else(|| StoreError::not_found("tag", &assignment.tag_id).at(&format!("{field}.tag_id")))?;
-            let value = entry.tag.check_value(&format!("{field}.value"), &assignment.value)?;
+            let entry = catalogue.get(&assignment.tag_id).ok_or_else(|| {
+                StoreError::not_found("tag", &assignment.tag_id).at(&format!("{field}.tag_id"))
+            })?;
+            let value = entry
+                .tag
+                .check_value(&format!("{field}.value"), &assignment.value)?;
             let expires_at = match assignment.expires_at {
                 Some(expiry) if expiry <= at => {
-                    return Err(DomainError::invalid(format!("{field}.expires_at"), "is in the past").into());
+                    return Err(DomainError::invalid(
+                        format!("{field}.expires_at"),
+                        "is in the past",
+                    )
+                    .into());
                 }
                 Some(expiry) => Some(truncate_to_micros(expiry)),
-                None => entry.tag.default_validity_secs.map(|secs| at + Duration::seconds(secs)),
+                None => entry
+                    .tag
+                    .default_validity_secs
+                    .map(|secs| at + Duration::seconds(secs)),
             };
             let source = assignment.source.as_str();
             let row = AssignmentRow {
@@ -378,7 +432,8 @@ fn plan_assignments(
                     plan.outcome.unchanged += 1;
                     if old.expires_at != expires_at {
                         // Renewal: same value, new expiry; not a change worth a history entry.
-                        plan.delete.push((customer_id.clone(), entry.tag.id.clone()));
+                        plan.delete
+                            .push((customer_id.clone(), entry.tag.id.clone()));
                         plan.insert.push(AssignmentRow {
                             source: old.source.clone(),
                             source_ref: old.source_ref.clone(),
@@ -389,11 +444,16 @@ fn plan_assignments(
                     }
                 } else {
                     plan.outcome.changed += 1;
-                    plan.history.push(change(HistoryAction::Change, old.value.clone()).into_row(at));
-                    plan.delete.push((customer_id.clone(), entry.tag.id.clone()));
+                    plan.history
+                        .push(change(HistoryAction::Change, old.value.clone()).into_row(at));
+                    plan.delete
+                        .push((customer_id.clone(), entry.tag.id.clone()));
                     plan.insert.push(row.clone());
                 }
-                current.insert(entry.tag.id.clone(), (row, entry.tag.name.clone(), entry.category_name.clone()));
+                current.insert(
+                    entry.tag.id.clone(),
+                    (row, entry.tag.name.clone(), entry.category_name.clone()),
+                );
                 continue;
             }
             if entry.exclusive {
@@ -422,16 +482,21 @@ fn plan_assignments(
                         );
                         // A rival inserted earlier in this same call has no stored row to delete.
                         plan.insert.retain(|pending| {
-                            !(pending.customer_id == old.customer_id && pending.tag_id == old.tag_id)
+                            !(pending.customer_id == old.customer_id
+                                && pending.tag_id == old.tag_id)
                         });
                         plan.delete.push((old.customer_id, old.tag_id));
                     }
                 }
             }
             plan.outcome.assigned += 1;
-            plan.history.push(change(HistoryAction::Assign, None).into_row(at));
+            plan.history
+                .push(change(HistoryAction::Assign, None).into_row(at));
             plan.insert.push(row.clone());
-            current.insert(entry.tag.id.clone(), (row, entry.tag.name.clone(), entry.category_name.clone()));
+            current.insert(
+                entry.tag.id.clone(),
+                (row, entry.tag.name.clone(), entry.category_name.clone()),
+            );
         }
     }
     Ok(plan)
@@ -451,21 +516,26 @@ fn check_request_shape(
             if let Some(first) = tags_seen.insert(assignment.tag_id.as_str(), position) {
                 return Err(DomainError::invalid(
                     field,
-                    format!("tag {} is already given at assignments[{first}]", assignment.tag_id),
+                    format!(
+                        "tag {} is already given at assignments[{first}]",
+                        assignment.tag_id
+                    ),
                 )
                 .into());
             }
-            if let Some(entry) = catalogue.get(&assignment.tag_id).filter(|entry| entry.exclusive) {
-                if let Some(first) = exclusive_seen.insert(entry.tag.category_id.as_str(), position) {
-                    return Err(DomainError::invalid(
-                        field,
-                        format!(
-                            "category {:?} is exclusive and assignments[{first}] already gives one of its tags",
-                            entry.category_name
-                        ),
-                    )
-                    .into());
-                }
+            if let Some(entry) = catalogue
+                .get(&assignment.tag_id)
+                .filter(|entry| entry.exclusive)
+                && let Some(first) = exclusive_seen.insert(entry.tag.category_id.as_str(), position)
+            {
+                return Err(DomainError::invalid(
+                    field,
+                    format!(
+                        "category {:?} is exclusive and assignments[{first}] already gives one of its tags",
+                        entry.category_name
+                    ),
+                )
+                .into());
             }
         }
     }
@@ -474,10 +544,9 @@ fn check_request_shape(
 
 fn customer_tag((row, tag_name, category_name): NamedAssignment) -> StoreResult<CustomerTag> {
     Ok(CustomerTag {
-        source: row
-            .source
-            .parse()
-            .map_err(|e: String| StoreError::Corrupt(format!("assignment of {}: {e}", row.tag_id)))?,
+        source: row.source.parse().map_err(|e: String| {
+            StoreError::Corrupt(format!("assignment of {}: {e}", row.tag_id))
+        })?,
         tag_id: row.tag_id,
         tag_name,
         category_id: row.category_id,
@@ -525,9 +594,11 @@ impl Store {
             }
         }
         write_transaction!(self, |conn| {
+            // Lock first: everything read after this sees the last writer's commit.
+            conn.require_customers(&customer_ids, &customer_fields)
+                .await?;
             let catalogue = conn.catalogue(&tag_ids).await?;
             check_request_shape(requests, &catalogue, field_prefix)?;
-            conn.require_customers(&customer_ids, &customer_fields).await?;
             let exclusive_categories: Vec<String> = catalogue
                 .values()
                 .filter(|entry| entry.exclusive)
@@ -538,16 +609,25 @@ impl Store {
             let existing = conn
                 .existing_assignments(&customer_ids, &tag_ids, &exclusive_categories)
                 .await?;
-            let plan = plan_assignments(requests, &catalogue, existing, actor, field_prefix, now())?;
+            let plan =
+                plan_assignments(requests, &catalogue, existing, actor, field_prefix, now())?;
             conn.apply(plan).await
         })
     }
 
     /// Removes tags from a customer; tags it does not hold are ignored.
-    pub async fn remove_tags(&self, customer_id: &str, tag_ids: &[String], actor: &str) -> StoreResult<u64> {
+    pub async fn remove_tags(
+        &self,
+        customer_id: &str,
+        tag_ids: &[String],
+        actor: &str,
+    ) -> StoreResult<u64> {
         write_transaction!(self, |conn| {
-            conn.require_customers(&[customer_id.to_owned()], &HashMap::new()).await?;
-            let existing = conn.existing_assignments(&[customer_id.to_owned()], tag_ids, &[]).await?;
+            conn.require_customers(&[customer_id.to_owned()], &HashMap::new())
+                .await?;
+            let existing = conn
+                .existing_assignments(&[customer_id.to_owned()], tag_ids, &[])
+                .await?;
             let at = now();
             let mut history = Vec::with_capacity(existing.len());
             let mut pairs = Vec::with_capacity(existing.len());
@@ -561,10 +641,18 @@ impl Store {
                         tag_id: &row.tag_id,
                         tag_name,
                         category_name,
-                        action: if live { HistoryAction::Remove } else { HistoryAction::Expire },
+                        action: if live {
+                            HistoryAction::Remove
+                        } else {
+                            HistoryAction::Expire
+                        },
                         old_value: row.value.clone(),
                         new_value: None,
-                        source: if live { TagSource::Manual.as_str() } else { &row.source },
+                        source: if live {
+                            TagSource::Manual.as_str()
+                        } else {
+                            &row.source
+                        },
                         source_ref: "",
                         actor: if live { actor } else { SYSTEM_ACTOR },
                     }
@@ -594,7 +682,11 @@ impl Store {
                 .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
                 .inner_join(categories::table.on(categories::id.eq(customer_tags::category_id)))
                 .filter(customer_tags::customer_id.eq(customer_id))
-                .filter(customer_tags::expires_at.is_null().or(customer_tags::expires_at.gt(at)))
+                .filter(
+                    customer_tags::expires_at
+                        .is_null()
+                        .or(customer_tags::expires_at.gt(at)),
+                )
                 .order((categories::name, tags::name))
                 .select((AssignmentRow::as_select(), tags::name, categories::name))
                 .load(conn)
@@ -604,7 +696,11 @@ impl Store {
     }
 
     /// The customer's tag history, newest first.
-    pub async fn tag_history(&self, customer_id: &str, page: &PageRequest) -> StoreResult<Page<HistoryEntry>> {
+    pub async fn tag_history(
+        &self,
+        customer_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<HistoryEntry>> {
         let mut rows: Vec<HistoryRow> = with_conn!(self, |conn| {
             let exists: i64 = customers::table
                 .filter(customers::id.eq(customer_id))
@@ -627,7 +723,10 @@ impl Store {
         });
         let next_page_token = finish_page(&mut rows, page.size, |row| row.id.clone());
         Ok(Page {
-            items: rows.into_iter().map(HistoryRow::into_entry).collect::<StoreResult<_>>()?,
+            items: rows
+                .into_iter()
+                .map(HistoryRow::into_entry)
+                .collect::<StoreResult<_>>()?,
             next_page_token,
         })
     }
@@ -648,7 +747,11 @@ impl Store {
                 if due_customers.is_empty() {
                     return Ok(0);
                 }
-                let customer_ids: Vec<String> = due_customers.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+                let customer_ids: Vec<String> = due_customers
+                    .into_iter()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 // Lock first, then read again: a concurrent assignment may have renewed a row.
                 for chunk in customer_ids.chunks(IN_CHUNK) {
                     conn.lock_customers(chunk).await?;
@@ -658,7 +761,9 @@ impl Store {
                 for chunk in customer_ids.chunks(IN_CHUNK) {
                     let rows: Vec<NamedAssignment> = customer_tags::table
                         .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
-                        .inner_join(categories::table.on(categories::id.eq(customer_tags::category_id)))
+                        .inner_join(
+                            categories::table.on(categories::id.eq(customer_tags::category_id)),
+                        )
                         .filter(customer_tags::customer_id.eq_any(chunk))
                         .filter(customer_tags::expires_at.le(at))
                         .select((AssignmentRow::as_select(), tags::name, categories::name))

@@ -139,8 +139,17 @@ fn name_taken(error: DieselError, what: &str) -> StoreError {
 pub(crate) trait TagQueries {
     async fn category_row(&mut self, id: &str) -> StoreResult<CategoryRow>;
     async fn tag_row(&mut self, id: &str) -> StoreResult<TagRow>;
-    async fn check_category_name_free(&mut self, name: &str, except_id: Option<&str>) -> StoreResult<String>;
-    async fn check_tag_name_free(&mut self, category_id: &str, name: &str, except_id: Option<&str>) -> StoreResult<String>;
+    async fn check_category_name_free(
+        &mut self,
+        name: &str,
+        except_id: Option<&str>,
+    ) -> StoreResult<String>;
+    async fn check_tag_name_free(
+        &mut self,
+        category_id: &str,
+        name: &str,
+        except_id: Option<&str>,
+    ) -> StoreResult<String>;
     async fn assignment_count(&mut self, tag_ids: &[String]) -> StoreResult<i64>;
 }
 
@@ -167,7 +176,11 @@ macro_rules! tag_queries {
                     .ok_or_else(|| StoreError::not_found("tag", id))
             }
 
-            async fn check_category_name_free(&mut self, name: &str, except_id: Option<&str>) -> StoreResult<String> {
+            async fn check_category_name_free(
+                &mut self,
+                name: &str,
+                except_id: Option<&str>,
+            ) -> StoreResult<String> {
                 let key = text::key(name);
                 let holder: Option<(String, String)> = categories::table
                     .select((categories::id, categories::name))
@@ -176,9 +189,11 @@ macro_rules! tag_queries {
                     .await
                     .optional()?;
                 match holder {
-                    Some((id, existing)) if Some(id.as_str()) != except_id => Err(StoreError::AlreadyExists(
-                        format!("category name {name:?} is taken by category {id} ({existing:?})"),
-                    )),
+                    Some((id, existing)) if Some(id.as_str()) != except_id => {
+                        Err(StoreError::AlreadyExists(format!(
+                            "category name {name:?} is taken by category {id} ({existing:?})"
+                        )))
+                    }
                     _ => Ok(key),
                 }
             }
@@ -198,9 +213,11 @@ macro_rules! tag_queries {
                     .await
                     .optional()?;
                 match holder {
-                    Some((id, existing)) if Some(id.as_str()) != except_id => Err(StoreError::AlreadyExists(
-                        format!("tag name {name:?} is taken in this category by tag {id} ({existing:?})"),
-                    )),
+                    Some((id, existing)) if Some(id.as_str()) != except_id => {
+                        Err(StoreError::AlreadyExists(format!(
+                            "tag name {name:?} is taken in this category by tag {id} ({existing:?})"
+                        )))
+                    }
                     _ => Ok(key),
                 }
             }
@@ -299,7 +316,12 @@ impl Store {
         })
     }
 
-    pub async fn delete_category(&self, id: &str, force: bool, actor: &str) -> StoreResult<DeleteOutcome> {
+    pub async fn delete_category(
+        &self,
+        id: &str,
+        force: bool,
+        actor: &str,
+    ) -> StoreResult<DeleteOutcome> {
         write_transaction!(self, |conn| {
             let category = conn.category_row(id).await?;
             let tag_ids: Vec<String> = tags::table
@@ -318,7 +340,9 @@ impl Store {
             let deleted_tags = diesel::delete(tags::table.filter(tags::category_id.eq(id)))
                 .execute(conn)
                 .await?;
-            diesel::delete(categories::table.find(id)).execute(conn).await?;
+            diesel::delete(categories::table.find(id))
+                .execute(conn)
+                .await?;
             Ok(DeleteOutcome {
                 deleted_tags: deleted_tags as u64,
                 removed_assignments,
@@ -329,7 +353,9 @@ impl Store {
     pub async fn create_tag(&self, new: NewTag) -> StoreResult<Tag> {
         write_transaction!(self, |conn| {
             conn.category_row(&new.category_id).await?;
-            let name_key = conn.check_tag_name_free(&new.category_id, &new.name, None).await?;
+            let name_key = conn
+                .check_tag_name_free(&new.category_id, &new.name, None)
+                .await?;
             let at = now();
             let row = TagRow {
                 id: new_id(),
@@ -356,7 +382,11 @@ impl Store {
         with_conn!(self, |conn| conn.tag_row(id).await?.into_tag())
     }
 
-    pub async fn list_tags(&self, category_id: Option<&str>, page: &PageRequest) -> StoreResult<Page<Tag>> {
+    pub async fn list_tags(
+        &self,
+        category_id: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Tag>> {
         let mut rows: Vec<TagRow> = with_conn!(self, |conn| {
             if let Some(category_id) = category_id {
                 conn.category_row(category_id).await?;
@@ -376,7 +406,10 @@ impl Store {
         });
         let next_page_token = finish_page(&mut rows, page.size, |row| row.id.clone());
         Ok(Page {
-            items: rows.into_iter().map(TagRow::into_tag).collect::<StoreResult<_>>()?,
+            items: rows
+                .into_iter()
+                .map(TagRow::into_tag)
+                .collect::<StoreResult<_>>()?,
             next_page_token,
         })
     }
@@ -386,13 +419,17 @@ impl Store {
             let mut tag = conn.tag_row(id).await?.into_tag()?;
             let mut name_key = text::key(&tag.name);
             if let Some(name) = &patch.name {
-                name_key = conn.check_tag_name_free(&tag.category_id, name, Some(id)).await?;
+                name_key = conn
+                    .check_tag_name_free(&tag.category_id, name, Some(id))
+                    .await?;
                 tag.name.clone_from(name);
             }
             if let Some(description) = &patch.description {
                 tag.description.clone_from(description);
             }
-            let type_changes = patch.value_type.is_some_and(|new_type| new_type != tag.value_type);
+            let type_changes = patch
+                .value_type
+                .is_some_and(|new_type| new_type != tag.value_type);
             if type_changes && conn.assignment_count(&[id.to_owned()]).await? > 0 {
                 return Err(StoreError::FailedPrecondition(format!(
                     "tag {:?} is assigned, so its value type cannot change from {}",
@@ -404,7 +441,11 @@ impl Store {
                 tag.value_type = value_type;
             }
             if let Some(values) = &patch.enum_values {
-                let dropped: Vec<&String> = tag.enum_values.iter().filter(|old| !values.contains(old)).collect();
+                let dropped: Vec<&String> = tag
+                    .enum_values
+                    .iter()
+                    .filter(|old| !values.contains(old))
+                    .collect();
                 if !dropped.is_empty() {
                     let in_use: Option<String> = customer_tags::table
                         .select(customer_tags::value.assume_not_null())
@@ -448,7 +489,12 @@ impl Store {
         })
     }
 
-    pub async fn delete_tag(&self, id: &str, force: bool, actor: &str) -> StoreResult<DeleteOutcome> {
+    pub async fn delete_tag(
+        &self,
+        id: &str,
+        force: bool,
+        actor: &str,
+    ) -> StoreResult<DeleteOutcome> {
         write_transaction!(self, |conn| {
             let tag = conn.tag_row(id).await?;
             let ids = [id.to_owned()];

@@ -15,7 +15,11 @@ use tokio::net::TcpListener;
 use crate::settings::{LogFormat, Settings};
 
 #[derive(Parser)]
-#[command(name = "tagd", version, about = "Customer tag management service (客户标签管理)")]
+#[command(
+    name = "tagd",
+    version,
+    about = "Customer tag management service (客户标签管理)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,14 +49,18 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve { config } => runtime.block_on(serve(Settings::load(config.as_deref())?)),
-        Command::Migrate { config } => runtime.block_on(migrate(Settings::load(config.as_deref())?)),
+        Command::Migrate { config } => {
+            runtime.block_on(migrate(Settings::load(config.as_deref())?))
+        }
     }
 }
 
 fn init_logging(settings: &Settings) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .with_context(|| format!("log_level {:?} is not a valid filter", settings.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -77,11 +85,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let store = Store::open(&settings.database_url, settings.pool_size)
         .await
-        .with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact(&settings.database_url)
+            )
+        })?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let address = listener.local_addr().context("cannot read the bound address")?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
     tracing::info!(%address, backend = store.backend(), "tagd serving");
     announce(&format!("tagd listening on {address}"))?;
     let options = ServerOptions {
@@ -112,7 +127,9 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
 fn announce(line: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}").and_then(|()| stdout.flush()).context("cannot write to stdout")
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")
 }
 
 /// The URL without its password, for messages.
@@ -165,7 +182,10 @@ mod tests {
 
     #[test]
     fn redact_hides_passwords() {
-        assert_eq!(redact("mysql://root:secret@db:3306/tagd"), "mysql://root:***@db:3306/tagd");
+        assert_eq!(
+            redact("mysql://root:secret@db:3306/tagd"),
+            "mysql://root:***@db:3306/tagd"
+        );
         assert_eq!(redact("mysql://root@db/tagd"), "mysql://root@db/tagd");
         assert_eq!(redact("sqlite://tagd.db"), "sqlite://tagd.db");
     }

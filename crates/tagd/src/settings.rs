@@ -104,7 +104,10 @@ impl Settings {
             bail!("pool_size must be 1..=1024, got {}", self.pool_size);
         }
         if self.max_request_bytes < 1024 {
-            bail!("max_request_bytes must be at least 1024, got {}", self.max_request_bytes);
+            bail!(
+                "max_request_bytes must be at least 1024, got {}",
+                self.max_request_bytes
+            );
         }
         if self.expiry_sweep_secs == 0 {
             bail!("expiry_sweep_secs must be at least 1");
@@ -115,7 +118,8 @@ impl Settings {
     }
 
     pub fn contact_rules(&self) -> anyhow::Result<ContactRules> {
-        ContactRules::for_region(&self.phone_region).map_err(|e| anyhow::anyhow!("phone_region: {e}"))
+        ContactRules::for_region(&self.phone_region)
+            .map_err(|e| anyhow::anyhow!("phone_region: {e}"))
     }
 
     pub fn key_ring(&self) -> anyhow::Result<KeyRing> {
@@ -126,14 +130,23 @@ impl Settings {
                 bail!("{field}.name must not be empty");
             }
             if entry.key.chars().count() < MIN_KEY_CHARS {
-                bail!("{field}.key (for {:?}) must be at least {MIN_KEY_CHARS} characters", entry.name);
+                bail!(
+                    "{field}.key (for {:?}) must be at least {MIN_KEY_CHARS} characters",
+                    entry.name
+                );
             }
-            let role: Role = entry.role.parse().map_err(|e| anyhow::anyhow!("{field}.role: {e}"))?;
+            let role: Role = entry
+                .role
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{field}.role: {e}"))?;
             if keys.iter().any(|key| key.name == entry.name) {
                 bail!("{field}.name {:?} is used by another key", entry.name);
             }
             if keys.iter().any(|key| key.key == entry.key) {
-                bail!("{field}.key (for {:?}) is the same as another key's", entry.name);
+                bail!(
+                    "{field}.key (for {:?}) is the same as another key's",
+                    entry.name
+                );
             }
             keys.push(ApiKey {
                 name: entry.name.clone(),

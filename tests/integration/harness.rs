@@ -1,0 +1,325 @@
+//! Starts the real `tagd` binary on a free port over a fresh database (SQLite
+//! file or a new MariaDB database) and hands out authenticated gRPC clients.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
+use rand::Rng;
+use tagd_proto::v1::customer_service_client::CustomerServiceClient;
+use tagd_proto::v1::tag_service_client::TagServiceClient;
+use tagd_proto::v1::tagging_service_client::TaggingServiceClient;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Mysql,
+}
+
+/// Who a client calls as: one configured key per role, or none at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As {
+    Admin,
+    Writer,
+    Reader,
+    Nobody,
+    Stranger,
+}
+
+pub const ADMIN_KEY: &str = "admin-key-0123456789";
+pub const WRITER_KEY: &str = "writer-key-0123456789";
+pub const READER_KEY: &str = "reader-key-0123456789";
+
+/// The MariaDB server tests create their databases on.
+fn mysql_base_url() -> String {
+    std::env::var("MYSQL_TEST_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+}
+
+/// A test database that is dropped when the test ends.
+pub struct Database {
+    pub url: String,
+    mysql_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Database {
+    pub async fn fresh(backend: Backend) -> Database {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Database {
+                url: format!("sqlite://{}", dir.path().join("tagd.db").display()),
+                mysql_name: None,
+                _dir: dir,
+            },
+            Backend::Mysql => {
+                let name = format!("tagd_test_{:016x}", rand::rng().random::<u64>());
+                let base = mysql_base_url();
+                let mut conn = AsyncMysqlConnection::establish(&format!("{base}/mysql"))
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("MariaDB must run at {base} for the mysql tests: {e}")
+                    });
+                conn.batch_execute(&format!(
+                    "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                ))
+                .await
+                .expect("create test database");
+                Database {
+                    url: format!("{base}/{name}"),
+                    mysql_name: Some(name),
+                    _dir: dir,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let Some(name) = self.mysql_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let base = mysql_base_url();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = AsyncMysqlConnection::establish(&format!("{base}/mysql"))
+                    .await
+                    .ok()?;
+                conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Options for starting a server.
+pub struct Options {
+    /// Configure the three role keys (default) or run open.
+    pub with_keys: bool,
+    /// Extra TOML lines for the config file.
+    pub extra_config: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            with_keys: true,
+            extra_config: String::new(),
+        }
+    }
+}
+
+pub struct TestServer {
+    child: Child,
+    database: Database,
+    channel: Channel,
+}
+
+pub fn tagd_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_tagd")
+}
+
+/// A `tagd` command with no inherited `TAGD_*` settings.
+pub fn tagd_command() -> Command {
+    let mut command = Command::new(tagd_binary());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TAGD_") {
+            command.env_remove(key);
+        }
+    }
+    command.env_remove("RUST_BACKTRACE");
+    command
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, options: Options) -> TestServer {
+        let database = Database::fresh(backend).await;
+        Self::start_on(database, options).await
+    }
+
+    pub async fn start_on(database: Database, options: Options) -> TestServer {
+        let config_path = database._dir.path().join("tagd.toml");
+        let mut config = format!(
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\npool_size = 4\nlog_level = \"warn\"\nexpiry_sweep_secs = 1\n{}\n",
+            database.url, options.extra_config
+        );
+        if options.with_keys {
+            for (name, key, role) in [
+                ("ops", ADMIN_KEY, "admin"),
+                ("crm", WRITER_KEY, "writer"),
+                ("bi", READER_KEY, "reader"),
+            ] {
+                config.push_str(&format!(
+                    "[[auth.keys]]\nname = \"{name}\"\nkey = \"{key}\"\nrole = \"{role}\"\n"
+                ));
+            }
+        }
+        std::fs::write(&config_path, config).expect("write config");
+        let mut child = tagd_command()
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn tagd");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("tagd did not start within 60 s")
+            .expect("read tagd stdout")
+            .expect("tagd exited before listening");
+        let address = line
+            .strip_prefix("tagd listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from tagd: {line}"))
+            .to_owned();
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to tagd");
+        TestServer {
+            child,
+            database,
+            channel,
+        }
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    pub fn tags(&self) -> TagServiceClient<InterceptedService<Channel, Auth>> {
+        self.tags_as(As::Admin)
+    }
+
+    pub fn tags_as(&self, who: As) -> TagServiceClient<InterceptedService<Channel, Auth>> {
+        TagServiceClient::with_interceptor(self.channel(), Auth(who))
+    }
+
+    pub fn customers(&self) -> CustomerServiceClient<InterceptedService<Channel, Auth>> {
+        self.customers_as(As::Admin)
+    }
+
+    pub fn customers_as(
+        &self,
+        who: As,
+    ) -> CustomerServiceClient<InterceptedService<Channel, Auth>> {
+        CustomerServiceClient::with_interceptor(self.channel(), Auth(who))
+            .max_decoding_message_size(64 << 20)
+    }
+
+    pub fn tagging(&self) -> TaggingServiceClient<InterceptedService<Channel, Auth>> {
+        self.tagging_as(As::Admin)
+    }
+
+    pub fn tagging_as(&self, who: As) -> TaggingServiceClient<InterceptedService<Channel, Auth>> {
+        TaggingServiceClient::with_interceptor(self.channel(), Auth(who))
+            .max_encoding_message_size(64 << 20)
+    }
+
+    /// Stops the server with SIGTERM and returns its exit status.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, Database) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("tagd did not stop within 30 s of SIGTERM")
+            .expect("wait");
+        (exit, self.database)
+    }
+}
+
+#[derive(Clone)]
+pub struct Auth(pub As);
+
+impl Interceptor for Auth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let key = match self.0 {
+            As::Admin => Some(ADMIN_KEY),
+            As::Writer => Some(WRITER_KEY),
+            As::Reader => Some(READER_KEY),
+            As::Stranger => Some("not-a-configured-key-at-all"),
+            As::Nobody => None,
+        };
+        if let Some(key) = key {
+            let value: MetadataValue<_> = format!("Bearer {key}").parse().expect("header");
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
+
+/// Asserts that a call failed with `code` and a message containing `needle`.
+#[track_caller]
+pub fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: tonic::Code,
+    needle: &str,
+) {
+    match result {
+        Ok(value) => panic!("expected {code:?} containing {needle:?}, got Ok({value:?})"),
+        Err(status) => {
+            assert_eq!(
+                status.code(),
+                code,
+                "wrong code; message: {}",
+                status.message()
+            );
+            assert!(
+                status.message().contains(needle),
+                "message {:?} should contain {needle:?}",
+                status.message()
+            );
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per backend for each scenario `fn name(Backend)`.
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::harness::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::harness::Backend::Mysql).await;
+                }
+            )+
+        }
+    };
+}
+
+pub(crate) use backend_tests;

@@ -1,0 +1,140 @@
+//! Scenarios for running tagd: start-up errors, restarts, shutdown, limits, migrate.
+
+use std::process::Stdio;
+
+use tagd_proto::v1 as pb;
+use tonic::Code;
+
+use crate::fixtures::{self, customer};
+use crate::harness::{Backend, Database, Options, TestServer, backend_tests, tagd_command};
+
+backend_tests!(
+    data_survives_a_graceful_restart,
+    oversized_requests_are_refused,
+    migrate_is_idempotent
+);
+
+async fn data_survives_a_graceful_restart(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tag = fixtures::flag_tag(&server, "老客户").await;
+    let wu = customer(&server, "吴十").await;
+    fixtures::assign(&server, &wu.id, vec![fixtures::assignment(&tag.id, "")]).await;
+    let (exit, database) = server.terminate().await;
+    assert!(exit.success(), "SIGTERM stops tagd cleanly: {exit:?}");
+
+    let restarted = TestServer::start_on(database, Options::default()).await;
+    let fetched = restarted
+        .customers()
+        .get_customer(pb::GetCustomerRequest { id: wu.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched, wu);
+    assert_eq!(fixtures::customer_tags(&restarted, &wu.id).await.len(), 1);
+}
+
+async fn oversized_requests_are_refused(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            extra_config: "max_request_bytes = 65536".into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let huge = pb::CreateCategoryRequest {
+        name: "大".into(),
+        description: "字".repeat(40_000),
+        exclusive: false,
+    };
+    let status = server.tags().create_category(huge).await.unwrap_err();
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{status:?}"
+    );
+    // The server keeps serving.
+    fixtures::category(&server, "小", false).await;
+}
+
+async fn migrate_is_idempotent(backend: Backend) {
+    let database = Database::fresh(backend).await;
+    for expected in ["applied migrations", "database is up to date"] {
+        let output = tagd_command()
+            .arg("migrate")
+            .env("TAGD_DATABASE_URL", &database.url)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains(expected), "{stdout}");
+    }
+}
+
+/// Runs `tagd serve` expecting it to refuse to start; returns its stderr.
+async fn refused_start(env: &[(&str, &str)]) -> String {
+    let mut command = tagd_command();
+    command
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
+        .await
+        .expect("tagd should exit, not serve")
+        .unwrap();
+    assert!(!output.status.success(), "tagd should exit non-zero");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_stops_start_up_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("t.db").display());
+    let stderr = refused_start(&[("TAGD_DATABASE_URL", &sqlite), ("TAGD_LISTEN_PORT", "1")]).await;
+    assert!(stderr.contains("unknown field `listen_port`"), "{stderr}");
+    let stderr =
+        refused_start(&[("TAGD_DATABASE_URL", &sqlite), ("TAGD_LISTEN", "0.0.0.0:0")]).await;
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 without API keys"),
+        "{stderr}"
+    );
+    let stderr = refused_start(&[("TAGD_DATABASE_URL", "postgres://localhost/x")]).await;
+    assert!(stderr.contains("unsupported database_url"), "{stderr}");
+    let stderr = refused_start(&[
+        ("TAGD_DATABASE_URL", "mysql://root@127.0.0.1:1/nothing"),
+        ("TAGD_LISTEN", "127.0.0.1:0"),
+    ])
+    .await;
+    assert!(
+        stderr.contains("cannot open the database at mysql://root@127.0.0.1:1/nothing"),
+        "{stderr}"
+    );
+    let stderr = refused_start(&[
+        ("TAGD_DATABASE_URL", &sqlite),
+        ("TAGD_PHONE_REGION", "Atlantis"),
+    ])
+    .await;
+    assert!(stderr.contains("phone_region"), "{stderr}");
+    let config = dir.path().join("tagd.toml");
+    std::fs::write(
+        &config,
+        "[[auth.keys]]\nname = \"x\"\nkey = \"short\"\nrole = \"admin\"\n",
+    )
+    .unwrap();
+    let output = tagd_command()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("auth.keys[0].key"));
+}
