@@ -53,6 +53,17 @@ impl Backend {
     }
 }
 
+/// One of the three measurements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    /// GetCustomer against the echo server.
+    Get,
+    /// AssignTags against single-row upserts.
+    Assign,
+    /// BatchAssignTags against multi-row INSERTs.
+    Batch,
+}
+
 /// Measures tagd against same-run baselines on SQLite and MariaDB.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "bench", version)]
@@ -65,6 +76,14 @@ struct Args {
         default_value = "sqlite,mysql"
     )]
     backends: Vec<Backend>,
+    /// Measurements to run, in this order (the figures of record run all three).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "get,assign,batch"
+    )]
+    phases: Vec<Phase>,
     /// MariaDB/MySQL server (no database); the bench creates and drops `tagd_bench_<random>`.
     #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
     mysql_url: String,
@@ -422,34 +441,40 @@ async fn measure_backend(
     ));
     let dataset = Arc::new(dataset);
 
-    measure_get_customer(
-        args,
-        name,
-        &dataset,
-        canned,
-        tagd_channels.as_deref(),
-        report,
-    )
-    .await?;
-    // Sequence numbers run on across the caller counts, so every call sets a new value.
-    let seqs = Sequences::default();
-    for &callers in &args.assign_callers {
-        let on = Subjects {
-            dataset: &dataset,
-            tagd_channels: tagd_channels.as_deref(),
-            target,
-        };
-        measure_assign(args, name, &on, callers, &seqs, report).await?;
+    if args.phases.contains(&Phase::Get) {
+        measure_get_customer(
+            args,
+            name,
+            &dataset,
+            canned,
+            tagd_channels.as_deref(),
+            report,
+        )
+        .await?;
     }
-    measure_batches(
-        args,
-        backend,
-        &dataset,
-        tagd_channels.as_deref(),
-        target,
-        report,
-    )
-    .await?;
+    if args.phases.contains(&Phase::Assign) {
+        // Sequence numbers run on across the caller counts, so every call sets a new value.
+        let seqs = Sequences::default();
+        for &callers in &args.assign_callers {
+            let on = Subjects {
+                dataset: &dataset,
+                tagd_channels: tagd_channels.as_deref(),
+                target,
+            };
+            measure_assign(args, name, &on, callers, &seqs, report).await?;
+        }
+    }
+    if args.phases.contains(&Phase::Batch) {
+        measure_batches(
+            args,
+            backend,
+            &dataset,
+            tagd_channels.as_deref(),
+            target,
+            report,
+        )
+        .await?;
+    }
 
     if let Some(server) = server {
         drop(tagd_channels);
@@ -543,7 +568,7 @@ async fn measure_get_customer(
         name,
         "GetCustomer vs echo",
         "≥ 0.5× echo",
-        format!("{:.2}×", row.ratio),
+        format!("{:.3}×", row.ratio),
         row.ratio >= 0.5,
     );
     report.check(
@@ -730,7 +755,7 @@ async fn measure_assign(
         name,
         &format!("AssignTags vs raw upsert, {callers} caller(s)"),
         "≥ 0.9× raw",
-        format!("{:.2}×", row.ratio),
+        format!("{:.3}×", row.ratio),
         row.ratio >= 0.9,
     );
     check_errors(
@@ -871,7 +896,7 @@ async fn measure_batches(
         name,
         "BatchAssignTags vs multi-row INSERT",
         "≥ 0.4× INSERT",
-        format!("{:.2}×", row.ratio),
+        format!("{:.3}×", row.ratio),
         row.ratio >= 0.4,
     );
     check_errors(report, name, "BatchAssignTags", &tagd_fig);

@@ -68,6 +68,13 @@ pub(crate) struct CustomerRow {
     pub address_detail: String,
     pub company: String,
     pub source_channel: String,
+    /// JSON array of E.164 numbers, in order.
+    pub phones: String,
+    /// JSON array of emails, in order.
+    pub emails: String,
+    /// JSON array of `[channel, external_id]` pairs.
+    pub external_ids: String,
+    /// JSON object of attribute name to value.
     pub attributes: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -122,8 +129,16 @@ fn to_rows(customer: &Customer) -> CustomerRows {
             address_detail: fields.address.detail.clone(),
             company: fields.company.clone(),
             source_channel: fields.source_channel.clone(),
-            attributes: serde_json::to_string(&fields.attributes)
-                .unwrap_or_else(|_| "{}".to_owned()),
+            phones: json(&fields.phones),
+            emails: json(&fields.emails),
+            external_ids: json(
+                &fields
+                    .external_ids
+                    .iter()
+                    .map(|id| (&id.channel, &id.external_id))
+                    .collect::<Vec<_>>(),
+            ),
+            attributes: json(&fields.attributes),
             created_at: customer.created_at,
             updated_at: customer.updated_at,
         },
@@ -159,16 +174,24 @@ fn to_rows(customer: &Customer) -> CustomerRows {
     }
 }
 
-fn from_rows(
-    row: CustomerRow,
-    phones: Vec<String>,
-    emails: Vec<String>,
-    external_ids: Vec<ExternalId>,
-) -> StoreResult<Customer> {
-    let corrupt = |what: String| StoreError::Corrupt(format!("customer {}: {what}", row.id));
-    let gender = row.gender.parse().map_err(corrupt)?;
-    let attributes: BTreeMap<String, String> =
-        serde_json::from_str(&row.attributes).map_err(|e| corrupt(format!("attributes: {e}")))?;
+/// Serialising strings, maps and pairs of strings cannot fail.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn from_row(row: CustomerRow) -> StoreResult<Customer> {
+    fn parse<T: serde::de::DeserializeOwned>(id: &str, column: &str, text: &str) -> StoreResult<T> {
+        serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt(format!("customer {id}: {column}: {e}")))
+    }
+    let gender = row
+        .gender
+        .parse()
+        .map_err(|e: String| StoreError::Corrupt(format!("customer {}: {e}", row.id)))?;
+    let phones: Vec<String> = parse(&row.id, "phones", &row.phones)?;
+    let emails: Vec<String> = parse(&row.id, "emails", &row.emails)?;
+    let external_ids: Vec<(String, String)> = parse(&row.id, "external_ids", &row.external_ids)?;
+    let attributes: BTreeMap<String, String> = parse(&row.id, "attributes", &row.attributes)?;
     Ok(Customer {
         fields: CustomerFields {
             name: row.name,
@@ -184,7 +207,13 @@ fn from_rows(
             },
             company: row.company,
             source_channel: row.source_channel,
-            external_ids,
+            external_ids: external_ids
+                .into_iter()
+                .map(|(channel, external_id)| ExternalId {
+                    channel,
+                    external_id,
+                })
+                .collect(),
             attributes,
         },
         id: row.id,
@@ -235,50 +264,8 @@ macro_rules! customer_queries {
                         .select(CustomerRow::as_select())
                         .load(self)
                         .await?;
-                    let mut phones: HashMap<String, Vec<String>> = HashMap::new();
-                    let phone_rows: Vec<(String, String)> = customer_phones::table
-                        .filter(customer_phones::customer_id.eq_any(chunk))
-                        .order((customer_phones::customer_id, customer_phones::position))
-                        .select((customer_phones::customer_id, customer_phones::phone))
-                        .load(self)
-                        .await?;
-                    for (customer_id, phone) in phone_rows {
-                        phones.entry(customer_id).or_default().push(phone);
-                    }
-                    let mut emails: HashMap<String, Vec<String>> = HashMap::new();
-                    let email_rows: Vec<(String, String)> = customer_emails::table
-                        .filter(customer_emails::customer_id.eq_any(chunk))
-                        .order((customer_emails::customer_id, customer_emails::position))
-                        .select((customer_emails::customer_id, customer_emails::email))
-                        .load(self)
-                        .await?;
-                    for (customer_id, email) in email_rows {
-                        emails.entry(customer_id).or_default().push(email);
-                    }
-                    let mut external: HashMap<String, Vec<ExternalId>> = HashMap::new();
-                    let external_rows: Vec<ExternalIdRow> = customer_external_ids::table
-                        .filter(customer_external_ids::customer_id.eq_any(chunk))
-                        .order((
-                            customer_external_ids::customer_id,
-                            customer_external_ids::channel,
-                        ))
-                        .select(ExternalIdRow::as_select())
-                        .load(self)
-                        .await?;
-                    for row in external_rows {
-                        external
-                            .entry(row.customer_id)
-                            .or_default()
-                            .push(ExternalId {
-                                channel: row.channel,
-                                external_id: row.external_id,
-                            });
-                    }
                     for row in rows {
-                        let phones = phones.remove(&row.id).unwrap_or_default();
-                        let emails = emails.remove(&row.id).unwrap_or_default();
-                        let external_ids = external.remove(&row.id).unwrap_or_default();
-                        loaded.push(from_rows(row, phones, emails, external_ids)?);
+                        loaded.push(from_row(row)?);
                     }
                 }
                 Ok(loaded)

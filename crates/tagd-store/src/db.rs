@@ -197,9 +197,9 @@ impl BackendOps for SqliteConn {
     }
 }
 
-/// Rows per multi-row INSERT: 2,000 rows × at most 16 columns stays under
+/// Rows per multi-row INSERT: 1,500 rows × at most 20 columns stays under
 /// MySQL's 65,535 placeholders and SQLite's 32,766 variables.
-pub(crate) const INSERT_CHUNK: usize = 2_000;
+pub(crate) const INSERT_CHUNK: usize = 1_500;
 
 /// Declares `BatchInsert` (one multi-row INSERT method per table) and
 /// implements it for both backends: diesel-async cannot batch-insert on
