@@ -4,11 +4,12 @@ use tagd_proto::v1 as pb;
 use tonic::Code;
 
 use crate::fixtures::{self, assign, assignment, customer, history};
-use crate::harness::{As, Backend, Options, TestServer, assert_status, backend_tests};
+use crate::harness::{As, Auth, Backend, Options, TestServer, assert_status, backend_tests};
 
 backend_tests!(
     roles_limit_what_keys_may_do,
-    open_server_records_anonymous_actor
+    open_server_records_anonymous_actor,
+    reflection_lists_services_in_both_versions,
 );
 
 async fn roles_limit_what_keys_may_do(backend: Backend) {
@@ -158,4 +159,94 @@ async fn open_server_records_anonymous_actor(backend: Backend) {
         .unwrap();
     assign(&server, &zhou.id, vec![assignment(&tag.id, "")]).await;
     assert_eq!(history(&server, &zhou.id).await[0].actor, "anonymous");
+}
+
+/// Lists services the way grpcurl does, over reflection v1 and v1alpha.
+async fn reflection_lists_services_in_both_versions(backend: Backend) {
+    use tonic_reflection::pb::{v1, v1alpha};
+
+    let server = TestServer::start(backend).await;
+    let expected = [
+        "tagd.v1.TagService",
+        "tagd.v1.CustomerService",
+        "tagd.v1.TaggingService",
+        "grpc.health.v1.Health",
+    ];
+
+    let mut client = v1::server_reflection_client::ServerReflectionClient::with_interceptor(
+        server.channel(),
+        Auth(As::Reader),
+    );
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        reply.message_response
+    else {
+        panic!("unexpected v1 reply {reply:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for name in expected {
+        assert!(
+            names.iter().any(|n| n == name),
+            "v1 lists {name}: {names:?}"
+        );
+    }
+
+    let mut client = v1alpha::server_reflection_client::ServerReflectionClient::with_interceptor(
+        server.channel(),
+        Auth(As::Reader),
+    );
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        reply.message_response
+    else {
+        panic!("unexpected v1alpha reply {reply:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for name in expected {
+        assert!(
+            names.iter().any(|n| n == name),
+            "v1alpha lists {name}: {names:?}"
+        );
+    }
+
+    // Reflection is an RPC like any other: it needs a key.
+    let mut anonymous = v1::server_reflection_client::ServerReflectionClient::with_interceptor(
+        server.channel(),
+        Auth(As::Nobody),
+    );
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    assert_status(
+        anonymous
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await,
+        Code::Unauthenticated,
+        "authorization",
+    );
 }
