@@ -77,7 +77,9 @@ pub struct EchoServer {
 
 impl EchoServer {
     /// Starts the server on 127.0.0.1 with a free port, on a runtime with `worker_threads` workers.
-    pub fn start(canned: Customer, worker_threads: usize) -> Result<Self> {
+    ///
+    /// `nodelay` sets TCP_NODELAY on accepted connections (off only to show what Nagle costs).
+    pub fn start(canned: Customer, worker_threads: usize, nodelay: bool) -> Result<Self> {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<Result<SocketAddr>>();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let canned = Arc::new(canned);
@@ -91,7 +93,7 @@ impl EchoServer {
                     .build()
                     .context("building the echo runtime")?;
                 runtime.block_on(async move {
-                    let incoming = match bind() {
+                    let incoming = match bind(nodelay) {
                         Ok((incoming, addr)) => {
                             // The receiver only goes away if `start` already failed.
                             let _ = addr_tx.send(Ok(addr));
@@ -148,10 +150,10 @@ impl Drop for EchoServer {
     }
 }
 
-fn bind() -> Result<(TcpIncoming, SocketAddr)> {
+fn bind(nodelay: bool) -> Result<(TcpIncoming, SocketAddr)> {
     let incoming = TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .map_err(|err| anyhow::anyhow!("binding the echo server: {err}"))?
-        .with_nodelay(Some(true));
+        .with_nodelay(Some(nodelay));
     let addr = incoming
         .local_addr()
         .context("reading the echo server address")?;

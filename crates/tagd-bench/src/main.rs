@@ -115,6 +115,9 @@ struct Args {
     /// HTTP/2 connections the GetCustomer generator spreads its calls over (same for echo and tagd).
     #[arg(long, default_value_t = 1)]
     connections: usize,
+    /// TCP_NODELAY on the echo server's connections; `false` shows what Nagle's algorithm costs.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    echo_nodelay: bool,
     /// Worker threads of the in-process echo server's runtime.
     #[arg(long, default_value_t = 2)]
     echo_threads: usize,
@@ -524,7 +527,7 @@ async fn measure_get_customer(
     tagd_channels: Option<&[Channel]>,
     report: &mut Report,
 ) -> Result<()> {
-    let echo = EchoServer::start(canned, args.echo_threads)?;
+    let echo = EchoServer::start(canned, args.echo_threads, args.echo_nodelay)?;
     let echo_channels = connect_many(echo.addr, args.connections).await?;
     eprintln!("bench: {name}: GetCustomer on echo ({})", echo.addr);
     let echo_m = get_customer_load(args, dataset, &echo_channels).await?;

@@ -248,7 +248,11 @@ pub(crate) trait CustomerQueries {
     ) -> StoreResult<HashMap<ExternalId, String>>;
     async fn insert_customers(&mut self, customers: &[Customer]) -> StoreResult<()>;
     /// Rewrites the customers' rows and child rows.
-    async fn rewrite_customers(&mut self, customers: &[Customer]) -> StoreResult<()>;
+    async fn rewrite_customers(
+        &mut self,
+        customers: &[Customer],
+        before: &HashMap<String, CustomerFields>,
+    ) -> StoreResult<()>;
     async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()>;
 }
 
@@ -331,25 +335,69 @@ macro_rules! customer_queries {
                 Ok(())
             }
 
-            async fn rewrite_customers(&mut self, customers: &[Customer]) -> StoreResult<()> {
-                let ids: Vec<String> = customers.iter().map(|c| c.id.clone()).collect();
-                self.delete_children(&ids).await?;
-                let mut phones = Vec::new();
-                let mut emails = Vec::new();
-                let mut external = Vec::new();
+            async fn rewrite_customers(
+                &mut self,
+                customers: &[Customer],
+                before: &HashMap<String, CustomerFields>,
+            ) -> StoreResult<()> {
+                // Only the index rows of lists that changed are rewritten.
+                let changed = |customer: &Customer, list: fn(&CustomerFields) -> Vec<String>| {
+                    before
+                        .get(&customer.id)
+                        .is_none_or(|old| list(old) != list(&customer.fields))
+                };
+                let mut phones = (Vec::new(), Vec::new());
+                let mut emails = (Vec::new(), Vec::new());
+                let mut external = (Vec::new(), Vec::new());
                 for customer in customers {
                     let rows = to_rows(customer);
                     diesel::update(customers::table.find(&customer.id))
                         .set(&rows.customer)
                         .execute(self)
                         .await?;
-                    phones.extend(rows.phones);
-                    emails.extend(rows.emails);
-                    external.extend(rows.external_ids);
+                    if changed(customer, |f| f.phones.clone()) {
+                        phones.0.push(customer.id.clone());
+                        phones.1.extend(rows.phones);
+                    }
+                    if changed(customer, |f| f.emails.clone()) {
+                        emails.0.push(customer.id.clone());
+                        emails.1.extend(rows.emails);
+                    }
+                    if changed(customer, |f| {
+                        f.external_ids
+                            .iter()
+                            .map(|id| format!("{}:{}", id.channel, id.external_id))
+                            .collect()
+                    }) {
+                        external.0.push(customer.id.clone());
+                        external.1.extend(rows.external_ids);
+                    }
                 }
-                self.insert_phone_rows(&phones).await?;
-                self.insert_email_rows(&emails).await?;
-                self.insert_external_id_rows(&external).await?;
+                for chunk in phones.0.chunks(IN_CHUNK) {
+                    diesel::delete(
+                        customer_phones::table.filter(customer_phones::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                }
+                for chunk in emails.0.chunks(IN_CHUNK) {
+                    diesel::delete(
+                        customer_emails::table.filter(customer_emails::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                }
+                for chunk in external.0.chunks(IN_CHUNK) {
+                    diesel::delete(
+                        customer_external_ids::table
+                            .filter(customer_external_ids::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                }
+                self.insert_phone_rows(&phones.1).await?;
+                self.insert_email_rows(&emails.1).await?;
+                self.insert_external_id_rows(&external.1).await?;
                 Ok(())
             }
 
@@ -436,8 +484,12 @@ impl Store {
         write_transaction!(self, |conn| {
             conn.lock_customers(&[id.to_owned()]).await?;
             let mut customer = conn.load_customer(id).await?;
+            let before = customer.fields.clone();
             for field in mask {
                 customer.fields.set(*field, fields);
+            }
+            if customer.fields == before {
+                return Ok(customer);
             }
             if mask.contains(&CustomerField::ExternalIds) {
                 let wanted: Vec<&ExternalId> = customer.fields.external_ids.iter().collect();
@@ -447,7 +499,8 @@ impl Store {
                 })?;
             }
             customer.updated_at = now();
-            conn.rewrite_customers(std::slice::from_ref(&customer))
+            let before = HashMap::from([(customer.id.clone(), before)]);
+            conn.rewrite_customers(std::slice::from_ref(&customer), &before)
                 .await?;
             Ok(customer)
         })
@@ -657,7 +710,7 @@ impl Store {
                 customer.updated_at = at;
             }
             conn.insert_customers(&created).await?;
-            conn.rewrite_customers(&changed).await?;
+            conn.rewrite_customers(&changed, &originals).await?;
             let created_ids: BTreeSet<&str> = created.iter().map(|c| c.id.as_str()).collect();
             let changed_ids: BTreeSet<&str> = changed.iter().map(|c| c.id.as_str()).collect();
             Ok(results
