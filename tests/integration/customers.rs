@@ -121,6 +121,23 @@ async fn customers_are_normalised_updated_and_deleted(backend: Backend) {
     );
     assert_eq!(cleared.emails, created.emails);
 
+    let same = customers
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                id: created.id.clone(),
+                name: " 张伟 ".into(),
+                ..pb::Customer::default()
+            }),
+            update_mask: mask(&["name"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        same, cleared,
+        "an update that changes nothing keeps update_time"
+    );
+
     let tag = fixtures::flag_tag(&server, "老客户").await;
     assign(&server, &created.id, vec![assignment(&tag.id, "")]).await;
     let deleted = customers
