@@ -11,8 +11,8 @@ use tagd_proto::v1::tag_service_server::TagServiceServer;
 use tagd_proto::v1::tagging_service_server::TaggingServiceServer;
 use tagd_store::Store;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use crate::customers::Customers;
 use crate::middleware::{KeyRing, RpcLayer};
@@ -91,10 +91,18 @@ pub async fn serve(
         .add_service(tags)
         .add_service(customers)
         .add_service(tagging)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     sweeper.abort();
     Ok(result?)
+}
+
+/// Accepted connections with TCP_NODELAY: without it small responses wait for
+/// the client's delayed ACK (~40 ms), and keepalive so dead peers are noticed.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)))
 }
 
 /// Periodically records and removes assignments whose expiry has passed, so
