@@ -276,10 +276,14 @@ macro_rules! customer_queries {
             }
 
             async fn load_customer(&mut self, id: &str) -> StoreResult<Customer> {
-                self.load_customers(&[id.to_owned()])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| StoreError::not_found("customer", id))
+                // `find` (not `eq_any`) keeps the statement static, so it is prepared once per connection.
+                let row: Option<CustomerRow> = customers::table
+                    .find(id)
+                    .select(CustomerRow::as_select())
+                    .first(self)
+                    .await
+                    .optional()?;
+                from_row(row.ok_or_else(|| StoreError::not_found("customer", id))?)
             }
 
             async fn external_id_holders(

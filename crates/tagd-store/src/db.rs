@@ -175,6 +175,15 @@ pub(crate) trait BackendOps {
 
 impl BackendOps for MysqlConn {
     async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
+        if let [id] = ids {
+            // A single id keeps the statement static: prepared once per connection.
+            return customers::table
+                .select(customers::id)
+                .filter(customers::id.eq(id))
+                .for_update()
+                .load(self)
+                .await;
+        }
         customers::table
             .select(customers::id)
             .filter(customers::id.eq_any(ids))
@@ -188,6 +197,13 @@ impl BackendOps for MysqlConn {
 impl BackendOps for SqliteConn {
     async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
         // SQLite has no row locks: the write guard already makes this transaction the only writer.
+        if let [id] = ids {
+            return customers::table
+                .select(customers::id)
+                .filter(customers::id.eq(id))
+                .load(self)
+                .await;
+        }
         customers::table
             .select(customers::id)
             .filter(customers::id.eq_any(ids))

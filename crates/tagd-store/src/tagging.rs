@@ -173,16 +173,18 @@ macro_rules! tagging_queries {
             ) -> StoreResult<HashMap<String, CatalogueEntry>> {
                 let mut entries = HashMap::with_capacity(tag_ids.len());
                 for chunk in tag_ids.chunks(IN_CHUNK) {
-                    let rows: Vec<(TagRow, String, bool)> = tags::table
+                    let query = tags::table
                         .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
-                        .filter(tags::id.eq_any(chunk))
                         .select((
                             TagRow::as_select(),
                             categories::name,
                             categories::is_exclusive,
-                        ))
-                        .load(self)
-                        .await?;
+                        ));
+                    let rows: Vec<(TagRow, String, bool)> = match chunk {
+                        // One tag: a static statement, prepared once per connection.
+                        [tag_id] => query.filter(tags::id.eq(tag_id)).load(self).await?,
+                        _ => query.filter(tags::id.eq_any(chunk)).load(self).await?,
+                    };
                     for (row, category_name, exclusive) in rows {
                         let tag = row.into_tag()?;
                         entries.insert(
@@ -204,6 +206,25 @@ macro_rules! tagging_queries {
                 tag_ids: &[String],
                 category_ids: &[String],
             ) -> StoreResult<Vec<NamedAssignment>> {
+                if let [customer_id] = customer_ids {
+                    // One customer: load all its assignments with a static (cached) statement
+                    // and keep the ones that matter here.
+                    let rows: Vec<NamedAssignment> = customer_tags::table
+                        .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
+                        .inner_join(
+                            categories::table.on(categories::id.eq(customer_tags::category_id)),
+                        )
+                        .filter(customer_tags::customer_id.eq(customer_id))
+                        .select((AssignmentRow::as_select(), tags::name, categories::name))
+                        .load(self)
+                        .await?;
+                    return Ok(rows
+                        .into_iter()
+                        .filter(|(row, _, _)| {
+                            tag_ids.contains(&row.tag_id) || category_ids.contains(&row.category_id)
+                        })
+                        .collect());
+                }
                 let mut found = Vec::new();
                 for chunk in customer_ids.chunks(IN_CHUNK) {
                     let rows: Vec<NamedAssignment> = customer_tags::table
