@@ -213,22 +213,26 @@ impl BackendOps for SqliteConn {
     }
 }
 
-/// Rows per multi-row INSERT: 1,500 rows × at most 20 columns stays under
-/// MySQL's 65,535 placeholders and SQLite's 32,766 variables.
+/// Rows per chunk when a loop reads and rewrites rows in batches.
 pub(crate) const INSERT_CHUNK: usize = 1_500;
+/// Bind parameters one statement may carry: MySQL's placeholder limit.
+const MYSQL_MAX_BINDS: usize = 65_535;
+/// Bind parameters one statement may carry: SQLite's default variable limit.
+const SQLITE_MAX_BINDS: usize = 32_766;
 
 /// Declares `BatchInsert` (one multi-row INSERT method per table) and
 /// implements it for both backends: diesel-async cannot batch-insert on
 /// SQLite, but sync Diesel can, so SQLite hands its rows to the blocking thread.
 macro_rules! batch_inserts {
-    ($($method:ident($row:ty) => $table:path;)+) => {
+    ($($method:ident($row:ty, $columns:literal) => $table:path;)+) => {
         pub(crate) trait BatchInsert {
             $(async fn $method(&mut self, rows: &[$row]) -> QueryResult<()>;)+
         }
 
         impl BatchInsert for MysqlConn {
             $(async fn $method(&mut self, rows: &[$row]) -> QueryResult<()> {
-                for chunk in rows.chunks(INSERT_CHUNK) {
+                // As many rows per statement as the placeholder limit allows.
+                for chunk in rows.chunks(MYSQL_MAX_BINDS / $columns) {
                     diesel::insert_into($table).values(chunk).execute(self).await?;
                 }
                 Ok(())
@@ -242,7 +246,7 @@ macro_rules! batch_inserts {
                 }
                 let rows = rows.to_vec();
                 self.spawn_blocking(move |conn| {
-                    for chunk in rows.chunks(INSERT_CHUNK) {
+                    for chunk in rows.chunks(SQLITE_MAX_BINDS / $columns) {
                         diesel::RunQueryDsl::execute(diesel::insert_into($table).values(chunk), conn)?;
                     }
                     Ok(())
@@ -254,12 +258,13 @@ macro_rules! batch_inserts {
 }
 
 batch_inserts! {
-    insert_assignment_rows(AssignmentRow) => customer_tags::table;
-    insert_history_rows(HistoryRow) => tag_history::table;
-    insert_customer_rows(CustomerRow) => customers::table;
-    insert_phone_rows(PhoneRow) => customer_phones::table;
-    insert_email_rows(EmailRow) => customer_emails::table;
-    insert_external_id_rows(ExternalIdRow) => customer_external_ids::table;
+    // (row type, columns per row) => table
+    insert_assignment_rows(AssignmentRow, 9) => customer_tags::table;
+    insert_history_rows(HistoryRow, 12) => tag_history::table;
+    insert_customer_rows(CustomerRow, 17) => customers::table;
+    insert_phone_rows(PhoneRow, 3) => customer_phones::table;
+    insert_email_rows(EmailRow, 3) => customer_emails::table;
+    insert_external_id_rows(ExternalIdRow, 3) => customer_external_ids::table;
 }
 
 /// Now, in UTC, truncated to microseconds: what MySQL's DATETIME(6) keeps, so
