@@ -276,11 +276,13 @@ macro_rules! customer_queries {
             }
 
             async fn load_customer(&mut self, id: &str) -> StoreResult<Customer> {
-                // `find` (not `eq_any`) keeps the statement static, so it is prepared once per connection.
+                // `find` (not `eq_any`) keeps the statement static, so it is prepared once per
+                // connection; `get_result` (not `first`) avoids a bound LIMIT, which makes
+                // SQLite re-prepare the statement on every call.
                 let row: Option<CustomerRow> = customers::table
                     .find(id)
                     .select(CustomerRow::as_select())
-                    .first(self)
+                    .get_result(self)
                     .await
                     .optional()?;
                 from_row(row.ok_or_else(|| StoreError::not_found("customer", id))?)

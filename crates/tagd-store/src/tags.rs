@@ -136,6 +136,8 @@ fn name_taken(error: DieselError, what: &str) -> StoreError {
 }
 
 /// Catalogue queries, written once and compiled for each backend's connection.
+/// Lookups by a unique key use `get_result`, not `first`: a bound LIMIT makes
+/// SQLite re-prepare the statement on every call.
 pub(crate) trait TagQueries {
     async fn category_row(&mut self, id: &str) -> StoreResult<CategoryRow>;
     async fn tag_row(&mut self, id: &str) -> StoreResult<TagRow>;
@@ -160,7 +162,7 @@ macro_rules! tag_queries {
                 categories::table
                     .find(id)
                     .select(CategoryRow::as_select())
-                    .first(self)
+                    .get_result(self)
                     .await
                     .optional()?
                     .ok_or_else(|| StoreError::not_found("category", id))
@@ -170,7 +172,7 @@ macro_rules! tag_queries {
                 tags::table
                     .find(id)
                     .select(TagRow::as_select())
-                    .first(self)
+                    .get_result(self)
                     .await
                     .optional()?
                     .ok_or_else(|| StoreError::not_found("tag", id))
@@ -185,7 +187,7 @@ macro_rules! tag_queries {
                 let holder: Option<(String, String)> = categories::table
                     .select((categories::id, categories::name))
                     .filter(categories::name_key.eq(&key))
-                    .first(self)
+                    .get_result(self)
                     .await
                     .optional()?;
                 match holder {
@@ -209,7 +211,7 @@ macro_rules! tag_queries {
                     .select((tags::id, tags::name))
                     .filter(tags::category_id.eq(category_id))
                     .filter(tags::name_key.eq(&key))
-                    .first(self)
+                    .get_result(self)
                     .await
                     .optional()?;
                 match holder {
