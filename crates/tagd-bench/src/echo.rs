@@ -159,3 +159,63 @@ fn bind(nodelay: bool) -> Result<(TcpIncoming, SocketAddr)> {
         .context("reading the echo server address")?;
     Ok((incoming, addr))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tagd_proto::v1::customer_service_client::CustomerServiceClient;
+
+    use super::*;
+    use crate::load::{self, Limits};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn generator_drives_the_echo_server() {
+        let canned = crate::workload::synthetic_stored_customer();
+        let server = EchoServer::start(canned.clone(), 1, true).unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let client = CustomerServiceClient::new(channel);
+        let limits = Limits {
+            concurrency: 8,
+            max_calls: 2000,
+            duration: Duration::from_secs(60),
+        };
+        let m = load::run(limits, move |_, i| {
+            let mut client = client.clone();
+            let expected_name = canned.name.clone();
+            async move {
+                let id = format!("customer-{i}");
+                let customer = client
+                    .get_customer(GetCustomerRequest { id: id.clone() })
+                    .await?
+                    .into_inner();
+                anyhow::ensure!(customer.id == id && customer.name == expected_name);
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!((m.ok, m.errors), (2000, 0), "{:?}", m.first_error);
+        assert!(m.latency_ms(0.99) > 0.0);
+
+        // Other methods are not part of the baseline.
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let status = CustomerServiceClient::new(channel)
+            .list_customers(ListCustomersRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+        tokio::task::spawn_blocking(move || server.stop())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

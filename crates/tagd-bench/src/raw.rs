@@ -232,13 +232,18 @@ impl RawDb {
         }
     }
 
-    /// Writes `rows` with multi-row INSERTs, as large as the backend's placeholder limit allows,
-    /// in one transaction on `caller`'s connection.
-    pub async fn insert_batch(&self, caller: usize, rows: Arc<Vec<Row>>) -> Result<()> {
+    /// Writes `rows` with multi-row INSERTs of at most `max_rows` rows (`None`: as large as the
+    /// backend's placeholder limit allows), in one transaction on `caller`'s connection.
+    pub async fn insert_batch(
+        &self,
+        caller: usize,
+        rows: Arc<Vec<Row>>,
+        max_rows: Option<usize>,
+    ) -> Result<()> {
         match self {
             Self::Mysql { conns } => {
                 let mut conn = conns[caller % conns.len()].lock().await;
-                let chunk = MYSQL_MAX_PLACEHOLDERS / COLUMNS;
+                let chunk = chunk_rows(MYSQL_MAX_PLACEHOLDERS, max_rows);
                 conn.transaction::<_, anyhow::Error, _>(async |conn| {
                     for part in rows.chunks(chunk) {
                         diesel_async::RunQueryDsl::execute(
@@ -262,7 +267,7 @@ impl RawDb {
                     let mut conn = conn
                         .lock()
                         .map_err(|_| anyhow::anyhow!("sqlite connection lock poisoned"))?;
-                    let chunk = SQLITE_MAX_PLACEHOLDERS / COLUMNS;
+                    let chunk = chunk_rows(SQLITE_MAX_PLACEHOLDERS, max_rows);
                     conn.immediate_transaction::<_, anyhow::Error, _>(|conn| {
                         for part in rows.chunks(chunk) {
                             diesel::insert_into(bench_customer_tags::table)
@@ -364,6 +369,12 @@ pub async fn mysql_scalar(base: &str, expr: &str) -> Result<String> {
     Ok(row.value)
 }
 
+/// Rows per INSERT: `max_rows` if given, never more than `max_placeholders` allows.
+fn chunk_rows(max_placeholders: usize, max_rows: Option<usize>) -> usize {
+    let limit = max_placeholders / COLUMNS;
+    max_rows.map_or(limit, |rows| rows.clamp(1, limit))
+}
+
 /// Opens one SQLite connection: WAL, busy timeout, the chosen `synchronous`.
 fn open_sqlite(options: &SqliteOptions) -> Result<SqliteConnection> {
     let url = path_str(&options.path)?;
@@ -422,7 +433,7 @@ mod tests {
         assert_eq!(db.count_tag("score").await.unwrap(), 3);
         // Larger than one statement's placeholder budget, so it takes two INSERTs.
         let rows: Vec<Row> = (0..5000).map(|i| row(i, "flag", None)).collect();
-        db.insert_batch(0, Arc::new(rows)).await.unwrap();
+        db.insert_batch(0, Arc::new(rows), None).await.unwrap();
         assert_eq!(db.count_tag("flag").await.unwrap(), 5000);
     }
 }
