@@ -81,6 +81,36 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Kills every MariaDB connection open to this database (as a server restart would).
+    pub async fn kill_mysql_connections(&self) -> usize {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+
+        #[derive(QueryableByName)]
+        struct Process {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            id: i64,
+        }
+
+        let name = self.mysql_name.as_deref().expect("a MariaDB test database");
+        let mut admin = AsyncMysqlConnection::establish(&format!("{}/mysql", mysql_base_url()))
+            .await
+            .unwrap();
+        let processes: Vec<Process> = diesel::sql_query(
+            "SELECT CAST(id AS SIGNED) AS id FROM information_schema.processlist WHERE db = ?",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .load(&mut admin)
+        .await
+        .unwrap();
+        for process in &processes {
+            let _ = admin.batch_execute(&format!("KILL {}", process.id)).await;
+        }
+        processes.len()
+    }
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         let Some(name) = self.mysql_name.take() else {
@@ -125,7 +155,7 @@ impl Default for Options {
 
 pub struct TestServer {
     child: Child,
-    database: Database,
+    pub database: Database,
     channel: Channel,
 }
 

@@ -138,3 +138,44 @@ async fn bad_configuration_stops_start_up_with_a_reason() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("auth.keys[0].key"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_connections_lost_under_the_pool_are_replaced() {
+    let server = TestServer::start(Backend::Mysql).await;
+    let zheng = customer(&server, "郑十一").await;
+    let mut customers = server.customers();
+    let get = pb::GetCustomerRequest {
+        id: zheng.id.clone(),
+    };
+    // Use several pooled connections, then kill them all behind tagd's back.
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let mut client = customers.clone();
+        let request = get.clone();
+        calls.push(tokio::spawn(
+            async move { client.get_customer(request).await },
+        ));
+    }
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert!(server.database.kill_mysql_connections().await > 0);
+    // Each dead connection may fail one call; it is then dropped, never reused.
+    let mut failures = 0;
+    for _ in 0..20 {
+        match customers.get_customer(get.clone()).await {
+            Ok(found) => assert_eq!(found.into_inner(), zheng),
+            Err(status) => {
+                assert_eq!(status.code(), Code::Internal, "{status:?}");
+                failures += 1;
+            }
+        }
+    }
+    assert!(
+        failures <= 4,
+        "pool_size is 4 in tests; {failures} calls failed"
+    );
+    for _ in 0..10 {
+        customers.get_customer(get.clone()).await.unwrap();
+    }
+}

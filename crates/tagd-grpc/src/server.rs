@@ -105,13 +105,19 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
         .with_keepalive(Some(Duration::from_secs(60)))
 }
 
+/// Pooled connections idle this long are closed (well under MySQL's default
+/// `wait_timeout` of 8 hours).
+const MAX_IDLE_CONNECTION: Duration = Duration::from_secs(600);
+
 /// Periodically records and removes assignments whose expiry has passed, so
-/// history shows every expiry even for customers nobody reads.
+/// history shows every expiry even for customers nobody reads; also closes
+/// long-idle database connections.
 async fn sweep_expired(store: Arc<Store>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        store.prune_idle_connections(MAX_IDLE_CONNECTION);
         match store.expire_due().await {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "expired tag assignments"),

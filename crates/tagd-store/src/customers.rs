@@ -477,7 +477,7 @@ impl Store {
     }
 
     pub async fn get_customer(&self, id: &str) -> StoreResult<Customer> {
-        with_conn!(self, |conn| conn.load_customer(id).await)
+        Ok(with_conn!(self, |conn| conn.load_customer(id).await?))
     }
 
     /// Replaces the fields named in `mask` with those of `fields` (already normalised).

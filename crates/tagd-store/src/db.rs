@@ -7,7 +7,9 @@ use chrono::{NaiveDateTime, Timelike, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool as DeadPool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl,
@@ -85,12 +87,17 @@ pub(crate) fn open_pool(url: &DatabaseUrl, size: usize) -> StoreResult<Pool> {
         DatabaseUrl::Sqlite(path) => {
             let mut config = ManagerConfig::<SqliteConn>::default();
             config.custom_setup = Box::new(|path| connect_sqlite(path.to_owned()).boxed());
+            config.recycling_method = RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::new_with_config(path.clone(), config);
             Pool::Sqlite(pool_builder!(manager, size).build().map_err(build_error)?)
         }
         DatabaseUrl::Mysql(url) => {
             let mut config = ManagerConfig::<MysqlConn>::default();
             config.custom_setup = Box::new(|url| connect_mysql(url.to_owned()).boxed());
+            // The default (Verified) runs a test query on every checkout: one more round
+            // trip per request. A dead connection fails its first query instead, and
+            // deadpool then drops it.
+            config.recycling_method = RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
             Pool::Mysql(pool_builder!(manager, size).build().map_err(build_error)?)
         }
@@ -151,6 +158,28 @@ pub(crate) async fn migrate(url: &DatabaseUrl) -> StoreResult<Vec<String>> {
         }
     };
     Ok(applied)
+}
+
+/// Returns a connection to the pool, unless its last use failed in a way that
+/// may have broken it (lost socket, server gone, unclassified server error):
+/// pools recycle without a test query, so a suspect connection is dropped here.
+pub(crate) fn release<M: deadpool::managed::Manager, T>(
+    connection: deadpool::managed::Object<M>,
+    result: &StoreResult<T>,
+) {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let suspect = matches!(
+        result,
+        Err(StoreError::Database(
+            Error::DatabaseError(
+                DatabaseErrorKind::Unknown | DatabaseErrorKind::ClosedConnection,
+                _
+            ) | Error::BrokenTransactionManager
+        ))
+    );
+    if suspect {
+        drop(deadpool::managed::Object::take(connection));
+    }
 }
 
 pub(crate) fn pool_error<E: std::fmt::Display>(error: E) -> StoreError {
@@ -281,19 +310,32 @@ pub(crate) fn truncate_to_micros(time: NaiveDateTime) -> NaiveDateTime {
 /// How long a caller waits for a pooled connection, or for a new one to open.
 const POOL_WAIT: Duration = Duration::from_secs(30);
 
-/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend is open.
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend
+/// is open. `$body` yields a plain value: its errors leave through `?` or
+/// `return Err(..)` (so the macro sees them), and a connection that failed in
+/// a way that may have broken it is not reused.
 macro_rules! with_conn {
     ($store:expr, |$conn:ident| $body:expr) => {
         match &$store.pool {
             $crate::db::Pool::Sqlite(pool) => {
                 let mut pooled = pool.get().await.map_err($crate::db::pool_error)?;
-                let $conn: &mut $crate::db::SqliteConn = &mut pooled;
-                $body
+                let result: $crate::error::StoreResult<_> = async {
+                    let $conn: &mut $crate::db::SqliteConn = &mut pooled;
+                    Ok($body)
+                }
+                .await;
+                $crate::db::release(pooled, &result);
+                result?
             }
             $crate::db::Pool::Mysql(pool) => {
                 let mut pooled = pool.get().await.map_err($crate::db::pool_error)?;
-                let $conn: &mut $crate::db::MysqlConn = &mut pooled;
-                $body
+                let result: $crate::error::StoreResult<_> = async {
+                    let $conn: &mut $crate::db::MysqlConn = &mut pooled;
+                    Ok($body)
+                }
+                .await;
+                $crate::db::release(pooled, &result);
+                result?
             }
         }
     };
@@ -303,12 +345,13 @@ macro_rules! with_conn {
 macro_rules! write_transaction {
     ($store:expr, |$conn:ident| $body:expr) => {{
         let _writer = $crate::db::write_guard($store.write_lock.as_ref()).await;
-        with_conn!($store, |outer| {
+        let value = with_conn!($store, |outer| {
             use diesel_async::AsyncConnection as _;
             outer
                 .transaction::<_, $crate::error::StoreError, _>(async move |$conn| $body)
-                .await
-        })
+                .await?
+        });
+        $crate::error::StoreResult::Ok(value)
     }};
 }
 

@@ -59,6 +59,21 @@ impl Store {
         self.backend
     }
 
+    /// Closes pooled connections idle for longer than `max_idle`, before the
+    /// server (MySQL's `wait_timeout`) or a network device drops them unseen.
+    pub fn prune_idle_connections(&self, max_idle: std::time::Duration) -> usize {
+        match &self.pool {
+            db::Pool::Sqlite(pool) => pool
+                .retain(|_, metrics| metrics.last_used() < max_idle)
+                .removed
+                .len(),
+            db::Pool::Mysql(pool) => pool
+                .retain(|_, metrics| metrics.last_used() < max_idle)
+                .removed
+                .len(),
+        }
+    }
+
     /// Checks that a connection can be had and used.
     pub async fn ping(&self) -> StoreResult<()> {
         use diesel_async::SimpleAsyncConnection as _;

@@ -381,7 +381,7 @@ impl Store {
     }
 
     pub async fn get_tag(&self, id: &str) -> StoreResult<Tag> {
-        with_conn!(self, |conn| conn.tag_row(id).await?.into_tag())
+        with_conn!(self, |conn| conn.tag_row(id).await?).into_tag()
     }
 
     pub async fn list_tags(
