@@ -549,7 +549,7 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<Customer>> {
         let at = now();
-        let (mut ids, customers): (Vec<String>, Vec<Customer>) = with_conn!(self, |conn| {
+        let (next_page_token, customers): (String, Vec<Customer>) = with_conn!(self, |conn| {
             let mut query = customers::table
                 .select(customers::id)
                 .order(customers::id)
@@ -598,12 +598,9 @@ impl Store {
                 );
             }
             let mut ids: Vec<String> = query.load(conn).await?;
-            ids.truncate(page.size + 1);
-            let page_ids = &ids[..ids.len().min(page.size)];
-            let customers = conn.load_customers(page_ids).await?;
-            (ids, customers)
+            let next_page_token = finish_page(&mut ids, page.size, String::clone);
+            (next_page_token, conn.load_customers(&ids).await?)
         });
-        let next_page_token = finish_page(&mut ids, page.size, String::clone);
         Ok(Page {
             items: customers,
             next_page_token,
