@@ -347,11 +347,6 @@ macro_rules! customer_queries {
                 before: &HashMap<String, CustomerFields>,
             ) -> StoreResult<()> {
                 // Only the index rows of lists that changed are rewritten.
-                let changed = |customer: &Customer, list: fn(&CustomerFields) -> Vec<String>| {
-                    before
-                        .get(&customer.id)
-                        .is_none_or(|old| list(old) != list(&customer.fields))
-                };
                 let mut phones = (Vec::new(), Vec::new());
                 let mut emails = (Vec::new(), Vec::new());
                 let mut external = (Vec::new(), Vec::new());
@@ -361,20 +356,17 @@ macro_rules! customer_queries {
                         .set(&rows.customer)
                         .execute(self)
                         .await?;
-                    if changed(customer, |f| f.phones.clone()) {
+                    let old = before.get(&customer.id);
+                    let new = &customer.fields;
+                    if old.is_none_or(|old| old.phones != new.phones) {
                         phones.0.push(customer.id.clone());
                         phones.1.extend(rows.phones);
                     }
-                    if changed(customer, |f| f.emails.clone()) {
+                    if old.is_none_or(|old| old.emails != new.emails) {
                         emails.0.push(customer.id.clone());
                         emails.1.extend(rows.emails);
                     }
-                    if changed(customer, |f| {
-                        f.external_ids
-                            .iter()
-                            .map(|id| format!("{}:{}", id.channel, id.external_id))
-                            .collect()
-                    }) {
+                    if old.is_none_or(|old| old.external_ids != new.external_ids) {
                         external.0.push(customer.id.clone());
                         external.1.extend(rows.external_ids);
                     }

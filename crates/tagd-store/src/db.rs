@@ -96,7 +96,7 @@ pub(crate) fn open_pool(url: &DatabaseUrl, size: usize) -> StoreResult<Pool> {
             config.custom_setup = Box::new(|url| connect_mysql(url.to_owned()).boxed());
             // The default (Verified) runs a test query on every checkout: one more round
             // trip per request. A dead connection fails its first query instead, and
-            // deadpool then drops it.
+            // `release` then drops it rather than returning it to the pool.
             config.recycling_method = RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
             Pool::Mysql(pool_builder!(manager, size).build().map_err(build_error)?)
@@ -242,8 +242,8 @@ impl BackendOps for SqliteConn {
     }
 }
 
-/// Rows per chunk when a loop reads and rewrites rows in batches.
-pub(crate) const INSERT_CHUNK: usize = 1_500;
+/// Rows a loop reads and rewrites per pass when it works through many rows.
+pub(crate) const ROWS_PER_PASS: usize = 1_500;
 /// Bind parameters one statement may carry: MySQL's placeholder limit.
 const MYSQL_MAX_BINDS: usize = 65_535;
 /// Bind parameters one statement may carry: SQLite's default variable limit.

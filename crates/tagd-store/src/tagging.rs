@@ -18,7 +18,7 @@ use tagd_core::tagging::{
 use tagd_core::tags::Tag;
 
 use crate::db::{
-    BackendOps, BatchInsert, INSERT_CHUNK, MysqlConn, SqliteConn, now, truncate_to_micros,
+    BackendOps, BatchInsert, MysqlConn, ROWS_PER_PASS, SqliteConn, now, truncate_to_micros,
     with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
@@ -287,7 +287,7 @@ macro_rules! tagging_queries {
                         )
                         .filter(customer_tags::tag_id.eq_any(tag_ids))
                         .select((AssignmentRow::as_select(), tags::name, categories::name))
-                        .limit(INSERT_CHUNK as i64)
+                        .limit(ROWS_PER_PASS as i64)
                         .load(self)
                         .await?;
                     if batch.is_empty() {
