@@ -14,6 +14,7 @@ backend_tests!(
     values_are_checked_against_the_tag_type,
     exclusive_category_replaces_the_old_tag,
     concurrent_assignments_keep_one_exclusive_tag,
+    concurrent_calls_each_get_their_own_answer,
     assignments_expire_into_history,
     batch_assignment_is_all_or_nothing,
     removals_are_recorded,
@@ -336,6 +337,105 @@ async fn concurrent_assignments_keep_one_exclusive_tag(backend: Backend) {
         replaces + 1,
         "every assignment but the last was replaced"
     );
+}
+
+/// Concurrent AssignTags calls are committed together; each keeps its own
+/// outcome, error and actor, and a bad call writes nothing for anyone.
+async fn concurrent_calls_each_get_their_own_answer(backend: Backend) {
+    const CUSTOMERS: usize = 12;
+    const ROUNDS: usize = 8;
+    let server = TestServer::start(backend).await;
+    let spending = fixtures::category(&server, "消费", false).await;
+    let amount = fixtures::tag(
+        &server,
+        &spending.id,
+        "年消费额",
+        pb::ValueType::Number,
+        &[],
+    )
+    .await;
+    let mut customers = Vec::new();
+    for index in 0..CUSTOMERS {
+        customers.push(customer(&server, &format!("客户{index}")).await.id);
+    }
+    let mut calls = Vec::new();
+    for round in 0..ROUNDS {
+        for (index, customer_id) in customers.iter().enumerate() {
+            // Every call sets a value of its own; every third customer also gets a bad value,
+            // and one call per round names a customer that does not exist.
+            let who = if (index + round) % 2 == 0 {
+                As::Writer
+            } else {
+                As::Admin
+            };
+            let value = format!("{}", index * 1_000 + round);
+            let mut requests = vec![(who, customer_id.clone(), value.clone(), Code::Ok)];
+            if index % 3 == 0 {
+                requests.push((
+                    As::Writer,
+                    customer_id.clone(),
+                    "abc".to_owned(),
+                    Code::InvalidArgument,
+                ));
+            }
+            if index == round {
+                requests.push((As::Admin, UNKNOWN_ID.to_owned(), value, Code::NotFound));
+            }
+            for (who, customer_id, value, expected) in requests {
+                let mut client = server.tagging_as(who);
+                let request = pb::AssignTagsRequest {
+                    customer_id,
+                    assignments: vec![assignment(&amount.id, &value)],
+                };
+                calls.push(tokio::spawn(async move {
+                    (who, value, expected, client.assign_tags(request).await)
+                }));
+            }
+        }
+    }
+    let mut actor_of_value = std::collections::HashMap::new();
+    for call in calls {
+        let (who, value, expected, result) = call.await.unwrap();
+        match (expected, result) {
+            (Code::Ok, Ok(response)) => {
+                let response = response.into_inner();
+                assert_eq!(response.assigned + response.changed, 1, "{response:?}");
+                let actor = if matches!(who, As::Writer) {
+                    "crm"
+                } else {
+                    "ops"
+                };
+                actor_of_value.insert(value, actor);
+            }
+            (Code::InvalidArgument, result) => {
+                assert_status(result, Code::InvalidArgument, "assignments[0].value");
+            }
+            (Code::NotFound, result) => assert_status(result, Code::NotFound, "customer_id"),
+            (expected, result) => panic!("expected {expected:?}, got {result:?}"),
+        }
+    }
+    for customer_id in &customers {
+        let entries = history(&server, customer_id).await;
+        assert_eq!(
+            entries.len(),
+            ROUNDS,
+            "one entry per good call: {entries:?}"
+        );
+        for entry in &entries {
+            let value = entry.new_value.as_str();
+            assert_eq!(
+                actor_of_value.get(value).copied(),
+                Some(entry.actor.as_str()),
+                "the entry for value {value} names the caller that set it"
+            );
+        }
+        let held = customer_tags(&server, customer_id).await;
+        assert_eq!(held.len(), 1);
+        assert_eq!(
+            held[0].value, entries[0].new_value,
+            "the newest entry is what is held"
+        );
+    }
 }
 
 async fn assignments_expire_into_history(backend: Backend) {

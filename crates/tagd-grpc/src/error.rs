@@ -16,6 +16,7 @@ pub(crate) fn status(error: StoreError) -> Status {
             tracing::error!(%error, "store misconfigured");
             Status::internal(error.to_string())
         }
+        error @ StoreError::ShuttingDown => Status::unavailable(error.to_string()),
         error @ StoreError::Connect(_) => {
             tracing::error!(%error, "database unavailable");
             Status::unavailable(error.to_string())

@@ -9,7 +9,7 @@ use tagd_core::customers::ContactRules;
 use tagd_proto::v1::customer_service_server::CustomerServiceServer;
 use tagd_proto::v1::tag_service_server::TagServiceServer;
 use tagd_proto::v1::tagging_service_server::TaggingServiceServer;
-use tagd_store::Store;
+use tagd_store::{AssignQueue, Store};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -57,6 +57,7 @@ pub async fn serve(
     })
     .max_decoding_message_size(limit);
     let tagging = TaggingServiceServer::new(Tagging {
+        assign_queue: AssignQueue::start(store.clone()),
         store: store.clone(),
     })
     .max_decoding_message_size(limit);

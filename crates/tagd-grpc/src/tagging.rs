@@ -10,7 +10,7 @@ use tagd_core::tagging::{
 use tagd_core::text;
 use tagd_proto::v1::tagging_service_server::TaggingService;
 use tagd_proto::v1::{self as pb};
-use tagd_store::Store;
+use tagd_store::{AssignCall, AssignQueue, Store};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{self, id, invalid};
@@ -19,6 +19,8 @@ use crate::middleware::actor;
 
 pub(crate) struct Tagging {
     pub store: Arc<Store>,
+    /// Single-customer calls go through the write combiner; batches go straight to the store.
+    pub assign_queue: AssignQueue,
 }
 
 fn assignments(prefix: &str, raw: &[pb::TagAssignment]) -> Result<Vec<Assignment>, Status> {
@@ -75,12 +77,12 @@ impl TaggingService for Tagging {
                 ),
             ));
         }
-        let requests = [(customer_id, assignments("", &request.assignments)?)];
-        let result = self
-            .store
-            .assign_tags(&requests, &actor, &|_| String::new())
-            .await
-            .or_status()?;
+        let call = AssignCall {
+            customer_id,
+            assignments: assignments("", &request.assignments)?,
+            actor,
+        };
+        let result = self.assign_queue.assign(call).await.or_status()?;
         Ok(Response::new(outcome(result)))
     }
 

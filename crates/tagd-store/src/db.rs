@@ -200,9 +200,43 @@ pub(crate) trait BackendOps {
     /// Locks the customers' rows (in id order, so concurrent callers cannot
     /// deadlock) for the rest of the transaction; returns the ids that exist.
     async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>>;
+    /// Writes assignments, replacing the stored row of the same (customer, tag)
+    /// except its category (a tag never changes category): one statement where
+    /// DELETE + INSERT would take two.
+    async fn upsert_assignment_rows(&mut self, rows: &[AssignmentRow]) -> QueryResult<()>;
+}
+
+/// Bind parameters per `customer_tags` row (its column count).
+const ASSIGNMENT_COLUMNS: usize = 9;
+
+diesel::define_sql_function! {
+    /// MySQL's `VALUES(column)`: in `ON DUPLICATE KEY UPDATE`, the value the
+    /// INSERT tried to write (diesel 2.3's `excluded` is SQLite/PostgreSQL only).
+    #[sql_name = "VALUES"]
+    fn inserted<ST: diesel::sql_types::SingleValue>(column: ST) -> ST;
 }
 
 impl BackendOps for MysqlConn {
+    async fn upsert_assignment_rows(&mut self, rows: &[AssignmentRow]) -> QueryResult<()> {
+        for chunk in rows.chunks(MYSQL_MAX_BINDS / ASSIGNMENT_COLUMNS) {
+            diesel::insert_into(customer_tags::table)
+                .values(chunk)
+                .on_conflict(diesel::dsl::DuplicatedKeys)
+                .do_update()
+                .set((
+                    customer_tags::value.eq(inserted(customer_tags::value)),
+                    customer_tags::source.eq(inserted(customer_tags::source)),
+                    customer_tags::source_ref.eq(inserted(customer_tags::source_ref)),
+                    customer_tags::assigned_by.eq(inserted(customer_tags::assigned_by)),
+                    customer_tags::assigned_at.eq(inserted(customer_tags::assigned_at)),
+                    customer_tags::expires_at.eq(inserted(customer_tags::expires_at)),
+                ))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
         if let [id] = ids {
             // A single id keeps the statement static: prepared once per connection.
@@ -224,6 +258,33 @@ impl BackendOps for MysqlConn {
 }
 
 impl BackendOps for SqliteConn {
+    async fn upsert_assignment_rows(&mut self, rows: &[AssignmentRow]) -> QueryResult<()> {
+        use diesel::upsert::excluded;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows.to_vec();
+        self.spawn_blocking(move |conn| {
+            for chunk in rows.chunks(SQLITE_MAX_BINDS / ASSIGNMENT_COLUMNS) {
+                let statement = diesel::insert_into(customer_tags::table)
+                    .values(chunk.to_vec())
+                    .on_conflict((customer_tags::customer_id, customer_tags::tag_id))
+                    .do_update()
+                    .set((
+                        customer_tags::value.eq(excluded(customer_tags::value)),
+                        customer_tags::source.eq(excluded(customer_tags::source)),
+                        customer_tags::source_ref.eq(excluded(customer_tags::source_ref)),
+                        customer_tags::assigned_by.eq(excluded(customer_tags::assigned_by)),
+                        customer_tags::assigned_at.eq(excluded(customer_tags::assigned_at)),
+                        customer_tags::expires_at.eq(excluded(customer_tags::expires_at)),
+                    ));
+                diesel::RunQueryDsl::execute(statement, conn)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
         // SQLite has no row locks: the write guard already makes this transaction the only writer.
         if let [id] = ids {

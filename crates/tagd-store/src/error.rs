@@ -30,6 +30,9 @@ pub enum StoreError {
     Migration(String),
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
+    /// The store is closing and takes no more writes.
+    #[error("the server is shutting down")]
+    ShuttingDown,
     /// Stored data the code cannot read back (a bug or a hand-edited row).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

@@ -4,6 +4,7 @@
 //! MySQL/MariaDB: the `with_conn!`/`write_transaction!` macros expand each body
 //! once per backend. Every multi-row change runs in one transaction.
 
+mod assign_queue;
 mod customers;
 mod db;
 mod error;
@@ -13,9 +14,11 @@ mod tags;
 
 use tokio::sync::Mutex;
 
+pub use crate::assign_queue::AssignQueue;
 pub use crate::customers::{CustomerFilter, UpsertEntry, UpsertOutcome, UpsertResult};
 pub use crate::db::DatabaseUrl;
 pub use crate::error::{StoreError, StoreResult};
+pub use crate::tagging::AssignCall;
 pub use crate::tags::{CategoryPatch, DeleteOutcome, NewCategory, NewTag, TagPatch};
 pub use tagd_core::paging::PageRequest;
 

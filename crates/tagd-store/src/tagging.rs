@@ -137,8 +137,21 @@ pub(crate) struct Plan {
     /// (customer_id, tag_id) rows to delete before inserting.
     delete: Vec<(String, String)>,
     insert: Vec<AssignmentRow>,
+    /// New versions of rows that exist (a changed value or expiry).
+    replace: Vec<AssignmentRow>,
     history: Vec<HistoryRow>,
     outcome: AssignOutcome,
+}
+
+impl Plan {
+    /// Adds another call's writes to this plan; returns that call's outcome.
+    fn absorb(&mut self, other: Plan) -> AssignOutcome {
+        self.delete.extend(other.delete);
+        self.insert.extend(other.insert);
+        self.replace.extend(other.replace);
+        self.history.extend(other.history);
+        other.outcome
+    }
 }
 
 /// Tagging queries, written once and compiled for each backend's connection.
@@ -249,6 +262,7 @@ macro_rules! tagging_queries {
             async fn apply(&mut self, plan: Plan) -> StoreResult<AssignOutcome> {
                 self.delete_pairs(&plan.delete).await?;
                 self.insert_assignment_rows(&plan.insert).await?;
+                self.upsert_assignment_rows(&plan.replace).await?;
                 self.insert_history_rows(&plan.history).await?;
                 Ok(plan.outcome)
             }
@@ -356,6 +370,14 @@ tagging_queries!(MysqlConn);
 /// The assignments of one customer, as a request gave them.
 pub type CustomerAssignments = (String, Vec<Assignment>);
 
+/// One AssignTags call: a customer's assignments and who asked.
+#[derive(Debug, Clone)]
+pub struct AssignCall {
+    pub customer_id: String,
+    pub assignments: Vec<Assignment>,
+    pub actor: String,
+}
+
 /// Checks values and expiries against the catalogue, and decides every write.
 fn plan_assignments(
     requests: &[CustomerAssignments],
@@ -453,9 +475,7 @@ fn plan_assignments(
                     plan.outcome.unchanged += 1;
                     if old.expires_at != expires_at {
                         // Renewal: same value, new expiry; not a change worth a history entry.
-                        plan.delete
-                            .push((customer_id.clone(), entry.tag.id.clone()));
-                        plan.insert.push(AssignmentRow {
+                        plan.replace.push(AssignmentRow {
                             source: old.source.clone(),
                             source_ref: old.source_ref.clone(),
                             assigned_by: old.assigned_by.clone(),
@@ -467,9 +487,7 @@ fn plan_assignments(
                     plan.outcome.changed += 1;
                     plan.history
                         .push(change(HistoryAction::Change, old.value.clone()).into_row(at));
-                    plan.delete
-                        .push((customer_id.clone(), entry.tag.id.clone()));
-                    plan.insert.push(row.clone());
+                    plan.replace.push(row.clone());
                 }
                 current.insert(
                     entry.tag.id.clone(),
@@ -633,6 +651,85 @@ impl Store {
             let plan =
                 plan_assignments(requests, &catalogue, existing, actor, field_prefix, now())?;
             conn.apply(plan).await
+        })
+    }
+
+    /// Applies independent single-customer calls, each for a different customer, in one
+    /// transaction, so they share one commit. A call that is invalid (unknown customer or
+    /// tag, a bad value) gets its own error and writes nothing; the others still commit.
+    /// Fails as a whole only when the transaction does.
+    pub(crate) async fn assign_each(
+        &self,
+        calls: &[AssignCall],
+    ) -> StoreResult<Vec<StoreResult<AssignOutcome>>> {
+        let mut customer_ids: Vec<String> =
+            calls.iter().map(|call| call.customer_id.clone()).collect();
+        customer_ids.sort_unstable();
+        customer_ids.dedup();
+        if customer_ids.len() != calls.len() {
+            // The plan treats each customer's assignments as one call.
+            return Err(StoreError::Corrupt(
+                "combined assignment calls must name distinct customers".to_owned(),
+            ));
+        }
+        let mut tag_ids: Vec<String> = calls
+            .iter()
+            .flat_map(|call| call.assignments.iter().map(|a| a.tag_id.clone()))
+            .collect();
+        tag_ids.sort_unstable();
+        tag_ids.dedup();
+        let no_prefix = |_: usize| String::new();
+        write_transaction!(self, |conn| {
+            let mut found = Vec::with_capacity(customer_ids.len());
+            for chunk in customer_ids.chunks(IN_CHUNK) {
+                found.extend(conn.lock_customers(chunk).await?);
+            }
+            let catalogue = conn.catalogue(&tag_ids).await?;
+            let exclusive_categories: Vec<String> = catalogue
+                .values()
+                .filter(|entry| entry.exclusive)
+                .map(|entry| entry.tag.category_id.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let existing = if found.is_empty() {
+                Vec::new()
+            } else {
+                conn.existing_assignments(&found, &tag_ids, &exclusive_categories)
+                    .await?
+            };
+            let mut held: HashMap<String, Vec<NamedAssignment>> = HashMap::new();
+            for entry in existing {
+                held.entry(entry.0.customer_id.clone())
+                    .or_default()
+                    .push(entry);
+            }
+            let found: BTreeSet<String> = found.into_iter().collect();
+            let at = now();
+            let mut plan = Plan::default();
+            let mut results = Vec::with_capacity(calls.len());
+            for call in calls {
+                if !found.contains(&call.customer_id) {
+                    results.push(Err(
+                        StoreError::not_found("customer", &call.customer_id).at("customer_id")
+                    ));
+                    continue;
+                }
+                let request = [(call.customer_id.clone(), call.assignments.clone())];
+                let result = check_request_shape(&request, &catalogue, &no_prefix).and_then(|()| {
+                    plan_assignments(
+                        &request,
+                        &catalogue,
+                        held.remove(&call.customer_id).unwrap_or_default(),
+                        &call.actor,
+                        &no_prefix,
+                        at,
+                    )
+                });
+                results.push(result.map(|call_plan| plan.absorb(call_plan)));
+            }
+            conn.apply(plan).await?;
+            Ok(results)
         })
     }
 

@@ -1,0 +1,131 @@
+//! Write combining for single-customer AssignTags calls: calls that arrive while
+//! a transaction is committing wait in a queue, and the next transaction commits
+//! all of them at once, so concurrent callers share one durable log flush.
+//!
+//! One combined transaction runs at a time: on two cores a second writer only
+//! splits the queue into smaller batches (measured: 4 callers on MariaDB fell
+//! to batches of one), and SQLite has a single writer anyway.
+//!
+//! A combined transaction gives every call its own outcome: an invalid call fails
+//! alone. If the transaction itself fails, each of its calls is retried in a
+//! transaction of its own, so one call's conflict never fails another's.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use tagd_core::tagging::{AssignOutcome, MAX_BATCH_ASSIGNMENTS};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Store;
+use crate::error::{StoreError, StoreResult};
+use crate::tagging::AssignCall;
+
+/// Calls that may wait for a transaction before callers are slowed down.
+const QUEUE_CAPACITY: usize = 4_096;
+/// Calls committed together at most (they also stay under the batch assignment limit).
+const MAX_CALLS_PER_COMMIT: usize = 512;
+
+struct Queued {
+    call: AssignCall,
+    reply: oneshot::Sender<StoreResult<AssignOutcome>>,
+}
+
+/// The front of the write combiner; cheap to share. Dropping every handle stops it.
+pub struct AssignQueue {
+    sender: mpsc::Sender<Queued>,
+}
+
+impl AssignQueue {
+    /// Starts the combiner on the current tokio runtime.
+    pub fn start(store: Arc<Store>) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(combine(store, receiver));
+        Self { sender }
+    }
+
+    /// Assigns tags to one customer, committed together with whatever other calls are waiting.
+    pub async fn assign(&self, call: AssignCall) -> StoreResult<AssignOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Queued { call, reply })
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+}
+
+/// The combiner's loop: take what is queued, commit it, repeat. Calls that
+/// arrive during a commit wait in the channel and form the next transaction.
+async fn combine(store: Arc<Store>, mut receiver: mpsc::Receiver<Queued>) {
+    // Calls for a customer already in the transaction being formed wait for the next one.
+    let mut deferred: VecDeque<Queued> = VecDeque::new();
+    loop {
+        let first = match deferred.pop_front() {
+            Some(queued) => queued,
+            None => match receiver.recv().await {
+                Some(queued) => queued,
+                None => return,
+            },
+        };
+        let mut customers = HashSet::from([first.call.customer_id.clone()]);
+        let mut assignments = first.call.assignments.len();
+        let mut batch = vec![first];
+        let mut still_deferred = VecDeque::new();
+        let mut admit = |queued: Queued, batch: &mut Vec<Queued>| {
+            let fits = batch.len() < MAX_CALLS_PER_COMMIT
+                && assignments + queued.call.assignments.len() <= MAX_BATCH_ASSIGNMENTS;
+            if fits && customers.insert(queued.call.customer_id.clone()) {
+                assignments += queued.call.assignments.len();
+                batch.push(queued);
+            } else {
+                still_deferred.push_back(queued);
+            }
+        };
+        while let Some(queued) = deferred.pop_front() {
+            admit(queued, &mut batch);
+        }
+        while batch.len() < MAX_CALLS_PER_COMMIT {
+            match receiver.try_recv() {
+                Ok(queued) => admit(queued, &mut batch),
+                Err(_) => break,
+            }
+        }
+        deferred = still_deferred;
+        commit(&store, batch).await;
+    }
+}
+
+/// Commits one combined transaction and answers every caller in it.
+async fn commit(store: &Store, batch: Vec<Queued>) {
+    let (calls, replies): (Vec<AssignCall>, Vec<_>) = batch
+        .into_iter()
+        .map(|queued| (queued.call, queued.reply))
+        .unzip();
+    tracing::trace!(calls = calls.len(), "committing combined assignments");
+    match store.assign_each(&calls).await {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                // A caller that went away no longer needs its answer.
+                let _ = reply.send(result);
+            }
+        }
+        Err(error) if calls.len() == 1 => {
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(error));
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%error, calls = calls.len(), "combined assignment failed; retrying each call alone");
+            for (call, reply) in calls.into_iter().zip(replies) {
+                let result = store
+                    .assign_tags(
+                        &[(call.customer_id, call.assignments)],
+                        &call.actor,
+                        &|_| String::new(),
+                    )
+                    .await;
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
