@@ -6,7 +6,13 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["tags.proto", "customers.proto", "tagging.proto"]
+    let files = [
+        "tags.proto",
+        "customers.proto",
+        "tagging.proto",
+        "jobs.proto",
+        "imports.proto",
+    ]
         .map(|name| proto_root.join("tagd/v1").join(name));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

@@ -7,6 +7,8 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
 use rand::Rng;
 use tagd_proto::v1::customer_service_client::CustomerServiceClient;
+use tagd_proto::v1::import_service_client::ImportServiceClient;
+use tagd_proto::v1::job_service_client::JobServiceClient;
 use tagd_proto::v1::tag_service_client::TagServiceClient;
 use tagd_proto::v1::tagging_service_client::TaggingServiceClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -163,6 +165,32 @@ pub fn tagd_binary() -> &'static str {
     env!("CARGO_BIN_EXE_tagd")
 }
 
+/// Builds the workspace's plugin libraries (once per run) next to `tagd`, where
+/// the server looks for them by default: `cargo test --workspace` has built them
+/// already, `cargo test -p tagd` has not.
+pub fn build_plugins() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo.arg("build").current_dir(env!("CARGO_MANIFEST_DIR"));
+        if std::path::Path::new(tagd_binary())
+            .parent()
+            .is_some_and(|dir| dir.ends_with("release"))
+        {
+            cargo.arg("--release");
+        }
+        for name in [
+            "tagd-plugin-spreadsheet",
+            "tagd-plugin-test-crash",
+            "tagd-plugin-test-wrong-abi",
+        ] {
+            cargo.args(["-p", name]);
+        }
+        let status = cargo.status().expect("run cargo build for the plugins");
+        assert!(status.success(), "cargo build of the plugins failed");
+    });
+}
+
 /// A `tagd` command with no inherited `TAGD_*` settings.
 pub fn tagd_command() -> Command {
     let mut command = Command::new(tagd_binary());
@@ -266,6 +294,18 @@ impl TestServer {
     pub fn tagging_as(&self, who: As) -> TaggingServiceClient<InterceptedService<Channel, Auth>> {
         TaggingServiceClient::with_interceptor(self.channel(), Auth(who))
             .max_encoding_message_size(64 << 20)
+    }
+
+    pub fn imports_as(&self, who: As) -> ImportServiceClient<InterceptedService<Channel, Auth>> {
+        ImportServiceClient::with_interceptor(self.channel(), Auth(who))
+    }
+
+    pub fn imports(&self) -> ImportServiceClient<InterceptedService<Channel, Auth>> {
+        self.imports_as(As::Admin)
+    }
+
+    pub fn jobs(&self) -> JobServiceClient<InterceptedService<Channel, Auth>> {
+        JobServiceClient::with_interceptor(self.channel(), Auth(As::Admin))
     }
 
     /// Stops the server with SIGTERM and returns its exit status.

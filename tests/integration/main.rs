@@ -9,6 +9,8 @@ mod harness;
 
 mod auth;
 mod catalogue;
+mod cli;
 mod customers;
+mod imports;
 mod operations;
 mod tagging;

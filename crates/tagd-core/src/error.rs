@@ -9,6 +9,13 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// The field at fault and why.
+    pub fn parts(&self) -> (&str, &str) {
+        match self {
+            Self::Invalid { field, reason } => (field, reason),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.into(),

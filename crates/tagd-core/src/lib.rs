@@ -8,6 +8,7 @@ pub mod auth;
 pub mod customers;
 pub mod error;
 pub mod ids;
+pub mod jobs;
 pub mod paging;
 pub mod tagging;
 pub mod tags;

@@ -2,6 +2,7 @@
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tagd_core::DomainError;
+use tagd_jobs::JobError;
 use tagd_store::StoreError;
 use tonic::Status;
 
@@ -35,6 +36,21 @@ pub(crate) fn status(error: StoreError) -> Status {
     }
 }
 
+/// Maps every job error to the status a caller can act on.
+pub(crate) fn job_status(error: JobError) -> Status {
+    match error {
+        JobError::Store(error) => status(error),
+        JobError::Invalid(domain) => invalid(domain),
+        error @ JobError::NotFound { .. } => Status::not_found(error.to_string()),
+        JobError::PermissionDenied(message) => Status::permission_denied(message),
+        JobError::FailedPrecondition(message) => Status::failed_precondition(message),
+        JobError::Worker(message) => {
+            tracing::error!(%message, "job worker failed");
+            Status::internal(message)
+        }
+    }
+}
+
 pub(crate) fn invalid(error: DomainError) -> Status {
     Status::invalid_argument(error.to_string())
 }
@@ -47,6 +63,12 @@ pub(crate) trait OrStatus<T> {
 impl<T> OrStatus<T> for Result<T, StoreError> {
     fn or_status(self) -> Result<T, Status> {
         self.map_err(status)
+    }
+}
+
+impl<T> OrStatus<T> for Result<T, JobError> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(job_status)
     }
 }
 

@@ -8,6 +8,8 @@
 mod convert;
 mod customers;
 mod error;
+mod imports;
+mod jobs;
 mod middleware;
 mod server;
 mod tagging;

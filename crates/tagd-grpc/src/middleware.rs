@@ -104,7 +104,8 @@ fn required_role(path: &str) -> Role {
     }
     match method {
         "GetTag" | "ListCategories" | "ListTags" | "GetCustomer" | "ListCustomers"
-        | "ListCustomerTags" | "GetTagHistory" => Role::Reader,
+        | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs" | "WatchJob"
+        | "ListImporters" | "GetImportReport" => Role::Reader,
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
         | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
         | "BatchAssignTags" => Role::Writer,

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tagd_core::customers::ContactRules;
+use tagd_jobs::Jobs;
 use tagd_proto::v1::customer_service_server::CustomerServiceServer;
+use tagd_proto::v1::import_service_server::ImportServiceServer;
+use tagd_proto::v1::job_service_server::JobServiceServer;
 use tagd_proto::v1::tag_service_server::TagServiceServer;
 use tagd_proto::v1::tagging_service_server::TaggingServiceServer;
 use tagd_store::{AssignQueue, Store};
@@ -15,6 +18,8 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::customers::Customers;
+use crate::imports::Imports;
+use crate::jobs::JobsService;
 use crate::middleware::{KeyRing, RpcLayer};
 use crate::tagging::Tagging;
 use crate::tags::Tags;
@@ -28,6 +33,8 @@ pub struct ServerOptions {
     pub contact_rules: ContactRules,
     /// How often expired assignments are removed and recorded in history.
     pub expiry_sweep_interval: Duration,
+    /// Import (and later cleansing and dedupe) jobs.
+    pub jobs: Arc<Jobs>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +69,15 @@ pub async fn serve(
     })
     .max_decoding_message_size(limit);
 
+    let job_service = JobServiceServer::new(JobsService {
+        jobs: options.jobs.clone(),
+    })
+    .max_decoding_message_size(limit);
+    let imports = ImportServiceServer::new(Imports {
+        jobs: options.jobs.clone(),
+    })
+    .max_decoding_message_size(limit);
+
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<TagServiceServer<Tags>>()
@@ -71,6 +87,12 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<TaggingServiceServer<Tagging>>()
+        .await;
+    health_reporter
+        .set_serving::<JobServiceServer<JobsService>>()
+        .await;
+    health_reporter
+        .set_serving::<ImportServiceServer<Imports>>()
         .await;
 
     // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
@@ -92,6 +114,8 @@ pub async fn serve(
         .add_service(tags)
         .add_service(customers)
         .add_service(tagging)
+        .add_service(job_service)
+        .add_service(imports)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     sweeper.abort();

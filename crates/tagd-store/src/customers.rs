@@ -254,6 +254,14 @@ pub(crate) trait CustomerQueries {
         before: &HashMap<String, CustomerFields>,
     ) -> StoreResult<()>;
     async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()>;
+    /// Creates or merges customers keyed by channel identity (see
+    /// [`Store::upsert_customers`]); with `skip_existing`, stored customers are
+    /// left as they are and reported unchanged.
+    async fn upsert_entries(
+        &mut self,
+        entries: &[UpsertEntry],
+        skip_existing: bool,
+    ) -> StoreResult<Vec<UpsertResult>>;
 }
 
 macro_rules! customer_queries {
@@ -419,6 +427,125 @@ macro_rules! customer_queries {
                     .await?;
                 }
                 Ok(())
+            }
+
+            async fn upsert_entries(
+                &mut self,
+                entries: &[UpsertEntry],
+                skip_existing: bool,
+            ) -> StoreResult<Vec<UpsertResult>> {
+                let at = now();
+                let mut wanted: Vec<&ExternalId> = entries.iter().map(|e| &e.key).collect();
+                wanted.extend(entries.iter().flat_map(|e| e.fields.external_ids.iter()));
+                let holders = self.external_id_holders(&wanted).await?;
+                let mut existing_ids: Vec<String> = entries
+                    .iter()
+                    .filter_map(|entry| holders.get(&entry.key).cloned())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                existing_ids.sort_unstable();
+                for chunk in existing_ids.chunks(IN_CHUNK) {
+                    self.lock_customers(chunk).await?;
+                }
+                let mut stored: HashMap<String, Customer> = self
+                    .load_customers(&existing_ids)
+                    .await?
+                    .into_iter()
+                    .map(|customer| (customer.id.clone(), customer))
+                    .collect();
+                let originals: HashMap<String, CustomerFields> = stored
+                    .iter()
+                    .map(|(id, c)| (id.clone(), c.fields.clone()))
+                    .collect();
+                let mut created: Vec<Customer> = Vec::new();
+                let mut results = Vec::with_capacity(entries.len());
+                for (index, entry) in entries.iter().enumerate() {
+                    let mut incoming = entry.fields.clone();
+                    if !incoming.external_ids.contains(&entry.key) {
+                        incoming
+                            .external_ids
+                            .retain(|id| id.channel != entry.key.channel);
+                        incoming.external_ids.insert(0, entry.key.clone());
+                    }
+                    let field = |position: usize| {
+                        format!("entries[{index}].customer.external_ids[{position}]")
+                    };
+                    let customer_id =
+                        match holders.get(&entry.key).and_then(|id| stored.get_mut(id)) {
+                            Some(customer) => {
+                                if !skip_existing {
+                                    customer.fields.merge_from(&incoming);
+                                }
+                                check_identities(customer, &holders, &field)?;
+                                customer.id.clone()
+                            }
+                            None => {
+                                if incoming.name.is_empty() {
+                                    return Err(DomainError::invalid(
+                                        format!("entries[{index}].customer.name"),
+                                        "must not be empty for a new customer",
+                                    )
+                                    .into());
+                                }
+                                if incoming.source_channel.is_empty() {
+                                    incoming.source_channel.clone_from(&entry.key.channel);
+                                }
+                                let customer = Customer {
+                                    id: new_id(),
+                                    fields: incoming,
+                                    created_at: at,
+                                    updated_at: at,
+                                };
+                                check_identities(&customer, &holders, &field)?;
+                                let id = customer.id.clone();
+                                created.push(customer);
+                                id
+                            }
+                        };
+                    results.push(customer_id);
+                }
+                // Two entries may name one identity that neither held before.
+                let mut claimed: HashMap<&ExternalId, &str> = HashMap::new();
+                for customer in created.iter().chain(stored.values()) {
+                    for id in &customer.fields.external_ids {
+                        if let Some(other) = claimed.insert(id, &customer.id)
+                            && other != customer.id
+                        {
+                            return Err(StoreError::AlreadyExists(format!(
+                                "{}:{} is given to two different customers in this request",
+                                id.channel, id.external_id
+                            )));
+                        }
+                    }
+                }
+                let mut changed: Vec<Customer> = stored
+                    .into_values()
+                    .filter(|customer| originals.get(&customer.id) != Some(&customer.fields))
+                    .collect();
+                for customer in &mut changed {
+                    customer.updated_at = at;
+                }
+                self.insert_customers(&created).await?;
+                self.rewrite_customers(&changed, &originals).await?;
+                let created_ids: BTreeSet<&str> = created.iter().map(|c| c.id.as_str()).collect();
+                let changed_ids: BTreeSet<&str> = changed.iter().map(|c| c.id.as_str()).collect();
+                Ok(results
+                    .into_iter()
+                    .map(|customer_id| {
+                        let outcome = if created_ids.contains(customer_id.as_str()) {
+                            UpsertOutcome::Created
+                        } else if changed_ids.contains(customer_id.as_str()) {
+                            UpsertOutcome::Updated
+                        } else {
+                            UpsertOutcome::Unchanged
+                        };
+                        UpsertResult {
+                            customer_id,
+                            outcome,
+                        }
+                    })
+                    .collect())
             }
         }
     };
@@ -615,115 +742,6 @@ impl Store {
                 .into());
             }
         }
-        write_transaction!(self, |conn| {
-            let at = now();
-            let mut wanted: Vec<&ExternalId> = entries.iter().map(|e| &e.key).collect();
-            wanted.extend(entries.iter().flat_map(|e| e.fields.external_ids.iter()));
-            let holders = conn.external_id_holders(&wanted).await?;
-            let mut existing_ids: Vec<String> = entries
-                .iter()
-                .filter_map(|entry| holders.get(&entry.key).cloned())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            existing_ids.sort_unstable();
-            for chunk in existing_ids.chunks(IN_CHUNK) {
-                conn.lock_customers(chunk).await?;
-            }
-            let mut stored: HashMap<String, Customer> = conn
-                .load_customers(&existing_ids)
-                .await?
-                .into_iter()
-                .map(|customer| (customer.id.clone(), customer))
-                .collect();
-            let originals: HashMap<String, CustomerFields> = stored
-                .iter()
-                .map(|(id, c)| (id.clone(), c.fields.clone()))
-                .collect();
-            let mut created: Vec<Customer> = Vec::new();
-            let mut results = Vec::with_capacity(entries.len());
-            for (index, entry) in entries.iter().enumerate() {
-                let mut incoming = entry.fields.clone();
-                if !incoming.external_ids.contains(&entry.key) {
-                    incoming
-                        .external_ids
-                        .retain(|id| id.channel != entry.key.channel);
-                    incoming.external_ids.insert(0, entry.key.clone());
-                }
-                let field =
-                    |position: usize| format!("entries[{index}].customer.external_ids[{position}]");
-                let customer_id = match holders.get(&entry.key).and_then(|id| stored.get_mut(id)) {
-                    Some(customer) => {
-                        customer.fields.merge_from(&incoming);
-                        check_identities(customer, &holders, &field)?;
-                        customer.id.clone()
-                    }
-                    None => {
-                        if incoming.name.is_empty() {
-                            return Err(DomainError::invalid(
-                                format!("entries[{index}].customer.name"),
-                                "must not be empty for a new customer",
-                            )
-                            .into());
-                        }
-                        if incoming.source_channel.is_empty() {
-                            incoming.source_channel.clone_from(&entry.key.channel);
-                        }
-                        let customer = Customer {
-                            id: new_id(),
-                            fields: incoming,
-                            created_at: at,
-                            updated_at: at,
-                        };
-                        check_identities(&customer, &holders, &field)?;
-                        let id = customer.id.clone();
-                        created.push(customer);
-                        id
-                    }
-                };
-                results.push(customer_id);
-            }
-            // Two entries may name one identity that neither held before.
-            let mut claimed: HashMap<&ExternalId, &str> = HashMap::new();
-            for customer in created.iter().chain(stored.values()) {
-                for id in &customer.fields.external_ids {
-                    if let Some(other) = claimed.insert(id, &customer.id)
-                        && other != customer.id
-                    {
-                        return Err(StoreError::AlreadyExists(format!(
-                            "{}:{} is given to two different customers in this request",
-                            id.channel, id.external_id
-                        )));
-                    }
-                }
-            }
-            let mut changed: Vec<Customer> = stored
-                .into_values()
-                .filter(|customer| originals.get(&customer.id) != Some(&customer.fields))
-                .collect();
-            for customer in &mut changed {
-                customer.updated_at = at;
-            }
-            conn.insert_customers(&created).await?;
-            conn.rewrite_customers(&changed, &originals).await?;
-            let created_ids: BTreeSet<&str> = created.iter().map(|c| c.id.as_str()).collect();
-            let changed_ids: BTreeSet<&str> = changed.iter().map(|c| c.id.as_str()).collect();
-            Ok(results
-                .into_iter()
-                .map(|customer_id| {
-                    let outcome = if created_ids.contains(customer_id.as_str()) {
-                        UpsertOutcome::Created
-                    } else if changed_ids.contains(customer_id.as_str()) {
-                        UpsertOutcome::Updated
-                    } else {
-                        UpsertOutcome::Unchanged
-                    };
-                    UpsertResult {
-                        customer_id,
-                        outcome,
-                    }
-                })
-                .collect())
-        })
+        write_transaction!(self, |conn| conn.upsert_entries(entries, false).await)
     }
 }

@@ -21,8 +21,10 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
 use crate::error::{StoreError, StoreResult};
+use crate::jobs::RejectedRowRow;
 use crate::schema::{
-    customer_emails, customer_external_ids, customer_phones, customer_tags, customers, tag_history,
+    customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
+    job_rejected_rows, tag_history,
 };
 use crate::tagging::{AssignmentRow, HistoryRow};
 
@@ -355,6 +357,7 @@ batch_inserts! {
     insert_phone_rows(PhoneRow, 3) => customer_phones::table;
     insert_email_rows(EmailRow, 3) => customer_emails::table;
     insert_external_id_rows(ExternalIdRow, 3) => customer_external_ids::table;
+    insert_rejected_rows(RejectedRowRow, 6) => job_rejected_rows::table;
 }
 
 /// Now, in UTC, truncated to microseconds: what MySQL's DATETIME(6) keeps, so
@@ -416,4 +419,56 @@ macro_rules! write_transaction {
     }};
 }
 
-pub(crate) use {with_conn, write_transaction};
+/// Runs `$body` (returning `StoreResult<T>`) in one write transaction that
+/// commits only when `$commit` is true: a rehearsal (a dry run) executes every
+/// statement, so it meets every constraint a real run would, then rolls back.
+macro_rules! rehearsable_transaction {
+    ($store:expr, $commit:expr, |$conn:ident| $body:expr) => {{
+        let _writer = $crate::db::write_guard($store.write_lock.as_ref()).await;
+        let commit: bool = $commit;
+        let value = $crate::db::with_conn!($store, |outer| {
+            $crate::db::begin(outer).await?;
+            let result: $crate::error::StoreResult<_> = async {
+                let $conn = &mut *outer;
+                $body
+            }
+            .await;
+            $crate::db::end(outer, commit, result).await?
+        });
+        $crate::error::StoreResult::Ok(value)
+    }};
+}
+
+pub(crate) async fn begin<C: AsyncConnection>(conn: &mut C) -> StoreResult<()> {
+    use diesel_async::TransactionManager as _;
+    C::TransactionManager::begin_transaction(conn).await?;
+    Ok(())
+}
+
+/// Commits (when `commit` and the body succeeded) or rolls back.
+pub(crate) async fn end<C: AsyncConnection, T>(
+    conn: &mut C,
+    commit: bool,
+    result: StoreResult<T>,
+) -> StoreResult<T> {
+    use diesel_async::TransactionManager as _;
+    match result {
+        Ok(value) if commit => {
+            C::TransactionManager::commit_transaction(conn).await?;
+            Ok(value)
+        }
+        Ok(value) => {
+            C::TransactionManager::rollback_transaction(conn).await?;
+            Ok(value)
+        }
+        Err(error) => {
+            // A failed rollback marks the connection broken; the pool then discards it.
+            if let Err(rollback) = C::TransactionManager::rollback_transaction(conn).await {
+                tracing::warn!(%rollback, "rollback after a failed transaction failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+pub(crate) use {rehearsable_transaction, with_conn, write_transaction};

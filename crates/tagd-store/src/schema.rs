@@ -114,3 +114,31 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_tags,
     tag_history,
 );
+
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        kind -> Text,
+        state -> Text,
+        created_by -> Text,
+        subject -> Text,
+        dry_run -> Bool,
+        params -> Text,
+        progress -> Text,
+        error -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    job_rejected_rows (job_id, seq) {
+        job_id -> Text,
+        seq -> BigInt,
+        source_row -> BigInt,
+        field -> Text,
+        reason -> Text,
+        raw_value -> Text,
+    }
+}

@@ -175,6 +175,14 @@ pub(crate) trait TaggingQueries {
     async fn remove_tags_everywhere(&mut self, tag_ids: &[String], actor: &str)
     -> StoreResult<u64>;
     async fn delete_pairs(&mut self, pairs: &[(String, String)]) -> StoreResult<()>;
+    /// The body of [`Store::assign_each`], for use inside a larger transaction.
+    /// `customer_ids` and `tag_ids` are the calls' own, sorted and distinct.
+    async fn assign_calls(
+        &mut self,
+        customer_ids: &[String],
+        tag_ids: &[String],
+        calls: &[AssignCall],
+    ) -> StoreResult<Vec<StoreResult<AssignOutcome>>>;
 }
 
 macro_rules! tagging_queries {
@@ -359,6 +367,66 @@ macro_rules! tagging_queries {
                     }
                 }
                 Ok(())
+            }
+
+            async fn assign_calls(
+                &mut self,
+                customer_ids: &[String],
+                tag_ids: &[String],
+                calls: &[AssignCall],
+            ) -> StoreResult<Vec<StoreResult<AssignOutcome>>> {
+                let no_prefix = |_: usize| String::new();
+                let mut found = Vec::with_capacity(customer_ids.len());
+                for chunk in customer_ids.chunks(IN_CHUNK) {
+                    found.extend(self.lock_customers(chunk).await?);
+                }
+                let catalogue = self.catalogue(&tag_ids).await?;
+                let exclusive_categories: Vec<String> = catalogue
+                    .values()
+                    .filter(|entry| entry.exclusive)
+                    .map(|entry| entry.tag.category_id.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let existing = if found.is_empty() {
+                    Vec::new()
+                } else {
+                    self.existing_assignments(&found, &tag_ids, &exclusive_categories)
+                        .await?
+                };
+                let mut held: HashMap<String, Vec<NamedAssignment>> = HashMap::new();
+                for entry in existing {
+                    held.entry(entry.0.customer_id.clone())
+                        .or_default()
+                        .push(entry);
+                }
+                let found: BTreeSet<String> = found.into_iter().collect();
+                let at = now();
+                let mut plan = Plan::default();
+                let mut results = Vec::with_capacity(calls.len());
+                for call in calls {
+                    if !found.contains(&call.customer_id) {
+                        results
+                            .push(Err(StoreError::not_found("customer", &call.customer_id)
+                                .at("customer_id")));
+                        continue;
+                    }
+                    let request = [(call.customer_id.clone(), call.assignments.clone())];
+                    let result =
+                        check_request_shape(&request, &catalogue, &no_prefix).and_then(|()| {
+                            plan_assignments(
+                                &request,
+                                &catalogue,
+                                held.remove(&call.customer_id).unwrap_or_default(),
+                                &call.actor,
+                                &no_prefix,
+                                at,
+                            )
+                        });
+                    results.push(result.map(|call_plan| plan.absorb(call_plan)));
+                }
+                self.apply(plan).await?;
+                Ok(results)
             }
         }
     };
@@ -678,59 +746,9 @@ impl Store {
             .collect();
         tag_ids.sort_unstable();
         tag_ids.dedup();
-        let no_prefix = |_: usize| String::new();
-        write_transaction!(self, |conn| {
-            let mut found = Vec::with_capacity(customer_ids.len());
-            for chunk in customer_ids.chunks(IN_CHUNK) {
-                found.extend(conn.lock_customers(chunk).await?);
-            }
-            let catalogue = conn.catalogue(&tag_ids).await?;
-            let exclusive_categories: Vec<String> = catalogue
-                .values()
-                .filter(|entry| entry.exclusive)
-                .map(|entry| entry.tag.category_id.clone())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let existing = if found.is_empty() {
-                Vec::new()
-            } else {
-                conn.existing_assignments(&found, &tag_ids, &exclusive_categories)
-                    .await?
-            };
-            let mut held: HashMap<String, Vec<NamedAssignment>> = HashMap::new();
-            for entry in existing {
-                held.entry(entry.0.customer_id.clone())
-                    .or_default()
-                    .push(entry);
-            }
-            let found: BTreeSet<String> = found.into_iter().collect();
-            let at = now();
-            let mut plan = Plan::default();
-            let mut results = Vec::with_capacity(calls.len());
-            for call in calls {
-                if !found.contains(&call.customer_id) {
-                    results.push(Err(
-                        StoreError::not_found("customer", &call.customer_id).at("customer_id")
-                    ));
-                    continue;
-                }
-                let request = [(call.customer_id.clone(), call.assignments.clone())];
-                let result = check_request_shape(&request, &catalogue, &no_prefix).and_then(|()| {
-                    plan_assignments(
-                        &request,
-                        &catalogue,
-                        held.remove(&call.customer_id).unwrap_or_default(),
-                        &call.actor,
-                        &no_prefix,
-                        at,
-                    )
-                });
-                results.push(result.map(|call_plan| plan.absorb(call_plan)));
-            }
-            conn.apply(plan).await?;
-            Ok(results)
-        })
+        write_transaction!(self, |conn| conn
+            .assign_calls(&customer_ids, &tag_ids, calls)
+            .await)
     }
 
     /// Removes tags from a customer; tags it does not hold are ignored.

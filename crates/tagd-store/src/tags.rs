@@ -121,7 +121,7 @@ impl TagRow {
     }
 }
 
-fn encode_enum_values(values: &[String]) -> String {
+pub(crate) fn encode_enum_values(values: &[String]) -> String {
     serde_json::Value::from(values.to_vec()).to_string()
 }
 

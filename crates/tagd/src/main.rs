@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tagd_grpc::ServerOptions;
+use tagd_jobs::{Jobs, JobsConfig, WorkerLimits};
 use tagd_store::Store;
 use tokio::net::TcpListener;
 
@@ -38,10 +39,31 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Internal: runs one importer plugin in this process and writes its
+    /// frames to stdout (the server starts it; see plugins/README.md).
+    #[command(hide = true)]
+    ImportWorker {
+        /// Only load the plugin and report its metadata.
+        #[arg(long)]
+        probe: bool,
+        plugin: PathBuf,
+        source: Option<PathBuf>,
+        /// Plugin options as key=value.
+        options: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::ImportWorker {
+        probe,
+        plugin,
+        source,
+        options,
+    } = cli.command
+    {
+        return import_worker(probe, &plugin, source.as_deref(), &options);
+    }
     // Migrations use block_in_place, which needs the multi-thread runtime.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,7 +74,34 @@ fn main() -> anyhow::Result<()> {
         Command::Migrate { config } => {
             runtime.block_on(migrate(Settings::load(config.as_deref())?))
         }
+        Command::ImportWorker { .. } => Ok(()),
     }
+}
+
+/// The worker process of one import: no runtime, no logging on stdout (the
+/// frames own it); a failure is already reported in a frame, the exit code repeats it.
+fn import_worker(
+    probe: bool,
+    plugin: &std::path::Path,
+    source: Option<&std::path::Path>,
+    options: &[String],
+) -> anyhow::Result<()> {
+    use tagd_plugin_api::host::{frame_output, run_probe, run_worker};
+    let out = frame_output().context("cannot take stdout for frames")?;
+    if probe {
+        run_probe(plugin, out)?;
+        return Ok(());
+    }
+    let source = source.context("import-worker needs a source file")?;
+    let mut parsed = std::collections::BTreeMap::new();
+    for pair in options {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("option {pair:?} is not key=value"))?;
+        parsed.insert(key.to_owned(), value.to_owned());
+    }
+    run_worker(plugin, source, &parsed, out)?;
+    Ok(())
 }
 
 fn init_logging(settings: &Settings) -> anyhow::Result<()> {
@@ -99,15 +148,41 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
     tracing::info!(%address, backend = store.backend(), "tagd serving");
     announce(&format!("tagd listening on {address}"))?;
+    let store = Arc::new(store);
+    let jobs = Jobs::new(store.clone(), jobs_config(&settings)?)
+        .context("cannot set up the job runner")?;
+    let interrupted = jobs.recover().await.context("cannot recover jobs")?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "jobs left running by the last server are marked failed"
+        );
+    }
     let options = ServerOptions {
         keys,
         max_request_bytes: settings.max_request_bytes,
         contact_rules: settings.contact_rules()?,
         expiry_sweep_interval: Duration::from_secs(settings.expiry_sweep_secs),
+        jobs: Arc::new(jobs),
     };
-    tagd_grpc::serve(Arc::new(store), listener, options, shutdown_signal()).await?;
+    tagd_grpc::serve(store, listener, options, shutdown_signal()).await?;
     tracing::info!("tagd stopped");
     Ok(())
+}
+
+fn jobs_config(settings: &Settings) -> anyhow::Result<JobsConfig> {
+    Ok(JobsConfig {
+        plugins_dir: settings.plugins_dir()?,
+        import_dirs: settings.import_dirs.iter().map(PathBuf::from).collect(),
+        worker_program: std::env::current_exe().context("cannot locate the tagd executable")?,
+        worker_args: vec!["import-worker".to_owned()],
+        limits: WorkerLimits {
+            stall_timeout: Duration::from_secs(settings.import_stall_secs),
+            memory_limit_bytes: Some(settings.import_memory_mb << 20),
+            ..WorkerLimits::default()
+        },
+        phone_region: settings.phone_region.clone(),
+    })
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //! environment variables. Unknown keys are errors, not silently ignored.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -28,6 +28,15 @@ pub struct Settings {
     pub max_request_bytes: usize,
     /// Seconds between sweeps that remove expired assignments.
     pub expiry_sweep_secs: u64,
+    /// Where importer plugins (`lib*.so`) are found; "" = next to the `tagd`
+    /// executable, where a workspace build puts them.
+    pub plugins_dir: String,
+    /// Folders the server may import files from; none by default.
+    pub import_dirs: Vec<String>,
+    /// Seconds an import plugin may go without producing a batch before its job fails.
+    pub import_stall_secs: u64,
+    /// Address-space limit of an import worker process, in MiB.
+    pub import_memory_mb: u64,
     pub auth: AuthSettings,
 }
 
@@ -77,6 +86,10 @@ impl Settings {
             .set_default("log_level", "info")?
             .set_default("max_request_bytes", 16 * 1024 * 1024)?
             .set_default("expiry_sweep_secs", 60)?
+            .set_default("plugins_dir", "")?
+            .set_default("import_dirs", Vec::<String>::new())?
+            .set_default("import_stall_secs", 60)?
+            .set_default("import_memory_mb", 2048)?
             .set_default("auth.keys", Vec::<String>::new())?;
         if let Some(file) = file {
             if !file.exists() {
@@ -88,7 +101,10 @@ impl Settings {
             config::Environment::with_prefix("TAGD")
                 .prefix_separator("_")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                // TAGD_IMPORT_DIRS=/srv/a,/srv/b
+                .list_separator(",")
+                .with_list_parse_key("import_dirs"),
         );
         let settings: Settings = builder
             .build()
@@ -112,9 +128,29 @@ impl Settings {
         if self.expiry_sweep_secs == 0 {
             bail!("expiry_sweep_secs must be at least 1");
         }
+        if self.import_stall_secs == 0 {
+            bail!("import_stall_secs must be at least 1");
+        }
+        if self.import_memory_mb < 64 {
+            bail!(
+                "import_memory_mb must be at least 64, got {}",
+                self.import_memory_mb
+            );
+        }
         self.contact_rules()?;
         self.key_ring()?;
         Ok(())
+    }
+
+    /// The plugins folder: as configured, or the folder of this executable.
+    pub fn plugins_dir(&self) -> anyhow::Result<PathBuf> {
+        if !self.plugins_dir.is_empty() {
+            return Ok(PathBuf::from(&self.plugins_dir));
+        }
+        let exe = std::env::current_exe().context("cannot locate the tagd executable")?;
+        exe.parent()
+            .map(Path::to_path_buf)
+            .context("the tagd executable has no folder")
     }
 
     pub fn contact_rules(&self) -> anyhow::Result<ContactRules> {

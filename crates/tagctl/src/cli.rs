@@ -1,0 +1,579 @@
+//! The command line: global connection flags and one subcommand group per service noun.
+//!
+//! A new group (import, cleanse, dedupe, segments) is one variant of [`Command`]
+//! plus one module with its `run`; long server-side jobs will share `jobs.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tagd_proto::v1 as pb;
+
+use crate::exit;
+
+const ABOUT: &str =
+    "Admin CLI for tagd (客户标签管理): categories, tags, customers and tagging over gRPC";
+
+const LONG_ABOUT: &str = "\
+Admin CLI for tagd (客户标签管理): categories, tags, customers and tagging over gRPC.
+
+Connection settings come from, highest first: the --server/--key flags, the
+TAGCTL_SERVER/TAGCTL_KEY environment variables, the TOML config file (--config, or
+~/.config/tagctl/config.toml when it exists; keys `server` and `key`), then the
+default server http://127.0.0.1:50051 with no key. The key is never printed.
+
+Output is a table for people; --json prints JSON for scripts. `list` commands
+fetch every page unless --limit is given.";
+
+#[derive(Debug, Parser)]
+#[command(name = "tagctl", version, about = ABOUT, long_about = LONG_ABOUT, after_help = exit::HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection and output")]
+pub struct Global {
+    /// tagd server URL [default: http://127.0.0.1:50051; env: TAGCTL_SERVER]
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// API key sent as `authorization: Bearer <KEY>` [env: TAGCTL_KEY]. Prefer the
+    /// environment or the config file: flags are visible to other users in `ps`.
+    #[arg(long, global = true, value_name = "KEY", hide_default_value = true)]
+    pub key: Option<String>,
+    /// TOML config file with `server` and `key` [default: ~/.config/tagctl/config.toml if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tag categories (标签类别): list, create, update, delete
+    #[command(subcommand, visible_alias = "category")]
+    Categories(CategoriesCommand),
+    /// Tags inside categories: list, get, create, update, delete
+    #[command(subcommand, visible_alias = "tag")]
+    Tags(TagsCommand),
+    /// Customers (客户): list with filters, get, create, update, delete, batch upsert from a file
+    #[command(subcommand, visible_alias = "customer")]
+    Customers(Box<CustomersCommand>),
+    /// A customer's tags: assign, remove, list, history, batch assign from a file
+    #[command(subcommand)]
+    Tagging(TaggingCommand),
+    // Later groups (import, cleanse, dedupe, segments) go here, one module each.
+}
+
+/// How many rows a `list` fetches.
+#[derive(Debug, Args)]
+pub struct Paging {
+    /// Stop after N rows (default: fetch every page)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CategoriesCommand {
+    /// List categories
+    List(Paging),
+    /// Create a category
+    Create {
+        /// The category's name, unique (e.g. 价值等级)
+        name: String,
+        /// Free text shown to people choosing tags
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A customer holds at most one tag of this category; assigning another replaces it
+        #[arg(long)]
+        exclusive: bool,
+    },
+    /// Change a category's name, description or exclusivity (only the fields given)
+    Update {
+        /// Category id
+        id: String,
+        /// New name
+        #[arg(long)]
+        name: Option<String>,
+        /// New description
+        #[arg(long)]
+        description: Option<String>,
+        /// Whether a customer may hold only one tag of the category
+        #[arg(long, value_name = "true|false")]
+        exclusive: Option<bool>,
+    },
+    /// Delete a category (refused while its tags are assigned, unless --force)
+    Delete {
+        /// Category id
+        id: String,
+        /// Also delete its tags and remove their assignments (recorded in history)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TagsCommand {
+    /// List tags, all or of one category
+    List {
+        /// Only tags of this category id
+        #[arg(long, value_name = "ID")]
+        category: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show one tag
+    Get {
+        /// Tag id
+        id: String,
+    },
+    /// Create a tag in a category
+    Create {
+        /// Category id the tag belongs to
+        #[arg(long, value_name = "ID")]
+        category: String,
+        /// The tag's name, unique within the category (e.g. 高价值)
+        name: String,
+        /// What an assignment's value is
+        #[arg(long = "type", value_enum, default_value = "flag")]
+        value_type: ValueTypeArg,
+        /// An allowed value of an enum tag (repeat the flag for each)
+        #[arg(long = "enum-value", value_name = "VALUE")]
+        enum_values: Vec<String>,
+        /// Assignments without their own expiry expire after this long (e.g. 30d, 12h, 90m, 45s)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        validity: Option<prost_types::Duration>,
+        /// Free text shown to people assigning the tag
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Change a tag (only the fields given)
+    Update {
+        /// Tag id
+        id: String,
+        /// New name
+        #[arg(long)]
+        name: Option<String>,
+        /// New description
+        #[arg(long)]
+        description: Option<String>,
+        /// New value type (refused while the tag is assigned)
+        #[arg(long = "type", value_enum)]
+        value_type: Option<ValueTypeArg>,
+        /// Replace the allowed values of an enum tag (repeat the flag for each)
+        #[arg(long = "enum-value", value_name = "VALUE")]
+        enum_values: Vec<String>,
+        /// New default validity (e.g. 30d)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "no_validity")]
+        validity: Option<prost_types::Duration>,
+        /// Remove the default validity: assignments no longer expire by default
+        #[arg(long)]
+        no_validity: bool,
+    },
+    /// Delete a tag (refused while assigned, unless --force)
+    Delete {
+        /// Tag id
+        id: String,
+        /// Also remove its assignments (recorded in history)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomersCommand {
+    /// List customers; filters combine (all must match)
+    List {
+        /// Name contains this text
+        #[arg(long)]
+        name: Option<String>,
+        /// Has this phone (normalised like stored phones)
+        #[arg(long)]
+        phone: Option<String>,
+        /// Has this email
+        #[arg(long)]
+        email: Option<String>,
+        /// Holds this tag id (unexpired)
+        #[arg(long, value_name = "TAG_ID")]
+        tag: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show one customer
+    Get {
+        /// Customer id
+        id: String,
+    },
+    /// Create a customer
+    Create {
+        /// The customer's name (e.g. 张伟)
+        name: String,
+        #[command(flatten)]
+        fields: CustomerFields,
+    },
+    /// Change a customer: each flag given replaces that field; --clear empties one
+    Update {
+        /// Customer id
+        id: String,
+        /// New name
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        fields: CustomerFields,
+        /// Empty a field (repeatable)
+        #[arg(long, value_enum, value_name = "FIELD")]
+        clear: Vec<ClearField>,
+    },
+    /// Delete a customer with its tags and tag history
+    Delete {
+        /// Customer id
+        id: String,
+    },
+    /// Create or update customers keyed by (channel, external_id) from a JSON or JSON Lines file
+    #[command(long_about = UPSERT_HELP)]
+    Upsert {
+        /// A JSON array or JSON Lines file; `-` reads stdin
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Records per UpsertCustomers call; each call is all-or-nothing
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        chunk_size: u32,
+    },
+}
+
+const UPSERT_HELP: &str = "\
+Create or update customers keyed by (channel, external_id) from a JSON or JSON Lines file.
+
+Each record is one object; `channel`, `external_id` and `name` (for new customers) are
+the essentials, every other field is optional:
+
+  {\"channel\": \"shop\", \"external_id\": \"u-1001\", \"name\": \"张伟\",
+   \"gender\": \"male\", \"birthday\": \"1990-05-01\", \"phones\": [\"138-0013-8000\"],
+   \"emails\": [\"zw@example.com\"], \"address\": {\"province\": \"北京\", \"city\": \"北京\"},
+   \"company\": \"…\", \"source_channel\": \"shop\",
+   \"external_ids\": [{\"channel\": \"wecom\", \"external_id\": \"wx-9\"}],
+   \"attributes\": {\"会员等级\": \"金卡\"}}
+
+Empty fields leave stored values alone; phones, emails, external ids and attributes are
+merged. Records are sent in chunks of --chunk-size; each chunk is all-or-nothing, and when
+one fails the chunks before it stay applied (the error says which records failed).
+Sending the same file twice changes nothing the second time.";
+
+/// Customer fields shared by `create` and `update`.
+#[derive(Debug, Args)]
+pub struct CustomerFields {
+    /// Gender
+    #[arg(long, value_enum)]
+    pub gender: Option<GenderArg>,
+    /// YYYY-MM-DD
+    #[arg(long)]
+    pub birthday: Option<String>,
+    /// A phone number (repeatable); without a country code the server's region applies
+    #[arg(long = "phone", value_name = "PHONE")]
+    pub phones: Vec<String>,
+    /// An email address (repeatable)
+    #[arg(long = "email", value_name = "EMAIL")]
+    pub emails: Vec<String>,
+    /// Province of the address (e.g. 广东)
+    #[arg(long)]
+    pub province: Option<String>,
+    /// City of the address
+    #[arg(long)]
+    pub city: Option<String>,
+    /// District of the address
+    #[arg(long)]
+    pub district: Option<String>,
+    /// Street address
+    #[arg(long = "address", value_name = "DETAIL")]
+    pub address_detail: Option<String>,
+    /// Company the customer works for
+    #[arg(long)]
+    pub company: Option<String>,
+    /// The channel the customer first came from
+    #[arg(long)]
+    pub source_channel: Option<String>,
+    /// A channel identity as CHANNEL:ID (repeatable)
+    #[arg(long = "external-id", value_name = "CHANNEL:ID", value_parser = parse_external_id)]
+    pub external_ids: Vec<pb::ExternalId>,
+    /// An attribute as KEY=VALUE (repeatable), e.g. 会员等级=金卡
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Customer fields `update --clear` can empty; the names are the update-mask paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClearField {
+    Gender,
+    Birthday,
+    Phones,
+    Emails,
+    Address,
+    Company,
+    SourceChannel,
+    ExternalIds,
+    Attributes,
+}
+
+impl ClearField {
+    pub fn mask_path(self) -> &'static str {
+        match self {
+            ClearField::Gender => "gender",
+            ClearField::Birthday => "birthday",
+            ClearField::Phones => "phones",
+            ClearField::Emails => "emails",
+            ClearField::Address => "address",
+            ClearField::Company => "company",
+            ClearField::SourceChannel => "source_channel",
+            ClearField::ExternalIds => "external_ids",
+            ClearField::Attributes => "attributes",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaggingCommand {
+    /// Assign tags to a customer (one transaction)
+    Assign {
+        /// Customer id
+        customer: String,
+        /// TAG_ID for a flag tag, TAG_ID=VALUE otherwise (e.g. 0193…=5000)
+        #[arg(required = true, value_name = "TAG_ID[=VALUE]", value_parser = parse_tag_value)]
+        tags: Vec<(String, String)>,
+        #[command(flatten)]
+        provenance: Provenance,
+        /// When the assignments expire: RFC 3339 time or YYYY-MM-DD (UTC midnight);
+        /// default: the tag's default validity, if any
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        expires_at: Option<prost_types::Timestamp>,
+    },
+    /// Remove tags from a customer (tags it does not hold are ignored)
+    Remove {
+        /// Customer id
+        customer: String,
+        /// Tag ids
+        #[arg(required = true, value_name = "TAG_ID")]
+        tags: Vec<String>,
+    },
+    /// A customer's current, unexpired tags
+    List {
+        /// Customer id
+        customer: String,
+    },
+    /// A customer's tag history, newest first
+    History {
+        /// Customer id
+        customer: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Assign tags to many customers from a JSON or JSON Lines file
+    #[command(long_about = BATCH_ASSIGN_HELP)]
+    BatchAssign {
+        /// A JSON array or JSON Lines file; `-` reads stdin
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Assignments per BatchAssignTags call; each call is all-or-nothing
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        chunk_size: u32,
+        #[command(flatten)]
+        provenance: Provenance,
+    },
+}
+
+const BATCH_ASSIGN_HELP: &str = "\
+Assign tags to many customers from a JSON or JSON Lines file, one assignment per record:
+
+  {\"customer_id\": \"0193…\", \"tag_id\": \"0193…\", \"value\": \"5000\",
+   \"source\": \"import\", \"source_ref\": \"job-7\", \"expires_at\": \"2026-01-01T00:00:00Z\"}
+
+`value` is omitted for flag tags; `source`, `source_ref` and `expires_at` are optional
+(--source and --source-ref give defaults). Records are sent in chunks of --chunk-size
+assignments; each chunk is all-or-nothing, and when one fails the chunks before it stay
+applied (the error says which records failed).";
+
+/// Where assignments come from, recorded in history.
+#[derive(Debug, Args)]
+pub struct Provenance {
+    /// Source recorded in history
+    #[arg(long, value_enum, default_value = "manual")]
+    pub source: SourceArg,
+    /// What produced the assignment: a rule id, an import job id; free text
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub source_ref: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValueTypeArg {
+    Flag,
+    Enum,
+    Number,
+    Text,
+    Bool,
+    Date,
+}
+
+impl From<ValueTypeArg> for pb::ValueType {
+    fn from(value: ValueTypeArg) -> Self {
+        match value {
+            ValueTypeArg::Flag => pb::ValueType::Flag,
+            ValueTypeArg::Enum => pb::ValueType::Enum,
+            ValueTypeArg::Number => pb::ValueType::Number,
+            ValueTypeArg::Text => pb::ValueType::Text,
+            ValueTypeArg::Bool => pb::ValueType::Bool,
+            ValueTypeArg::Date => pb::ValueType::Date,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceArg {
+    Manual,
+    Rule,
+    Import,
+    Merge,
+}
+
+impl From<SourceArg> for pb::TagSource {
+    fn from(value: SourceArg) -> Self {
+        match value {
+            SourceArg::Manual => pb::TagSource::Manual,
+            SourceArg::Rule => pb::TagSource::Rule,
+            SourceArg::Import => pb::TagSource::Import,
+            SourceArg::Merge => pb::TagSource::Merge,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenderArg {
+    #[serde(alias = "男")]
+    Male,
+    #[serde(alias = "女")]
+    Female,
+    Other,
+    Unspecified,
+}
+
+impl From<GenderArg> for pb::Gender {
+    fn from(value: GenderArg) -> Self {
+        match value {
+            GenderArg::Male => pb::Gender::Male,
+            GenderArg::Female => pb::Gender::Female,
+            GenderArg::Other => pb::Gender::Other,
+            GenderArg::Unspecified => pb::Gender::Unspecified,
+        }
+    }
+}
+
+/// `30d`, `12h`, `90m`, `45s` or bare seconds.
+pub fn parse_duration(text: &str) -> Result<prost_types::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?}: expected a number with unit s, m, h or d (e.g. 30d)"
+            ));
+        }
+    };
+    let seconds = number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&s| s > 0)
+        .ok_or_else(|| {
+            format!("{text:?}: expected a positive whole number with unit s, m, h or d")
+        })?;
+    Ok(prost_types::Duration { seconds, nanos: 0 })
+}
+
+/// RFC 3339 (`2026-01-01T08:00:00+08:00`) or a date, taken as UTC midnight.
+pub fn parse_time(text: &str) -> Result<prost_types::Timestamp, String> {
+    let time = chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.to_utc())
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        })
+        .map_err(|_| format!("{text:?}: expected an RFC 3339 time or YYYY-MM-DD"))?;
+    Ok(prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    })
+}
+
+fn parse_tag_value(text: &str) -> Result<(String, String), String> {
+    let (tag, value) = text.split_once('=').unwrap_or((text, ""));
+    if tag.trim().is_empty() {
+        return Err(format!("{text:?}: expected TAG_ID or TAG_ID=VALUE"));
+    }
+    Ok((tag.trim().to_owned(), value.to_owned()))
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?}: expected KEY=VALUE")),
+    }
+}
+
+fn parse_external_id(text: &str) -> Result<pb::ExternalId, String> {
+    match text.split_once(':') {
+        Some((channel, id)) if !channel.trim().is_empty() && !id.trim().is_empty() => {
+            Ok(pb::ExternalId {
+                channel: channel.to_owned(),
+                external_id: id.to_owned(),
+            })
+        }
+        _ => Err(format!("{text:?}: expected CHANNEL:ID")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("30d").map(|d| d.seconds), Ok(30 * 86_400));
+        assert_eq!(parse_duration("90m").map(|d| d.seconds), Ok(5400));
+        assert_eq!(parse_duration("45").map(|d| d.seconds), Ok(45));
+        assert!(parse_duration("0d").is_err());
+        assert!(parse_duration("3w").is_err());
+        assert!(parse_duration("d").is_err());
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_dates() {
+        let midnight = parse_time("2026-01-02").map(|t| t.seconds);
+        let explicit = parse_time("2026-01-02T08:00:00+08:00").map(|t| t.seconds);
+        assert_eq!(midnight, explicit);
+        assert!(parse_time("tomorrow").is_err());
+    }
+
+    #[test]
+    fn tag_values_split_at_the_first_equals_sign() {
+        assert_eq!(parse_tag_value("t1"), Ok(("t1".into(), String::new())));
+        assert_eq!(parse_tag_value("t1=a=b"), Ok(("t1".into(), "a=b".into())));
+        assert!(parse_tag_value("=x").is_err());
+    }
+}

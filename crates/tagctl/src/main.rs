@@ -1,0 +1,75 @@
+//! `tagctl`: the admin CLI of tagd, a gRPC client of the server.
+//!
+//! Exit codes (also in `tagctl --help`): 0 ok; 1 usage or input error; 2 the server
+//! refused the request (`INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`,
+//! `FAILED_PRECONDITION`); 3 the key was refused (`UNAUTHENTICATED`,
+//! `PERMISSION_DENIED`); 4 server unreachable, `UNAVAILABLE` or anything else.
+//! See [`exit`].
+
+mod categories;
+mod cli;
+mod connect;
+mod customers;
+mod exit;
+mod input;
+mod output;
+mod paging;
+mod settings;
+mod tagging;
+mod tags;
+// Next: `jobs.rs`, a progress bar (indicatif) over a server-streamed job watch,
+// shared by the import, cleanse, dedupe and segments modules.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::connect::Connection;
+use crate::exit::Failure;
+use crate::output::Output;
+use crate::settings::Settings;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap exits 2 on bad usage; 2 means "the server refused" here.
+            let code = if error.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Unreachable(format!("cannot start the runtime: {e}")))
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    // `vars()` panics on a non-UTF-8 variable; such a variable is not one of ours anyway.
+    let env = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    let settings = Settings::load(&cli.global, &env)?;
+    let out = Output::new(cli.global.json);
+    let connection = Connection::open(&settings).await?;
+    match cli.command {
+        Command::Categories(command) => categories::run(command, &connection, out).await,
+        Command::Tags(command) => tags::run(command, &connection, out).await,
+        Command::Customers(command) => customers::run(*command, &connection, out).await,
+        Command::Tagging(command) => tagging::run(command, &connection, out).await,
+    }
+}

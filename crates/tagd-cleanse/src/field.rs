@@ -1,0 +1,54 @@
+//! Stable names of customer fields for reports, matching the update-mask paths.
+
+use tagd_core::customers::CustomerField;
+
+/// The field's update-mask path, e.g. `address.province` (the inverse of
+/// [`CustomerField::from_path`] for single fields).
+pub fn field_name(field: CustomerField) -> &'static str {
+    use CustomerField as F;
+    match field {
+        F::Name => "name",
+        F::Gender => "gender",
+        F::Birthday => "birthday",
+        F::Phones => "phones",
+        F::Emails => "emails",
+        F::Province => "address.province",
+        F::City => "address.city",
+        F::District => "address.district",
+        F::AddressDetail => "address.detail",
+        F::Company => "company",
+        F::SourceChannel => "source_channel",
+        F::ExternalIds => "external_ids",
+        F::Attributes => "attributes",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_update_mask_paths() {
+        use CustomerField as F;
+        for field in [
+            F::Name,
+            F::Gender,
+            F::Birthday,
+            F::Phones,
+            F::Emails,
+            F::Province,
+            F::City,
+            F::District,
+            F::AddressDetail,
+            F::Company,
+            F::SourceChannel,
+            F::ExternalIds,
+            F::Attributes,
+        ] {
+            assert_eq!(
+                CustomerField::from_path(field_name(field)),
+                Some(&[field][..])
+            );
+        }
+    }
+}

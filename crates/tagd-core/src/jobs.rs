@@ -1,0 +1,171 @@
+//! Long-running jobs (imports now; cleansing and dedupe later): their kinds,
+//! states and progress counters, and the rows an import rejected.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDateTime;
+
+/// The longest raw value a rejected-row report keeps, in characters.
+pub const MAX_REPORTED_VALUE_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    Import,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Import => "import",
+        }
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "import" => Ok(JobKind::Import),
+            other => Err(format!("unknown job kind {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        self != JobState::Running
+    }
+}
+
+impl FromStr for JobState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "running" => Ok(JobState::Running),
+            "succeeded" => Ok(JobState::Succeeded),
+            "failed" => Ok(JobState::Failed),
+            "cancelled" => Ok(JobState::Cancelled),
+            other => Err(format!("unknown job state {other:?}")),
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Counters every kind of job reports (a kind leaves the ones it has no use for at 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobProgress {
+    pub rows_read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    pub tags_added: u64,
+    pub purchases_added: u64,
+    pub interactions_added: u64,
+    /// Size of the source, when known (bytes).
+    pub bytes_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: String,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub created_by: String,
+    /// What the job works on, for people: "spreadsheet: /imports/a.csv".
+    pub subject: String,
+    pub dry_run: bool,
+    pub progress: JobProgress,
+    /// Why a failed job failed ("" otherwise).
+    pub error: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+impl Job {
+    /// Rows per second from the start to the last update.
+    pub fn rows_per_second(&self) -> f64 {
+        let end = self.finished_at.unwrap_or(self.updated_at);
+        let seconds = (end - self.created_at).as_seconds_f64();
+        if seconds <= 0.0 {
+            return 0.0;
+        }
+        self.progress.rows_read as f64 / seconds
+    }
+}
+
+/// A source row an import did not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// Row or line number in the source, 1-based.
+    pub row: u64,
+    /// The field at fault ("" for the whole row).
+    pub field: String,
+    pub reason: String,
+    /// The offending value as read, cut to [`MAX_REPORTED_VALUE_CHARS`].
+    pub raw_value: String,
+}
+
+impl RejectedRow {
+    pub fn new(row: u64, field: impl Into<String>, reason: impl Into<String>, raw: &str) -> Self {
+        Self {
+            row,
+            field: field.into(),
+            reason: reason.into(),
+            raw_value: raw.chars().take(MAX_REPORTED_VALUE_CHARS).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for state in [
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Cancelled,
+        ] {
+            assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
+        }
+        assert!("done".parse::<JobState>().is_err());
+        assert!(!JobState::Running.is_finished());
+        assert!(JobState::Cancelled.is_finished());
+    }
+
+    #[test]
+    fn rejected_values_are_cut_to_the_report_limit() {
+        let long = "值".repeat(500);
+        let row = RejectedRow::new(7, "phones[0]", "not a phone number", &long);
+        assert_eq!(row.raw_value.chars().count(), MAX_REPORTED_VALUE_CHARS);
+    }
+}

@@ -1,0 +1,116 @@
+//! `ImportService`: listing importer plugins, starting imports, and their reports.
+
+use std::sync::Arc;
+
+use tagd_core::paging::PageRequest;
+use tagd_jobs::{ExistingCustomers, ImportRequest, Jobs};
+use tagd_proto::v1::import_service_server::ImportService;
+use tagd_proto::v1::{self as pb};
+use tonic::{Request, Response, Status};
+
+use crate::convert::{id, invalid};
+use crate::error::OrStatus;
+use crate::jobs::job;
+use crate::middleware::actor;
+
+pub(crate) struct Imports {
+    pub jobs: Arc<Jobs>,
+}
+
+#[tonic::async_trait]
+impl ImportService for Imports {
+    async fn list_importers(
+        &self,
+        _request: Request<pb::ListImportersRequest>,
+    ) -> Result<Response<pb::ListImportersResponse>, Status> {
+        let importers = self
+            .jobs
+            .importers()
+            .await
+            .into_iter()
+            .map(|importer| pb::Importer {
+                name: importer.name,
+                version: importer.version,
+                abi_version: importer.abi_version,
+                channel: importer.channel,
+                file_types: importer.file_types,
+                options: importer
+                    .options
+                    .into_iter()
+                    .map(|option| pb::ImporterOption {
+                        name: option.name,
+                        description: option.description,
+                        default_value: option.default_value,
+                        required: option.required,
+                    })
+                    .collect(),
+                description: importer.description,
+                path: importer.path.display().to_string(),
+                error: importer.error,
+            })
+            .collect();
+        Ok(Response::new(pb::ListImportersResponse { importers }))
+    }
+
+    async fn start_import(
+        &self,
+        request: Request<pb::StartImportRequest>,
+    ) -> Result<Response<pb::Job>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        if request.importer.trim().is_empty() {
+            return Err(invalid("importer", "must not be empty"));
+        }
+        let existing = match pb::ExistingCustomers::try_from(request.existing) {
+            Ok(pb::ExistingCustomers::Unspecified | pb::ExistingCustomers::Update) => {
+                ExistingCustomers::Update
+            }
+            Ok(pb::ExistingCustomers::Skip) => ExistingCustomers::Skip,
+            Err(_) => {
+                return Err(invalid(
+                    "existing",
+                    &format!("unknown value {}", request.existing),
+                ));
+            }
+        };
+        let started = self
+            .jobs
+            .start_import(
+                ImportRequest {
+                    importer: request.importer,
+                    source_path: request.source_path,
+                    options: request.options.into_iter().collect(),
+                    dry_run: request.dry_run,
+                    existing,
+                    create_missing_tags: request.create_missing_tags,
+                },
+                &actor,
+            )
+            .await
+            .or_status()?;
+        Ok(Response::new(job(started)))
+    }
+
+    async fn get_import_report(
+        &self,
+        request: Request<pb::GetImportReportRequest>,
+    ) -> Result<Response<pb::GetImportReportResponse>, Status> {
+        let request = request.into_inner();
+        let job_id = id("job_id", &request.job_id)?;
+        let page = PageRequest::parse(request.page_size, &request.page_token).or_status()?;
+        let page = self.jobs.import_report(&job_id, &page).await.or_status()?;
+        Ok(Response::new(pb::GetImportReportResponse {
+            rows: page
+                .items
+                .into_iter()
+                .map(|row| pb::RejectedRow {
+                    row: row.row,
+                    field: row.field,
+                    reason: row.reason,
+                    raw_value: row.raw_value,
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,19 @@
+//! Tagd's long-running jobs, free of gRPC: the registry that records every job
+//! and streams its progress, importer discovery, and the import runner.
+//!
+//! The runner never loads a plugin itself: each import (and each discovery
+//! probe) runs in a worker process — the `tagd import-worker` subcommand — whose
+//! frames the supervisor of `tagd-plugin-api` turns into events or a failure.
+
+mod error;
+mod importers;
+mod imports;
+mod records;
+mod registry;
+
+pub use error::{JobError, JobResult};
+pub use importers::Importer;
+pub use imports::{ExistingCustomers, ImportRequest};
+pub use records::DEFAULT_TAG_CATEGORY;
+pub use registry::{Jobs, JobsConfig};
+pub use tagd_plugin_api::host::Limits as WorkerLimits;

@@ -1,0 +1,173 @@
+//! The job registry: starts jobs, keeps a watch channel per running job (so
+//! any number of `WatchJob` streams follow it), cancels, and answers for
+//! finished jobs from the store.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tagd_cleanse::{CleanseOptions, Cleanser};
+use tagd_core::customers::ContactRules;
+use tagd_core::jobs::{Job, RejectedRow};
+use tagd_core::paging::PageRequest;
+use tagd_plugin_api::host::Limits;
+use tagd_store::{Page, Store};
+use tokio::sync::watch;
+
+use crate::error::{JobError, JobResult};
+use crate::importers::{Importer, ImporterCache};
+
+/// Where plugins and import files are, and how workers run.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Plugin libraries (`lib*.so`) are found here.
+    pub plugins_dir: PathBuf,
+    /// Files the server may import; a source path must resolve below one of them.
+    pub import_dirs: Vec<PathBuf>,
+    /// The worker: this program with `worker_args`, then the plugin and its arguments.
+    pub worker_program: PathBuf,
+    pub worker_args: Vec<String>,
+    pub limits: Limits,
+    /// ISO region of phone numbers written without a country code.
+    pub phone_region: String,
+}
+
+impl JobsConfig {
+    pub(crate) fn worker_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.worker_program);
+        command.args(&self.worker_args);
+        command
+    }
+}
+
+/// What a running job's owner holds: the progress it publishes and the cancel signal it obeys.
+pub(crate) struct RunningJob {
+    pub updates: watch::Sender<Job>,
+    pub cancel: watch::Sender<bool>,
+}
+
+/// The server's jobs. Share it behind an `Arc`.
+pub struct Jobs {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: JobsConfig,
+    pub(crate) cleanser: Cleanser,
+    pub(crate) contact: ContactRules,
+    pub(crate) importers: ImporterCache,
+    running: Mutex<HashMap<String, Arc<RunningJob>>>,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jobs {
+    pub fn new(store: Arc<Store>, config: JobsConfig) -> JobResult<Self> {
+        let cleanser = Cleanser::new(CleanseOptions {
+            phone_region: config.phone_region.clone(),
+            // Identities must match what CreateCustomer stores: the domain is lower-cased, not the local part.
+            lowercase_email_local_part: false,
+            ..CleanseOptions::default()
+        })
+        .map_err(|error| JobError::FailedPrecondition(error.to_string()))?;
+        let contact =
+            ContactRules::for_region(&config.phone_region).map_err(JobError::FailedPrecondition)?;
+        Ok(Self {
+            store,
+            config,
+            cleanser,
+            contact,
+            importers: ImporterCache::default(),
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Marks jobs a previous server left running as failed; call once at start-up.
+    pub async fn recover(&self) -> JobResult<usize> {
+        Ok(self.store.fail_interrupted_jobs().await?)
+    }
+
+    pub async fn importers(&self) -> Vec<Importer> {
+        self.importers.discover(&self.config).await
+    }
+
+    pub(crate) fn register(&self, job: &Job) -> Arc<RunningJob> {
+        let (updates, _) = watch::channel(job.clone());
+        let (cancel, _) = watch::channel(false);
+        let running = Arc::new(RunningJob { updates, cancel });
+        self.running_jobs()
+            .insert(job.id.clone(), Arc::clone(&running));
+        running
+    }
+
+    pub(crate) fn unregister(&self, job_id: &str) {
+        self.running_jobs().remove(job_id);
+    }
+
+    fn running_jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RunningJob>>> {
+        // The map holds no invariant a panic could break halfway.
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn running_job(&self, job_id: &str) -> Option<Arc<RunningJob>> {
+        self.running_jobs().get(job_id).cloned()
+    }
+
+    pub async fn get(&self, job_id: &str) -> JobResult<Job> {
+        if let Some(running) = self.running_job(job_id) {
+            return Ok(running.updates.borrow().clone());
+        }
+        Ok(self.store.get_job(job_id).await?)
+    }
+
+    pub async fn list(&self, page: &PageRequest) -> JobResult<Page<Job>> {
+        let mut page = self.store.list_jobs(page).await?;
+        // Running jobs' stored progress lags; show the live one.
+        for job in &mut page.items {
+            if let Some(running) = self.running_job(&job.id) {
+                *job = running.updates.borrow().clone();
+            }
+        }
+        Ok(page)
+    }
+
+    /// The job's updates: the current state at once, then each change; the
+    /// sender closes when the job finishes.
+    pub async fn watch(&self, job_id: &str) -> JobResult<watch::Receiver<Job>> {
+        if let Some(running) = self.running_job(job_id) {
+            return Ok(running.updates.subscribe());
+        }
+        let job = self.store.get_job(job_id).await?;
+        // A finished job: one value, then the stream ends.
+        let (_, receiver) = watch::channel(job);
+        Ok(receiver)
+    }
+
+    /// Asks a running job to stop; returns it as it is now.
+    pub async fn cancel(&self, job_id: &str) -> JobResult<Job> {
+        match self.running_job(job_id) {
+            Some(running) => {
+                running.cancel.send_replace(true);
+                Ok(running.updates.borrow().clone())
+            }
+            None => {
+                let job = self.store.get_job(job_id).await?;
+                Err(JobError::FailedPrecondition(format!(
+                    "job {} already finished ({})",
+                    job.id, job.state
+                )))
+            }
+        }
+    }
+
+    pub async fn import_report(
+        &self,
+        job_id: &str,
+        page: &PageRequest,
+    ) -> JobResult<Page<RejectedRow>> {
+        Ok(self.store.rejected_rows(job_id, page).await?)
+    }
+}

@@ -1,0 +1,355 @@
+//! Imports: one batch of cleansed records written in one transaction — customers
+//! upserted by channel identity, their tags resolved by name and assigned with
+//! source = import — or rehearsed and rolled back for a dry run.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use tagd_core::customers::{CustomerFields, ExternalId};
+use tagd_core::ids::new_id;
+use tagd_core::jobs::RejectedRow;
+use tagd_core::tagging::{Assignment, TagSource};
+use tagd_core::tags::{Tag, ValueType};
+use tagd_core::text;
+
+use crate::Store;
+use crate::customers::{CustomerQueries, UpsertEntry, UpsertOutcome};
+use crate::db::{MysqlConn, SqliteConn, now, rehearsable_transaction};
+use crate::error::StoreResult;
+use crate::schema::{categories, tags};
+use crate::tagging::{AssignCall, TaggingQueries};
+use crate::tags::{CategoryRow, TagRow, encode_enum_values};
+
+/// A tag a source row gives its customer, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportTag {
+    pub category: String,
+    pub name: String,
+    pub value: String,
+}
+
+/// One cleansed source row.
+#[derive(Debug, Clone)]
+pub struct ImportEntry {
+    /// Row or line number in the source, for the report.
+    pub row: u64,
+    /// The identity the customer is upserted by.
+    pub key: ExternalId,
+    pub fields: CustomerFields,
+    pub tags: Vec<ImportTag>,
+}
+
+/// How a whole import treats its batches.
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    /// Recorded as the tag history's source reference.
+    pub job_id: String,
+    pub actor: String,
+    /// Leave stored customers (and their tags) as they are.
+    pub skip_existing: bool,
+    /// Create categories and tags the source names that do not exist.
+    pub create_missing_tags: bool,
+    /// Run every statement, then roll back.
+    pub dry_run: bool,
+}
+
+/// What one batch did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Assignments written: new tags and changed values.
+    pub tags_added: u64,
+    /// The identities of the customers created.
+    pub created_keys: Vec<ExternalId>,
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// Category and tag names compared the way the catalogue compares them.
+type TagKey = (String, String);
+
+fn tag_key(tag: &ImportTag) -> TagKey {
+    (text::key(&tag.category), text::key(&tag.name))
+}
+
+/// The catalogue entries a batch names, resolved (and created when allowed).
+pub(crate) struct Resolved {
+    tags: HashMap<TagKey, Tag>,
+    exclusive_categories: BTreeSet<String>,
+}
+
+/// Import queries, written once and compiled for each backend's connection.
+pub(crate) trait ImportQueries {
+    async fn resolve_tags(
+        &mut self,
+        entries: &[ImportEntry],
+        create_missing: bool,
+    ) -> StoreResult<Resolved>;
+}
+
+macro_rules! import_queries {
+    ($conn:ty) => {
+        impl ImportQueries for $conn {
+            async fn resolve_tags(
+                &mut self,
+                entries: &[ImportEntry],
+                create_missing: bool,
+            ) -> StoreResult<Resolved> {
+                // category key → a display name and the values its tags are given
+                let mut wanted: BTreeMap<TagKey, (&ImportTag, bool)> = BTreeMap::new();
+                for tag in entries.iter().flat_map(|entry| &entry.tags) {
+                    let slot = wanted.entry(tag_key(tag)).or_insert((tag, false));
+                    slot.1 |= !tag.value.is_empty();
+                }
+                let mut resolved = Resolved {
+                    tags: HashMap::new(),
+                    exclusive_categories: BTreeSet::new(),
+                };
+                if wanted.is_empty() {
+                    return Ok(resolved);
+                }
+                let category_keys: BTreeSet<&str> = wanted
+                    .keys()
+                    .map(|(category, _)| category.as_str())
+                    .collect();
+                let rows: Vec<CategoryRow> = categories::table
+                    .filter(categories::name_key.eq_any(&category_keys))
+                    .select(CategoryRow::as_select())
+                    .load(self)
+                    .await?;
+                let mut category_by_key: HashMap<String, CategoryRow> = rows
+                    .into_iter()
+                    .map(|row| (row.name_key.clone(), row))
+                    .collect();
+                let at = now();
+                if create_missing {
+                    for ((category_key, _), (tag, _)) in &wanted {
+                        if category_by_key.contains_key(category_key) {
+                            continue;
+                        }
+                        let row = CategoryRow {
+                            id: new_id(),
+                            name: text::normalize(&tag.category),
+                            name_key: category_key.clone(),
+                            description: "created by an import".to_owned(),
+                            is_exclusive: false,
+                            created_at: at,
+                            updated_at: at,
+                        };
+                        diesel::insert_into(categories::table)
+                            .values(&row)
+                            .execute(self)
+                            .await?;
+                        category_by_key.insert(category_key.clone(), row);
+                    }
+                }
+                let category_ids: Vec<&str> = category_by_key
+                    .values()
+                    .map(|row| row.id.as_str())
+                    .collect();
+                let tag_keys: BTreeSet<&str> = wanted.keys().map(|(_, tag)| tag.as_str()).collect();
+                let rows: Vec<TagRow> = tags::table
+                    .filter(tags::category_id.eq_any(&category_ids))
+                    .filter(tags::name_key.eq_any(&tag_keys))
+                    .select(TagRow::as_select())
+                    .load(self)
+                    .await?;
+                let key_of_category: HashMap<&str, &str> = category_by_key
+                    .iter()
+                    .map(|(key, row)| (row.id.as_str(), key.as_str()))
+                    .collect();
+                for row in rows {
+                    let Some(category_key) = key_of_category.get(row.category_id.as_str()) else {
+                        continue;
+                    };
+                    let key = ((*category_key).to_owned(), row.name_key.clone());
+                    resolved.tags.insert(key, row.into_tag()?);
+                }
+                for ((category_key, name_key), (tag, has_values)) in &wanted {
+                    let key = (category_key.clone(), name_key.clone());
+                    if resolved.tags.contains_key(&key) || !create_missing {
+                        continue;
+                    }
+                    let Some(category) = category_by_key.get(category_key) else {
+                        continue;
+                    };
+                    // A tag first seen with values holds text; one seen without is a flag.
+                    let value_type = if *has_values {
+                        ValueType::Text
+                    } else {
+                        ValueType::Flag
+                    };
+                    let row = TagRow {
+                        id: new_id(),
+                        category_id: category.id.clone(),
+                        name: text::normalize(&tag.name),
+                        name_key: name_key.clone(),
+                        description: "created by an import".to_owned(),
+                        value_type: value_type.as_str().to_owned(),
+                        enum_values: encode_enum_values(&[]),
+                        default_validity_secs: None,
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    diesel::insert_into(tags::table)
+                        .values(&row)
+                        .execute(self)
+                        .await?;
+                    resolved.tags.insert(key, row.into_tag()?);
+                }
+                resolved.exclusive_categories = category_by_key
+                    .into_values()
+                    .filter(|row| row.is_exclusive)
+                    .map(|row| row.id)
+                    .collect();
+                Ok(resolved)
+            }
+        }
+    };
+}
+
+import_queries!(SqliteConn);
+import_queries!(MysqlConn);
+
+/// Checks a row's tags against the catalogue; the assignments, or why the row is rejected.
+fn row_assignments(
+    entry: &ImportEntry,
+    resolved: &Resolved,
+    job_id: &str,
+) -> Result<Vec<Assignment>, RejectedRow> {
+    let mut assignments = Vec::with_capacity(entry.tags.len());
+    let mut exclusive_seen: HashMap<&str, usize> = HashMap::new();
+    let mut values_seen: HashMap<&str, Option<String>> = HashMap::new();
+    for (index, import_tag) in entry.tags.iter().enumerate() {
+        let field = format!("tags[{index}]");
+        let shown = format!("{}/{}", import_tag.category, import_tag.name);
+        let Some(tag) = resolved.tags.get(&tag_key(import_tag)) else {
+            return Err(RejectedRow::new(
+                entry.row,
+                field,
+                format!(
+                    "unknown tag {shown:?}; create it first or import with create_missing_tags"
+                ),
+                &shown,
+            ));
+        };
+        let value = tag
+            .check_value(&format!("{field}.value"), &import_tag.value)
+            .map_err(|error| {
+                RejectedRow::new(entry.row, &field, error.to_string(), &import_tag.value)
+            })?;
+        if let Some(first) = values_seen.insert(tag.id.as_str(), value.clone()) {
+            if first == value {
+                continue; // the same tag twice with the same value: keep one
+            }
+            return Err(RejectedRow::new(
+                entry.row,
+                field,
+                format!("tag {shown:?} is given twice with different values"),
+                &import_tag.value,
+            ));
+        }
+        if resolved.exclusive_categories.contains(&tag.category_id)
+            && let Some(first) = exclusive_seen.insert(tag.category_id.as_str(), index)
+        {
+            return Err(RejectedRow::new(
+                entry.row,
+                field,
+                format!(
+                    "category {:?} is exclusive and tags[{first}] already gives one of its tags",
+                    import_tag.category
+                ),
+                &shown,
+            ));
+        }
+        assignments.push(Assignment {
+            tag_id: tag.id.clone(),
+            value: value.unwrap_or_default(),
+            source: TagSource::Import,
+            source_ref: job_id.to_owned(),
+            expires_at: None,
+        });
+    }
+    Ok(assignments)
+}
+
+impl Store {
+    /// Writes one batch of an import in one transaction (rolled back for a dry
+    /// run). Rows whose tags the catalogue rejects are reported, not written.
+    /// Keys must be distinct within a batch. A failure of the batch as a whole
+    /// (such as an identity already held by another customer) is returned as an
+    /// error: the caller retries the rows one by one to find the culprit.
+    pub async fn import_batch(
+        &self,
+        entries: &[ImportEntry],
+        settings: &ImportSettings,
+    ) -> StoreResult<ImportOutcome> {
+        rehearsable_transaction!(self, !settings.dry_run, |conn| {
+            let resolved = conn
+                .resolve_tags(entries, settings.create_missing_tags)
+                .await?;
+            let mut outcome = ImportOutcome::default();
+            let mut accepted = Vec::with_capacity(entries.len());
+            let mut assignments = Vec::with_capacity(entries.len());
+            for entry in entries {
+                match row_assignments(entry, &resolved, &settings.job_id) {
+                    Ok(rows) => {
+                        accepted.push(UpsertEntry {
+                            key: entry.key.clone(),
+                            fields: entry.fields.clone(),
+                        });
+                        assignments.push(rows);
+                    }
+                    Err(rejected) => outcome.rejected.push(rejected),
+                }
+            }
+            let results = conn
+                .upsert_entries(&accepted, settings.skip_existing)
+                .await?;
+            let mut calls: BTreeMap<String, AssignCall> = BTreeMap::new();
+            for ((result, rows), entry) in results.iter().zip(assignments).zip(&accepted) {
+                match result.outcome {
+                    UpsertOutcome::Created => {
+                        outcome.created += 1;
+                        outcome.created_keys.push(entry.key.clone());
+                    }
+                    UpsertOutcome::Updated => outcome.updated += 1,
+                    UpsertOutcome::Unchanged => outcome.unchanged += 1,
+                }
+                // Skipped customers keep their tags as they are.
+                let skipped =
+                    settings.skip_existing && result.outcome != UpsertOutcome::Created;
+                let tags_wanted = !rows.is_empty() && !skipped;
+                if tags_wanted {
+                    // Two rows may reach one customer through its other identities.
+                    calls
+                        .entry(result.customer_id.clone())
+                        .or_insert_with(|| AssignCall {
+                            customer_id: result.customer_id.clone(),
+                            assignments: Vec::new(),
+                            actor: settings.actor.clone(),
+                        })
+                        .assignments
+                        .extend(rows);
+                }
+            }
+            if !calls.is_empty() {
+                let customer_ids: Vec<String> = calls.keys().cloned().collect();
+                let tag_ids: Vec<String> = calls
+                    .values()
+                    .flat_map(|call| call.assignments.iter().map(|a| a.tag_id.clone()))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let calls: Vec<AssignCall> = calls.into_values().collect();
+                for result in conn.assign_calls(&customer_ids, &tag_ids, &calls).await? {
+                    let assigned = result?;
+                    outcome.tags_added += assigned.assigned + assigned.changed;
+                }
+            }
+            Ok(outcome)
+        })
+    }
+}

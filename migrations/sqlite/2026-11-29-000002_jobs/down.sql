@@ -1,0 +1,2 @@
+DROP TABLE job_rejected_rows;
+DROP TABLE jobs;

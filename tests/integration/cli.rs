@@ -1,0 +1,690 @@
+//! Scenarios for `tagctl`, the admin CLI: it runs as a subprocess against a real
+//! `tagd` and is judged only by its stdout, stderr and exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+use crate::fixtures::UNKNOWN_ID;
+use crate::harness::{
+    ADMIN_KEY, Backend, Database, READER_KEY, WRITER_KEY, backend_tests, tagd_binary, tagd_command,
+};
+
+backend_tests!(
+    catalogue_customers_and_tagging_round_trip,
+    exit_codes_tell_scripts_what_went_wrong,
+    files_are_upserted_and_batch_assigned_in_chunks,
+    settings_come_from_flags_then_env_then_file,
+);
+
+async fn catalogue_customers_and_tagging_round_trip(backend: Backend) {
+    let server = CliServer::start(backend).await;
+    let admin = server.as_key(ADMIN_KEY);
+
+    let category = admin
+        .json(&["categories", "create", "价值等级", "--exclusive"])
+        .await;
+    assert_eq!(category["name"], "价值等级");
+    assert_eq!(category["exclusive"], true);
+    let category_id = text(&category["id"]);
+
+    let high = admin
+        .json(&["tags", "create", "--category", &category_id, "高价值"])
+        .await;
+    assert_eq!(high["value_type"], "flag");
+    let spend = admin
+        .json(&[
+            "tags",
+            "create",
+            "--category",
+            &category_id,
+            "年消费额",
+            "--type",
+            "number",
+            "--validity",
+            "30d",
+        ])
+        .await;
+    assert_eq!(spend["default_validity_secs"], 30 * 86_400);
+
+    let zhang = admin
+        .json(&[
+            "customers",
+            "create",
+            "张伟",
+            "--phone",
+            "138-0013-8000",
+            "--province",
+            "北京",
+            "--attr",
+            "会员等级=金卡",
+        ])
+        .await;
+    assert_eq!(zhang["phones"][0], "+8613800138000");
+    assert_eq!(zhang["attributes"]["会员等级"], "金卡");
+    let zhang_id = text(&zhang["id"]);
+
+    // The category is exclusive: 年消费额 replaces 高价值.
+    let first = admin
+        .ok(&["tagging", "assign", &zhang_id, &text(&high["id"])])
+        .await;
+    assert!(first.contains("1 assigned"), "{first}");
+    let second = admin
+        .json(&[
+            "tagging",
+            "assign",
+            &zhang_id,
+            &format!("{}=05000", text(&spend["id"])),
+            "--source",
+            "import",
+            "--source-ref",
+            "job-7",
+        ])
+        .await;
+    assert_eq!(
+        (second["assigned"].as_u64(), second["replaced"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let held = admin.json(&["tagging", "list", &zhang_id]).await;
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (
+            &held[0]["tag_name"],
+            &held[0]["value"],
+            &held[0]["source"],
+            &held[0]["assigned_by"]
+        ),
+        (
+            &Value::from("年消费额"),
+            &Value::from("5000"),
+            &Value::from("import"),
+            &Value::from("ops")
+        )
+    );
+    assert!(
+        held[0]["expires_at"].is_string(),
+        "the default validity applies"
+    );
+
+    let table = admin.ok(&["tagging", "history", &zhang_id]).await;
+    for needle in [
+        "ACTION",
+        "年消费额",
+        "高价值",
+        "replace",
+        "import (job-7)",
+        "ops",
+    ] {
+        assert!(table.contains(needle), "{needle:?} missing from\n{table}");
+    }
+    assert_aligned(&table);
+
+    let history = admin.json(&["tagging", "history", &zhang_id]).await;
+    let history = history.as_array().unwrap();
+    let mut actions: Vec<&str> = history
+        .iter()
+        .map(|entry| entry["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.pop(),
+        Some("assign"),
+        "oldest last: 高价值 assigned"
+    );
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        ["assign", "replace"],
+        "one transaction: 年消费额 replaced 高价值"
+    );
+    let spend_entry = history
+        .iter()
+        .find(|entry| entry["action"] == "assign" && entry["tag_name"] == "年消费额")
+        .unwrap();
+    assert_eq!(spend_entry["new_value"], "5000");
+    assert_eq!(spend_entry["category_name"], "价值等级");
+    assert_eq!(spend_entry["source_ref"], "job-7");
+    assert_eq!(spend_entry["customer_id"], zhang_id.as_str());
+    let newest_only = admin
+        .json(&["tagging", "history", &zhang_id, "--limit", "1"])
+        .await;
+    assert_eq!(newest_only.as_array().unwrap().len(), 1);
+
+    // Lists page through everything; filters and --limit narrow them.
+    let reader = server.as_key(READER_KEY);
+    assert_eq!(
+        reader
+            .json(&["tags", "list"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let one = reader.json(&["tags", "list", "--limit", "1"]).await;
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    let by_tag = reader
+        .json(&["customers", "list", "--tag", &text(&spend["id"])])
+        .await;
+    assert_eq!(by_tag[0]["id"], zhang_id.as_str());
+    let by_phone = reader
+        .json(&[
+            "customers",
+            "list",
+            "--phone",
+            "13800138000",
+            "--name",
+            "张",
+        ])
+        .await;
+    assert_eq!(by_phone.as_array().unwrap().len(), 1);
+    let categories = reader.ok(&["categories", "list"]).await;
+    assert!(categories.contains("价值等级"), "{categories}");
+    assert_aligned(&categories);
+
+    let renamed = admin
+        .json(&[
+            "customers",
+            "update",
+            &zhang_id,
+            "--city",
+            "海淀",
+            "--clear",
+            "attributes",
+        ])
+        .await;
+    assert_eq!(renamed["address"]["city"], "海淀");
+    assert_eq!(
+        renamed["address"]["province"], "北京",
+        "other address parts stay"
+    );
+    assert_eq!(renamed["attributes"], serde_json::json!({}));
+
+    let removed = admin
+        .json(&["tagging", "remove", &zhang_id, &text(&spend["id"])])
+        .await;
+    assert_eq!(removed["removed"], 1);
+    let deleted = admin
+        .json(&["categories", "delete", &category_id, "--force"])
+        .await;
+    assert_eq!(deleted["deleted_tags"], 2);
+}
+
+async fn exit_codes_tell_scripts_what_went_wrong(backend: Backend) {
+    let server = CliServer::start(backend).await;
+
+    let stranger = server
+        .as_key("not-a-configured-key-at-all")
+        .run(&["tags", "list"])
+        .await;
+    stranger.assert_failed(3, "error: UNAUTHENTICATED: ");
+    assert!(
+        !stranger.stderr.contains("not-a-configured-key"),
+        "the key is never printed"
+    );
+    let nobody = server.run_with(&[], &["tags", "list"]).await;
+    nobody.assert_failed(3, "error: UNAUTHENTICATED: ");
+    let reader = server.as_key(READER_KEY);
+    reader
+        .run(&["categories", "create", "兴趣"])
+        .await
+        .assert_failed(3, "error: PERMISSION_DENIED: ");
+
+    let writer = server.as_key(WRITER_KEY);
+    writer
+        .run(&["tags", "get", UNKNOWN_ID])
+        .await
+        .assert_failed(2, "error: NOT_FOUND: ");
+    writer.ok(&["categories", "create", "兴趣"]).await;
+    writer
+        .run(&["categories", "create", "兴趣"])
+        .await
+        .assert_failed(2, "error: ALREADY_EXISTS: ");
+    writer
+        .run(&["customers", "create", "李娜", "--phone", "not a phone"])
+        .await
+        .assert_failed(2, "error: INVALID_ARGUMENT: ");
+
+    let unreachable = server
+        .run_with(
+            &[("TAGCTL_SERVER", "http://127.0.0.1:1")],
+            &["tags", "list"],
+        )
+        .await;
+    unreachable.assert_failed(
+        4,
+        "error: UNAVAILABLE: cannot connect to http://127.0.0.1:1",
+    );
+
+    writer
+        .run(&["tags", "list", "--bogus"])
+        .await
+        .assert_failed(1, "error: unexpected argument '--bogus'");
+    writer
+        .run(&["tags", "list", "--limit", "0"])
+        .await
+        .assert_failed(1, "error: invalid value '0'");
+    writer
+        .run(&[
+            "customers",
+            "upsert",
+            "--file",
+            "/nonexistent/customers.jsonl",
+        ])
+        .await
+        .assert_failed(1, "error: cannot read /nonexistent/customers.jsonl");
+    writer
+        .run(&["categories", "update", UNKNOWN_ID])
+        .await
+        .assert_failed(1, "error: nothing to update");
+    let help = writer.run(&["--help"]).await;
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes:"), "{}", help.stdout);
+}
+
+async fn files_are_upserted_and_batch_assigned_in_chunks(backend: Backend) {
+    let server = CliServer::start(backend).await;
+    let admin = server.as_key(ADMIN_KEY);
+    let customers = server.file(
+        "customers.jsonl",
+        r#"{"channel": "shop", "external_id": "u-1", "name": "张伟", "phones": ["13800138000"]}
+{"channel": "shop", "external_id": "u-2", "name": "李娜", "gender": "female"}
+
+{"channel": "shop", "external_id": "u-3", "name": "王芳", "address": {"province": "广东", "city": "深圳"}}
+"#,
+    );
+    let upsert = [
+        "customers",
+        "upsert",
+        "--file",
+        customers.to_str().unwrap(),
+        "--chunk-size",
+        "2",
+    ];
+    let first = admin.json(&upsert).await;
+    assert_eq!(
+        (first["created"].as_u64(), first["calls"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(
+        first["results"][2]["record"],
+        format!("{}:4", customers.display())
+    );
+    let again = admin.json(&upsert).await;
+    assert_eq!(
+        again["unchanged"], 3,
+        "sending the same file twice changes nothing"
+    );
+    let ids: Vec<String> = first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text(&r["customer_id"]))
+        .collect();
+
+    let category = admin.json(&["categories", "create", "生命周期"]).await;
+    let stage = admin
+        .json(&[
+            "tags",
+            "create",
+            "--category",
+            &text(&category["id"]),
+            "阶段",
+            "--type",
+            "enum",
+            "--enum-value",
+            "潜在客户",
+            "--enum-value",
+            "老客户",
+        ])
+        .await;
+    let stage_id = text(&stage["id"]);
+    let lines: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            format!(r#"{{"customer_id": "{id}", "tag_id": "{stage_id}", "value": "老客户"}}"#)
+        })
+        .collect();
+    let batch = server.file("assign.json", &format!("[{}]", lines.join(",\n")));
+    let assigned = admin
+        .json(&[
+            "tagging",
+            "batch-assign",
+            "--file",
+            batch.to_str().unwrap(),
+            "--source",
+            "import",
+        ])
+        .await;
+    assert_eq!(
+        (assigned["assigned"].as_u64(), assigned["records"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let held = admin.json(&["tagging", "list", &ids[1]]).await;
+    assert_eq!(
+        (&held[0]["value"], &held[0]["source"]),
+        (&Value::from("老客户"), &Value::from("import"))
+    );
+
+    // A record the server refuses is named by its line; earlier chunks stay applied.
+    let line = |customer: &str, value: &str| {
+        format!(r#"{{"customer_id": "{customer}", "tag_id": "{stage_id}", "value": "{value}"}}"#)
+    };
+    let refused = server.file(
+        "refused.jsonl",
+        &[
+            line(&ids[0], "潜在客户"),
+            line(&ids[2], "潜在客户"),
+            line(&ids[2], "老客户"),
+            line(&ids[1], "VIP"),
+        ]
+        .join("\n"),
+    );
+    let refused_path = refused.to_str().unwrap();
+    let failed = admin
+        .run(&[
+            "tagging",
+            "batch-assign",
+            "--file",
+            refused_path,
+            "--chunk-size",
+            "2",
+        ])
+        .await;
+    failed.assert_failed(2, "error: INVALID_ARGUMENT: ");
+    let context = format!(
+        "(in chunk 2 of 2, records {refused_path}:3 to {refused_path}:4; \
+         the failing record is {refused_path}:4; the 1 chunk(s) before it were applied)"
+    );
+    assert!(failed.stderr.contains(&context), "{}", failed.stderr);
+    let first = admin.json(&["tagging", "list", &ids[0]]).await;
+    assert_eq!(first[0]["value"], "潜在客户", "the first chunk was applied");
+    let third = admin.json(&["tagging", "list", &ids[2]]).await;
+    assert_eq!(
+        third[0]["value"], "潜在客户",
+        "the refused chunk changed nothing"
+    );
+
+    // A malformed record is caught before anything is sent.
+    let typo = server.file(
+        "typo.jsonl",
+        r#"{"channel": "shop", "external_id": "u-9", "nmae": "赵六"}"#,
+    );
+    let typo_run = admin
+        .run(&["customers", "upsert", "--file", typo.to_str().unwrap()])
+        .await;
+    typo_run.assert_failed(
+        1,
+        &format!("error: {}:1: unknown field `nmae`", typo.display()),
+    );
+}
+
+async fn settings_come_from_flags_then_env_then_file(backend: Backend) {
+    let server = CliServer::start(backend).await;
+    let file = server.file(
+        "tagctl.toml",
+        &format!("server = \"{}\"\nkey = \"{READER_KEY}\"\n", server.url),
+    );
+    let config = file.to_str().unwrap();
+
+    // The file alone: a reader may list but not create.
+    let from_file = server
+        .run_with(
+            &[("TAGCTL_SERVER", "")],
+            &["--config", config, "categories", "list"],
+        )
+        .await;
+    assert_eq!(from_file.code, 0, "{}", from_file.stderr);
+    server
+        .run_with(&[], &["--config", config, "categories", "create", "地区"])
+        .await
+        .assert_failed(3, "error: PERMISSION_DENIED: ");
+
+    // The environment beats the file; a flag beats the environment.
+    let env_key = [("TAGCTL_KEY", WRITER_KEY)];
+    let created = server
+        .run_with(
+            &env_key,
+            &["--config", config, "--json", "categories", "create", "地区"],
+        )
+        .await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    server
+        .run_with(
+            &env_key,
+            &[
+                "--config",
+                config,
+                "--key",
+                "flag-key-is-wrong-000",
+                "categories",
+                "list",
+            ],
+        )
+        .await
+        .assert_failed(3, "error: UNAUTHENTICATED: ");
+
+    // Without --config, ~/.config/tagctl/config.toml is read when present.
+    let home = server.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".config/tagctl")).unwrap();
+    std::fs::copy(&file, home.join(".config/tagctl/config.toml")).unwrap();
+    let from_home = server
+        .run_with(
+            &[("HOME", home.to_str().unwrap())],
+            &["--json", "categories", "list"],
+        )
+        .await;
+    assert_eq!(from_home.code, 0, "{}", from_home.stderr);
+    let listed: Value = serde_json::from_str(&from_home.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "地区");
+}
+
+/// A `tagd` with the three role keys whose address tagctl can be pointed at.
+///
+/// `TestServer` keeps its address to itself, so this starts `tagd` the same way.
+struct CliServer {
+    url: String,
+    dir: tempfile::TempDir,
+    _child: Child,
+    _database: Database,
+}
+
+impl CliServer {
+    async fn start(backend: Backend) -> CliServer {
+        let binary = tagctl_binary();
+        let database = Database::fresh(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = format!(
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\npool_size = 4\nlog_level = \"warn\"\n",
+            database.url
+        );
+        for (name, key, role) in [
+            ("ops", ADMIN_KEY, "admin"),
+            ("crm", WRITER_KEY, "writer"),
+            ("bi", READER_KEY, "reader"),
+        ] {
+            config.push_str(&format!(
+                "[[auth.keys]]\nname = \"{name}\"\nkey = \"{key}\"\nrole = \"{role}\"\n"
+            ));
+        }
+        let config_path = dir.path().join("tagd.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = tagd_command()
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn tagd");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("tagd did not start within 60 s")
+            .unwrap()
+            .expect("tagd exited before listening");
+        let address = line.strip_prefix("tagd listening on ").unwrap().to_owned();
+        assert!(binary.exists(), "{} is missing", binary.display());
+        CliServer {
+            url: format!("http://{address}"),
+            dir,
+            _child: child,
+            _database: database,
+        }
+    }
+
+    fn as_key<'a>(&'a self, key: &'a str) -> Caller<'a> {
+        Caller { server: self, key }
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Runs tagctl with only the given environment: no inherited `TAGCTL_*`, no
+    /// developer's `~/.config/tagctl`. The server comes from `TAGCTL_SERVER`
+    /// unless `env` sets it.
+    async fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut command = tokio::process::Command::new(tagctl_binary());
+        command
+            .env_clear()
+            .env("HOME", self.dir.path())
+            .env("TAGCTL_SERVER", &self.url);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(60), command.args(args).output())
+            .await
+            .expect("tagctl did not finish within 60 s")
+            .expect("run tagctl");
+        Run {
+            code: output.status.code().expect("tagctl exited by a signal"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+}
+
+struct Caller<'a> {
+    server: &'a CliServer,
+    key: &'a str,
+}
+
+impl Caller<'_> {
+    async fn run(&self, args: &[&str]) -> Run {
+        self.server
+            .run_with(&[("TAGCTL_KEY", self.key)], args)
+            .await
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args).await;
+        assert_eq!(run.code, 0, "tagctl {args:?} failed: {}", run.stderr);
+        run.stdout
+    }
+
+    /// Runs a command with `--json` that must succeed; returns the parsed output.
+    async fn json(&self, args: &[&str]) -> Value {
+        let stdout = self.ok(&[&["--json"], args].concat()).await;
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e} in {stdout}"))
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn assert_failed(&self, code: i32, stderr_prefix: &str) {
+        assert_eq!(
+            self.code, code,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.starts_with(stderr_prefix),
+            "stderr {:?} should start with {stderr_prefix:?}",
+            self.stderr
+        );
+        assert!(self.stdout.is_empty(), "nothing on stdout: {}", self.stdout);
+    }
+}
+
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not a string"))
+        .to_owned()
+}
+
+/// Every line of a table is equally wide on screen (CJK characters take two columns).
+#[track_caller]
+fn assert_aligned(table: &str) {
+    let width = |line: &str| -> usize {
+        line.chars()
+            .map(|c| {
+                if ('\u{4e00}'..='\u{9fff}').contains(&c) {
+                    2
+                } else {
+                    1
+                }
+            })
+            .sum()
+    };
+    let widths: Vec<usize> = table.lines().map(width).collect();
+    assert!(
+        widths.windows(2).all(|w| w[0] == w[1]),
+        "misaligned:\n{table}"
+    );
+}
+
+/// The `tagctl` binary in this test's target directory, built first: `cargo test -p
+/// tagd` builds only tagd's own binaries, and a stale tagctl would test old code.
+fn tagctl_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // Next to `tagd`: target/<profile>/.
+        let profile_dir = Path::new(tagd_binary()).parent().unwrap();
+        let binary = profile_dir.join(format!("tagctl{}", std::env::consts::EXE_SUFFIX));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "tagctl", "--target-dir"])
+            .arg(profile_dir.parent().unwrap())
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let built = build.status().is_ok_and(|status| status.success());
+        // A workspace member mid-edit by someone else can break the build; an
+        // existing binary is still worth testing.
+        assert!(
+            built || binary.exists(),
+            "cannot build tagctl (`cargo build -p tagctl`) and {} does not exist",
+            binary.display()
+        );
+        if !built {
+            eprintln!(
+                "warning: `cargo build -p tagctl` failed; testing the existing {}",
+                binary.display()
+            );
+        }
+        binary
+    })
+}

@@ -1,0 +1,413 @@
+//! Scenarios for imports: a spreadsheet through its plugin worker into customers
+//! and tags, the report of rejected rows, idempotent re-runs, dry runs, refused
+//! requests, and plugins that crash, hang or were built for another ABI.
+
+use std::path::{Path, PathBuf};
+
+use tagd_proto::v1 as pb;
+use tonic::Code;
+
+use crate::harness::{
+    As, Backend, Options, TestServer, assert_status, backend_tests, build_plugins,
+};
+
+backend_tests!(
+    spreadsheet_rows_become_customers_with_tags,
+    a_dry_run_reports_and_writes_nothing,
+    import_requests_are_checked,
+    broken_plugins_fail_their_job_not_the_server,
+    a_running_import_can_be_cancelled,
+    an_import_interrupted_by_a_restart_is_marked_failed,
+);
+
+const CUSTOMERS_CSV: &str = "\
+客户名称,手机号,邮箱,性别,生日,省份,城市,标签
+张伟,138-0013-8000,zhang.wei@Example.COM,男,1990年1月2日,广东省,深圳市,VIP；老客户
+李娜,+86 139 0013 9000,,女士,1985/7/1,北京市,北京,VIP
+王芳,12345,,女,,浙江,杭州,
+赵磊,13700137000,not-an-email,,,,,
+张伟,13800138000,,,,,,意向客户
+";
+
+/// A server that may import from a fresh folder; returns the folder too.
+async fn import_server(backend: Backend, stall_secs: u32) -> (TestServer, tempfile::TempDir) {
+    build_plugins();
+    let folder = tempfile::tempdir().unwrap();
+    let config = format!(
+        "import_dirs = [\"{}\"]\nimport_stall_secs = {stall_secs}\n",
+        folder.path().display()
+    );
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            extra_config: config,
+            ..Options::default()
+        },
+    )
+    .await;
+    (server, folder)
+}
+
+fn write_file(folder: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = folder.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn request(importer: &str, path: &Path) -> pb::StartImportRequest {
+    pb::StartImportRequest {
+        importer: importer.to_owned(),
+        source_path: path.display().to_string(),
+        create_missing_tags: true,
+        ..pb::StartImportRequest::default()
+    }
+}
+
+/// Starts an import and follows it to its end with WatchJob; returns every update.
+async fn run_import(server: &TestServer, request: pb::StartImportRequest) -> Vec<pb::Job> {
+    let job = server
+        .imports()
+        .start_import(request)
+        .await
+        .unwrap()
+        .into_inner();
+    watch_to_end(server, &job.id).await
+}
+
+async fn watch_to_end(server: &TestServer, job_id: &str) -> Vec<pb::Job> {
+    let mut stream = server
+        .jobs()
+        .watch_job(pb::WatchJobRequest {
+            job_id: job_id.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut updates = Vec::new();
+    let watching = async {
+        while let Some(update) = stream.message().await.unwrap() {
+            updates.push(update);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), watching)
+        .await
+        .expect("the job ends within a minute");
+    assert!(!updates.is_empty(), "WatchJob sends the job at least once");
+    updates
+}
+
+fn progress(job: &pb::Job) -> pb::JobProgress {
+    job.progress.unwrap_or_default()
+}
+
+fn state(job: &pb::Job) -> pb::JobState {
+    pb::JobState::try_from(job.state).unwrap()
+}
+
+async fn report(server: &TestServer, job_id: &str) -> Vec<pb::RejectedRow> {
+    server
+        .imports()
+        .get_import_report(pb::GetImportReportRequest {
+            job_id: job_id.to_owned(),
+            ..pb::GetImportReportRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows
+}
+
+async fn customers_with_phone(server: &TestServer, phone: &str) -> Vec<pb::Customer> {
+    server
+        .customers()
+        .list_customers(pb::ListCustomersRequest {
+            phone: phone.to_owned(),
+            ..pb::ListCustomersRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customers
+}
+
+async fn spreadsheet_rows_become_customers_with_tags(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    let path = write_file(folder.path(), "customers.csv", CUSTOMERS_CSV);
+    let updates = run_import(&server, request("spreadsheet", &path)).await;
+    let done = updates.last().unwrap();
+    assert_eq!(state(done), pb::JobState::Succeeded, "{done:?}");
+    let counts = progress(done);
+    assert_eq!(counts.rows_read, 5);
+    // 张伟 twice (the second row updates the first), 李娜 once; 王芳 and 赵磊 rejected.
+    assert_eq!((counts.created, counts.rejected), (2, 2), "{counts:?}");
+    assert_eq!(counts.updated + counts.unchanged, 1, "{counts:?}");
+    assert_eq!(
+        counts.tags_added, 4,
+        "VIP and 老客户, VIP, then 意向客户: {counts:?}"
+    );
+
+    let rejected = report(&server, &done.id).await;
+    let summary: Vec<(u64, &str)> = rejected.iter().map(|r| (r.row, r.field.as_str())).collect();
+    assert_eq!(
+        summary,
+        vec![(4, "phones[0]"), (5, "emails[0]")],
+        "{rejected:?}"
+    );
+    assert_eq!(rejected[0].raw_value, "12345");
+    assert!(!rejected[1].reason.is_empty());
+
+    let zhang = customers_with_phone(&server, "+8613800138000").await;
+    assert_eq!(zhang.len(), 1, "both 张伟 rows are one customer: {zhang:?}");
+    let zhang = &zhang[0];
+    assert_eq!(zhang.name, "张伟");
+    assert_eq!(zhang.emails, vec!["zhang.wei@example.com".to_owned()]);
+    assert_eq!(zhang.birthday, "1990-01-02");
+    let address = zhang.address.clone().unwrap_or_default();
+    assert_eq!(
+        (address.province.as_str(), address.city.as_str()),
+        ("广东", "深圳")
+    );
+    let tags = server
+        .tagging()
+        .list_customer_tags(pb::ListCustomerTagsRequest {
+            customer_id: zhang.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tags;
+    let mut names: Vec<&str> = tags.iter().map(|t| t.tag_name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["VIP", "意向客户", "老客户"]);
+    for tag in &tags {
+        assert_eq!(tag.source, pb::TagSource::Import as i32);
+        assert_eq!(tag.source_ref, done.id, "history and tags name the job");
+    }
+
+    // The same file again changes nothing.
+    let again = run_import(&server, request("spreadsheet", &path)).await;
+    let counts = progress(again.last().unwrap());
+    assert_eq!(state(again.last().unwrap()), pb::JobState::Succeeded);
+    assert_eq!(
+        (counts.created, counts.updated, counts.tags_added),
+        (0, 0, 0),
+        "{counts:?}"
+    );
+    assert_eq!(
+        customers_with_phone(&server, "+8613800138000").await.len(),
+        1
+    );
+
+    let jobs = server
+        .jobs()
+        .list_jobs(pb::ListJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs;
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[0].id, again.last().unwrap().id, "newest first");
+    assert_eq!(jobs[1].created_by, "ops");
+}
+
+async fn a_dry_run_reports_and_writes_nothing(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    let path = write_file(folder.path(), "customers.csv", CUSTOMERS_CSV);
+    let updates = run_import(
+        &server,
+        pb::StartImportRequest {
+            dry_run: true,
+            ..request("spreadsheet", &path)
+        },
+    )
+    .await;
+    let done = updates.last().unwrap();
+    assert!(done.dry_run);
+    assert_eq!(state(done), pb::JobState::Succeeded);
+    let counts = progress(done);
+    assert_eq!((counts.created, counts.rejected), (2, 2), "{counts:?}");
+    assert_eq!(
+        counts.updated + counts.unchanged,
+        1,
+        "the repeated row: {counts:?}"
+    );
+    assert_eq!(
+        report(&server, &done.id).await.len(),
+        2,
+        "the report is kept"
+    );
+    assert!(
+        customers_with_phone(&server, "+8613800138000")
+            .await
+            .is_empty()
+    );
+    let categories = server
+        .tags()
+        .list_categories(pb::ListCategoriesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .categories;
+    assert!(categories.is_empty(), "no tag was created: {categories:?}");
+}
+
+async fn import_requests_are_checked(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    let path = write_file(folder.path(), "customers.csv", CUSTOMERS_CSV);
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    assert_status(
+        server
+            .imports()
+            .start_import(request("spreadsheet", outside.path()))
+            .await,
+        Code::PermissionDenied,
+        "outside the folders",
+    );
+    assert_status(
+        server
+            .imports()
+            .start_import(request("spreadsheet", &folder.path().join("../etc/passwd")))
+            .await,
+        Code::InvalidArgument,
+        "source_path",
+    );
+    assert_status(
+        server.imports().start_import(request("nope", &path)).await,
+        Code::NotFound,
+        "available: ",
+    );
+    assert_status(
+        server
+            .imports_as(As::Writer)
+            .start_import(request("spreadsheet", &path))
+            .await,
+        Code::PermissionDenied,
+        "",
+    );
+    let importers = server
+        .imports_as(As::Reader)
+        .list_importers(pb::ListImportersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .importers;
+    let spreadsheet = importers.iter().find(|i| i.name == "spreadsheet").unwrap();
+    assert_eq!(spreadsheet.channel, "spreadsheet");
+    assert!(spreadsheet.error.is_empty());
+    assert!(
+        spreadsheet
+            .options
+            .iter()
+            .any(|o| o.name == "tag_separators")
+    );
+    let wrong_abi = importers
+        .iter()
+        .find(|i| i.path.contains("test_wrong_abi"))
+        .unwrap();
+    assert!(wrong_abi.error.contains("999"), "{wrong_abi:?}");
+    assert_status(
+        server
+            .imports()
+            .start_import(request(&wrong_abi.name, &path))
+            .await,
+        Code::FailedPrecondition,
+        "cannot be used",
+    );
+    assert_status(
+        server
+            .jobs()
+            .get_job(pb::GetJobRequest {
+                job_id: crate::fixtures::UNKNOWN_ID.to_owned(),
+            })
+            .await,
+        Code::NotFound,
+        "job_id",
+    );
+}
+
+async fn broken_plugins_fail_their_job_not_the_server(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    let path = write_file(folder.path(), "anything.txt", "x");
+    for (mode, expected) in [
+        ("segfault", "SIGSEGV"),
+        ("abort", "SIGABRT"),
+        ("panic", "panicked"),
+        ("hang", "no progress"),
+    ] {
+        let mut start = request("test-crash", &path);
+        start.options.insert("mode".to_owned(), mode.to_owned());
+        let updates = run_import(&server, start).await;
+        let done = updates.last().unwrap();
+        assert_eq!(state(done), pb::JobState::Failed, "{mode}: {done:?}");
+        assert!(done.error.contains(expected), "{mode}: {}", done.error);
+    }
+    // The server still serves.
+    server
+        .tags()
+        .list_categories(pb::ListCategoriesRequest::default())
+        .await
+        .unwrap();
+}
+
+async fn a_running_import_can_be_cancelled(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    let path = write_file(folder.path(), "anything.txt", "x");
+    let mut start = request("test-crash", &path);
+    start.options.insert("mode".to_owned(), "hang".to_owned());
+    let job = server
+        .imports()
+        .start_import(start)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state(&job), pb::JobState::Running);
+    server
+        .jobs()
+        .cancel_job(pb::CancelJobRequest {
+            job_id: job.id.clone(),
+        })
+        .await
+        .unwrap();
+    let done = watch_to_end(&server, &job.id).await;
+    assert_eq!(state(done.last().unwrap()), pb::JobState::Cancelled);
+    assert_status(
+        server
+            .jobs()
+            .cancel_job(pb::CancelJobRequest { job_id: job.id })
+            .await,
+        Code::FailedPrecondition,
+        "already finished",
+    );
+}
+
+async fn an_import_interrupted_by_a_restart_is_marked_failed(backend: Backend) {
+    // Long enough that the job is still running when the server stops.
+    let (server, folder) = import_server(backend, 600).await;
+    let path = write_file(folder.path(), "anything.txt", "x");
+    let mut start = request("test-crash", &path);
+    start.options.insert("mode".to_owned(), "hang".to_owned());
+    let job = server
+        .imports()
+        .start_import(start)
+        .await
+        .unwrap()
+        .into_inner();
+    let (_, database) = server.terminate().await;
+    let config = format!("import_dirs = [\"{}\"]\n", folder.path().display());
+    let server = TestServer::start_on(
+        database,
+        Options {
+            extra_config: config,
+            ..Options::default()
+        },
+    )
+    .await;
+    let job = server
+        .jobs()
+        .get_job(pb::GetJobRequest { job_id: job.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state(&job), pb::JobState::Failed);
+    assert!(job.error.contains("interrupted"), "{}", job.error);
+}
