@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "jobs.proto",
         "imports.proto",
     ]
-        .map(|name| proto_root.join("tagd/v1").join(name));
+    .map(|name| proto_root.join("tagd/v1").join(name));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

@@ -319,8 +319,7 @@ impl Store {
                     UpsertOutcome::Unchanged => outcome.unchanged += 1,
                 }
                 // Skipped customers keep their tags as they are.
-                let skipped =
-                    settings.skip_existing && result.outcome != UpsertOutcome::Created;
+                let skipped = settings.skip_existing && result.outcome != UpsertOutcome::Created;
                 let tags_wanted = !rows.is_empty() && !skipped;
                 if tags_wanted {
                     // Two rows may reach one customer through its other identities.
