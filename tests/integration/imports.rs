@@ -13,6 +13,7 @@ use crate::harness::{
 
 backend_tests!(
     spreadsheet_rows_become_customers_with_tags,
+    orders_and_wecom_contacts_bring_purchases_and_interactions,
     a_dry_run_reports_and_writes_nothing,
     import_requests_are_checked,
     broken_plugins_fail_their_job_not_the_server,
@@ -208,6 +209,94 @@ async fn spreadsheet_rows_become_customers_with_tags(backend: Backend) {
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[0].id, again.last().unwrap().id, "newest first");
     assert_eq!(jobs[1].created_by, "ops");
+}
+
+const ORDERS_JSONL: &str = r#"{"order_id": "E1001", "created_at": "2024-06-01 10:00:00", "currency": "CNY", "total": "199.00", "buyer": {"id": "buyer-1", "name": "张三", "phone": "13800000001"}, "items": [{"sku": "P-100", "name": "婴儿奶粉", "category": "母婴", "quantity": 2, "price": "99.50"}]}
+{"order_id": "E1002", "created_at": "2024-06-03 09:30:00", "buyer": {"id": "buyer-1", "name": "张三", "phone": "13800000001"}, "items": [{"sku": "P-200", "name": "纸尿裤", "category": "母婴", "quantity": 1, "price": "89.00"}]}
+{"order_id": "E1003", "created_at": "2024-06-04 09:30:00", "buyer": {"id": "buyer-2", "name": "李四"}, "items": [{"sku": "P-300", "name": "奶瓶", "category": "母婴", "quantity": -1, "price": "39.00"}]}
+{"order_id": "E1004", "created_at": "2024-06-05 09:30:00", "currency": "XYZ", "total": "5", "buyer": {"id": "buyer-3", "name": "王五"}, "items": []}
+"#;
+
+const WECOM_JSON: &str = r#"[{"errcode": 0, "errmsg": "ok",
+  "external_contact": {"external_userid": "wmAAAA", "name": "李四", "type": 1, "gender": 2, "unionid": "oUNION1", "corp_name": "示例科技"},
+  "follow_user": [{"userid": "zhangsan", "remark": "李四-示例科技", "description": "老客户，年底续约", "createtime": 1700000000,
+    "tags": [{"group_name": "客户等级", "tag_name": "重要客户", "type": 1}, {"group_name": "兴趣", "tag_name": "母婴", "type": 2}],
+    "remark_mobiles": ["13900000002"]}]}]"#;
+
+async fn orders_and_wecom_contacts_bring_purchases_and_interactions(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    let orders = write_file(folder.path(), "orders.jsonl", ORDERS_JSONL);
+    let done = run_import(&server, request("orders", &orders)).await;
+    let done = done.last().unwrap();
+    assert_eq!(state(done), pb::JobState::Succeeded, "{done:?}");
+    let counts = progress(done);
+    assert_eq!(
+        (counts.created, counts.purchases_added),
+        (1, 2),
+        "{counts:?}"
+    );
+    let rejected = report(&server, &done.id).await;
+    let fields: Vec<&str> = rejected.iter().map(|r| r.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec!["purchases[0].items[0].quantity", "purchases[0].currency"],
+        "{rejected:?}"
+    );
+    assert_eq!(rejected[1].raw_value, "E1004");
+    // Orders are known by channel and order id: the same file adds nothing.
+    let again = run_import(&server, request("orders", &orders)).await;
+    assert_eq!(progress(again.last().unwrap()).purchases_added, 0);
+    // Deleting the customer deletes its orders: importing again brings both back.
+    let zhang = customers_with_phone(&server, "+8613800000001").await;
+    server
+        .customers()
+        .delete_customer(pb::DeleteCustomerRequest {
+            id: zhang[0].id.clone(),
+        })
+        .await
+        .unwrap();
+    let again = run_import(&server, request("orders", &orders)).await;
+    let counts = progress(again.last().unwrap());
+    assert_eq!(
+        (counts.created, counts.purchases_added),
+        (1, 2),
+        "{counts:?}"
+    );
+
+    let contacts = write_file(folder.path(), "contacts.json", WECOM_JSON);
+    let done = run_import(&server, request("wecom", &contacts)).await;
+    let done = done.last().unwrap();
+    assert_eq!(state(done), pb::JobState::Succeeded, "{done:?}");
+    let counts = progress(done);
+    assert_eq!(
+        (counts.created, counts.tags_added, counts.interactions_added),
+        (1, 2, 1),
+        "{counts:?}"
+    );
+    let li = customers_with_phone(&server, "+8613900000002").await;
+    assert_eq!(li.len(), 1, "{li:?}");
+    let tags = server
+        .tagging()
+        .list_customer_tags(pb::ListCustomerTagsRequest {
+            customer_id: li[0].id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tags;
+    let mut named: Vec<(&str, &str)> = tags
+        .iter()
+        .map(|t| (t.category_name.as_str(), t.tag_name.as_str()))
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, vec![("兴趣", "母婴"), ("客户等级", "重要客户")]);
+    let again = run_import(&server, request("wecom", &contacts)).await;
+    let counts = progress(again.last().unwrap());
+    assert_eq!(
+        (counts.created, counts.interactions_added),
+        (0, 0),
+        "{counts:?}"
+    );
 }
 
 async fn a_dry_run_reports_and_writes_nothing(backend: Backend) {

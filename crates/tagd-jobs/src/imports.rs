@@ -346,6 +346,8 @@ fn add(progress: &mut JobProgress, outcome: &tagd_store::ImportOutcome) {
     progress.updated += outcome.updated;
     progress.unchanged += outcome.unchanged;
     progress.tags_added += outcome.tags_added;
+    progress.purchases_added += outcome.purchases_added;
+    progress.interactions_added += outcome.interactions_added;
 }
 
 /// A row the store refused: the row is rejected with the store's reason,
@@ -412,6 +414,8 @@ mod tests {
             },
             fields: CustomerFields::default(),
             tags: Vec::new(),
+            purchases: Vec::new(),
+            interactions: Vec::new(),
         }
     }
 

@@ -5,7 +5,9 @@
 
 use tagd_cleanse::{Cleaned, Cleanser};
 use tagd_core::customers::{Address, ContactRules, CustomerFields, ExternalId, Gender};
+use tagd_core::interactions::{self, RawInteraction};
 use tagd_core::jobs::RejectedRow;
+use tagd_core::purchases::{self, RawPurchase, RawPurchaseItem};
 use tagd_core::text;
 use tagd_plugin_api::{ImportRecord, RowError};
 use tagd_store::{ImportEntry, ImportTag};
@@ -23,6 +25,44 @@ pub(crate) struct RecordRules<'a> {
 
 pub(crate) fn rejected_from_plugin(error: RowError) -> RejectedRow {
     RejectedRow::new(error.row, error.field, error.reason, &error.raw_value)
+}
+
+fn rejected_at(row: u64, error: &tagd_core::DomainError, raw: &str) -> RejectedRow {
+    let (field, reason) = error.parts();
+    RejectedRow::new(row, field, reason, raw)
+}
+
+fn raw_purchase(raw: &tagd_plugin_api::Purchase) -> RawPurchase<'_> {
+    RawPurchase {
+        order_id: &raw.order_id,
+        time: &raw.time,
+        currency: &raw.currency,
+        total: &raw.total,
+        status: &raw.status,
+        items: raw
+            .items
+            .iter()
+            .map(|item| RawPurchaseItem {
+                product_id: &item.product_id,
+                name: &item.name,
+                category: &item.category,
+                quantity: &item.quantity,
+                unit_price: &item.unit_price,
+            })
+            .collect(),
+    }
+}
+
+fn raw_interaction(raw: &tagd_plugin_api::Interaction) -> RawInteraction<'_> {
+    RawInteraction {
+        time: &raw.time,
+        channel: &raw.channel,
+        direction: &raw.direction,
+        staff: &raw.staff,
+        summary: &raw.summary,
+        outcome: &raw.outcome,
+        next_follow_up: &raw.next_follow_up,
+    }
 }
 
 fn text_or_raw(cleaned: Cleaned<std::borrow::Cow<'_, str>>, raw: &str) -> String {
@@ -133,11 +173,27 @@ impl RecordRules<'_> {
                 value: tag.value,
             });
         }
+        let mut purchases = Vec::with_capacity(record.purchases.len());
+        for (index, raw) in record.purchases.iter().enumerate() {
+            let field = format!("purchases[{index}]");
+            let parsed = purchases::purchase(&field, self.channel, &raw_purchase(raw))
+                .map_err(|error| rejected_at(row, &error, raw.order_id.as_str()))?;
+            purchases.push(parsed);
+        }
+        let mut interactions = Vec::with_capacity(record.interactions.len());
+        for (index, raw) in record.interactions.iter().enumerate() {
+            let field = format!("interactions[{index}]");
+            let parsed = interactions::interaction(&field, &raw_interaction(raw))
+                .map_err(|error| rejected_at(row, &error, raw.time.as_str()))?;
+            interactions.push(parsed);
+        }
         Ok(ImportEntry {
             row,
             key,
             fields,
             tags,
+            purchases,
+            interactions,
         })
     }
 

@@ -16,7 +16,8 @@ use crate::db::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{
-    customer_emails, customer_external_ids, customer_phones, customer_tags, customers, tag_history,
+    customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
+    interactions, purchase_items, purchases, tag_history,
 };
 use crate::tags::page_limit;
 use crate::{Page, Store};
@@ -652,6 +653,16 @@ impl Store {
                 .execute(conn)
                 .await?;
             diesel::delete(tag_history::table.filter(tag_history::customer_id.eq(id)))
+                .execute(conn)
+                .await?;
+            // Orders and contacts belong to the customer; an order id freed here may be recorded again.
+            diesel::delete(purchase_items::table.filter(purchase_items::customer_id.eq(id)))
+                .execute(conn)
+                .await?;
+            diesel::delete(purchases::table.filter(purchases::customer_id.eq(id)))
+                .execute(conn)
+                .await?;
+            diesel::delete(interactions::table.filter(interactions::customer_id.eq(id)))
                 .execute(conn)
                 .await?;
             conn.delete_children(&[id.to_owned()]).await?;

@@ -22,9 +22,10 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
 use crate::error::{StoreError, StoreResult};
 use crate::jobs::RejectedRowRow;
+use crate::purchases::{InteractionRow, PurchaseItemRow, PurchaseRow};
 use crate::schema::{
     customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
-    job_rejected_rows, tag_history,
+    interactions, job_rejected_rows, purchase_items, purchases, tag_history,
 };
 use crate::tagging::{AssignmentRow, HistoryRow};
 
@@ -358,6 +359,9 @@ batch_inserts! {
     insert_email_rows(EmailRow, 3) => customer_emails::table;
     insert_external_id_rows(ExternalIdRow, 3) => customer_external_ids::table;
     insert_rejected_rows(RejectedRowRow, 6) => job_rejected_rows::table;
+    insert_purchase_rows(PurchaseRow, 10) => purchases::table;
+    insert_purchase_item_rows(PurchaseItemRow, 9) => purchase_items::table;
+    insert_interaction_rows(InteractionRow, 12) => interactions::table;
 }
 
 /// Now, in UTC, truncated to microseconds: what MySQL's DATETIME(6) keeps, so

@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use tagd_core::customers::{CustomerFields, ExternalId};
 use tagd_core::ids::new_id;
+use tagd_core::interactions::Interaction;
 use tagd_core::jobs::RejectedRow;
+use tagd_core::purchases::Purchase;
 use tagd_core::tagging::{Assignment, TagSource};
 use tagd_core::tags::{Tag, ValueType};
 use tagd_core::text;
@@ -17,6 +19,7 @@ use crate::Store;
 use crate::customers::{CustomerQueries, UpsertEntry, UpsertOutcome};
 use crate::db::{MysqlConn, SqliteConn, now, rehearsable_transaction};
 use crate::error::StoreResult;
+use crate::purchases::ActivityQueries;
 use crate::schema::{categories, tags};
 use crate::tagging::{AssignCall, TaggingQueries};
 use crate::tags::{CategoryRow, TagRow, encode_enum_values};
@@ -38,6 +41,8 @@ pub struct ImportEntry {
     pub key: ExternalId,
     pub fields: CustomerFields,
     pub tags: Vec<ImportTag>,
+    pub purchases: Vec<Purchase>,
+    pub interactions: Vec<Interaction>,
 }
 
 /// How a whole import treats its batches.
@@ -62,6 +67,8 @@ pub struct ImportOutcome {
     pub unchanged: u64,
     /// Assignments written: new tags and changed values.
     pub tags_added: u64,
+    pub purchases_added: u64,
+    pub interactions_added: u64,
     /// The identities of the customers created.
     pub created_keys: Vec<ExternalId>,
     pub rejected: Vec<RejectedRow>,
@@ -292,10 +299,12 @@ impl Store {
                 .await?;
             let mut outcome = ImportOutcome::default();
             let mut accepted = Vec::with_capacity(entries.len());
+            let mut sources: Vec<&ImportEntry> = Vec::with_capacity(entries.len());
             let mut assignments = Vec::with_capacity(entries.len());
             for entry in entries {
                 match row_assignments(entry, &resolved, &settings.job_id) {
                     Ok(rows) => {
+                        sources.push(entry);
                         accepted.push(UpsertEntry {
                             key: entry.key.clone(),
                             fields: entry.fields.clone(),
@@ -309,7 +318,11 @@ impl Store {
                 .upsert_entries(&accepted, settings.skip_existing)
                 .await?;
             let mut calls: BTreeMap<String, AssignCall> = BTreeMap::new();
-            for ((result, rows), entry) in results.iter().zip(assignments).zip(&accepted) {
+            let mut purchases = Vec::new();
+            let mut interactions = Vec::new();
+            for (((result, rows), entry), source) in
+                results.iter().zip(assignments).zip(&accepted).zip(&sources)
+            {
                 match result.outcome {
                     UpsertOutcome::Created => {
                         outcome.created += 1;
@@ -320,6 +333,20 @@ impl Store {
                 }
                 // Skipped customers keep their tags as they are.
                 let skipped = settings.skip_existing && result.outcome != UpsertOutcome::Created;
+                if !skipped {
+                    purchases.extend(
+                        source
+                            .purchases
+                            .iter()
+                            .map(|p| (result.customer_id.clone(), p.clone())),
+                    );
+                    interactions.extend(
+                        source
+                            .interactions
+                            .iter()
+                            .map(|i| (result.customer_id.clone(), i.clone())),
+                    );
+                }
                 let tags_wanted = !rows.is_empty() && !skipped;
                 if tags_wanted {
                     // Two rows may reach one customer through its other identities.
@@ -334,6 +361,10 @@ impl Store {
                         .extend(rows);
                 }
             }
+            outcome.purchases_added = conn.add_purchases(&purchases, &settings.job_id).await?;
+            outcome.interactions_added = conn
+                .add_interactions(&interactions, &settings.job_id)
+                .await?;
             if !calls.is_empty() {
                 let customer_ids: Vec<String> = calls.keys().cloned().collect();
                 let tag_ids: Vec<String> = calls

@@ -10,6 +10,7 @@ mod db;
 mod error;
 mod imports;
 mod jobs;
+mod purchases;
 mod schema;
 mod tagging;
 mod tags;

@@ -142,3 +142,49 @@ diesel::table! {
         raw_value -> Text,
     }
 }
+
+diesel::table! {
+    purchases (id) {
+        id -> Text,
+        customer_id -> Text,
+        channel -> Text,
+        order_id -> Text,
+        ordered_at -> Timestamp,
+        currency -> Text,
+        total_cents -> BigInt,
+        status -> Text,
+        source_ref -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    purchase_items (purchase_id, position) {
+        purchase_id -> Text,
+        position -> Integer,
+        customer_id -> Text,
+        product_id -> Text,
+        name -> Text,
+        category -> Text,
+        quantity -> BigInt,
+        unit_price_cents -> BigInt,
+        ordered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    interactions (id) {
+        id -> Text,
+        customer_id -> Text,
+        occurred_at -> Timestamp,
+        channel -> Text,
+        direction -> Text,
+        staff -> Text,
+        summary -> Text,
+        outcome -> Text,
+        next_follow_up -> Nullable<Date>,
+        content_key -> Text,
+        source_ref -> Text,
+        created_at -> Timestamp,
+    }
+}

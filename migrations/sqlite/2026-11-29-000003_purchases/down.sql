@@ -1,0 +1,3 @@
+DROP TABLE interactions;
+DROP TABLE purchase_items;
+DROP TABLE purchases;
