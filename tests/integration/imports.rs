@@ -139,6 +139,9 @@ async fn spreadsheet_rows_become_customers_with_tags(backend: Backend) {
     assert_eq!(state(done), pb::JobState::Succeeded, "{done:?}");
     let counts = progress(done);
     assert_eq!(counts.rows_read, 5);
+    assert_eq!(counts.bytes_total, CUSTOMERS_CSV.len() as u64);
+    assert_eq!(counts.eta_seconds, 0, "a finished job has no time left");
+    assert!(counts.rows_per_second > 0.0);
     // 张伟 twice (the second row updates the first), 李娜 once; 王芳 and 赵磊 rejected.
     assert_eq!((counts.created, counts.rejected), (2, 2), "{counts:?}");
     assert_eq!(counts.updated + counts.unchanged, 1, "{counts:?}");

@@ -89,6 +89,8 @@ pub struct JobProgress {
     pub interactions_added: u64,
     /// Size of the source, when known (bytes).
     pub bytes_total: u64,
+    /// How far into the source the reader is (bytes), when it can be seen.
+    pub bytes_read: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +119,22 @@ impl Job {
             return 0.0;
         }
         self.progress.rows_read as f64 / seconds
+    }
+
+    /// Seconds left at the pace so far, when the source's size and the reader's
+    /// position are known; `None` otherwise.
+    pub fn eta_seconds(&self) -> Option<i64> {
+        let progress = &self.progress;
+        if self.state.is_finished() {
+            return Some(0);
+        }
+        if progress.bytes_total == 0 || progress.bytes_read == 0 {
+            return None;
+        }
+        let seconds = (self.updated_at - self.created_at).as_seconds_f64();
+        let left = progress.bytes_total.saturating_sub(progress.bytes_read) as f64;
+        let eta = left * seconds / progress.bytes_read as f64;
+        Some(eta.ceil() as i64)
     }
 }
 
@@ -160,6 +178,38 @@ mod tests {
         assert!("done".parse::<JobState>().is_err());
         assert!(!JobState::Running.is_finished());
         assert!(JobState::Cancelled.is_finished());
+    }
+
+    #[test]
+    fn the_time_left_follows_the_pace_so_far() {
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let mut job = Job {
+            id: "j".to_owned(),
+            kind: JobKind::Import,
+            state: JobState::Running,
+            created_by: "ops".to_owned(),
+            subject: String::new(),
+            dry_run: false,
+            progress: JobProgress {
+                bytes_total: 1_000,
+                bytes_read: 250,
+                rows_read: 100,
+                ..JobProgress::default()
+            },
+            error: String::new(),
+            created_at: start,
+            updated_at: start + chrono::Duration::seconds(10),
+            finished_at: None,
+        };
+        assert_eq!(job.eta_seconds(), Some(30));
+        assert!((job.rows_per_second() - 10.0).abs() < 1e-9);
+        job.progress.bytes_read = 0;
+        assert_eq!(job.eta_seconds(), None);
+        job.state = JobState::Succeeded;
+        assert_eq!(job.eta_seconds(), Some(0));
     }
 
     #[test]

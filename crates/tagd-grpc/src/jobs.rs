@@ -20,6 +20,7 @@ pub(crate) struct JobsService {
 
 pub(crate) fn job(job: Job) -> pb::Job {
     let rows_per_second = job.rows_per_second();
+    let eta_seconds = job.eta_seconds().unwrap_or(-1);
     let progress = job.progress;
     pb::Job {
         id: job.id,
@@ -47,8 +48,7 @@ pub(crate) fn job(job: Job) -> pb::Job {
             purchases_added: progress.purchases_added,
             interactions_added: progress.interactions_added,
             rows_per_second,
-            // Plugins report rows, not bytes read, so the time left is not known yet.
-            eta_seconds: -1,
+            eta_seconds,
             bytes_total: progress.bytes_total,
         }),
         error: job.error,

@@ -235,6 +235,12 @@ impl ImportRun {
             match event {
                 Ok(Some(Event::Info(_))) => {}
                 Ok(Some(Event::Batch(batch))) => {
+                    if let Some(position) = worker
+                        .pid()
+                        .and_then(|pid| reader_position(pid, &self.source))
+                    {
+                        self.job.progress.bytes_read = position;
+                    }
                     if let Err(error) = self.take(batch, &mut rejected_seq).await {
                         worker.kill().await;
                         return Ending::Failed(error.to_string());
@@ -339,6 +345,28 @@ impl ImportRun {
         }
         Ok(())
     }
+}
+
+/// How far the worker has read into `source`: the offset of its open file
+/// description (`/proc/<pid>/fdinfo`). `None` where that cannot be seen (not
+/// Linux, the file already closed, a plugin that reads the whole file at once).
+fn reader_position(pid: u32, source: &std::path::Path) -> Option<u64> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    for fd in fds.flatten() {
+        if std::fs::read_link(fd.path()).ok().as_deref() != Some(source) {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .ok()?;
+        return info
+            .lines()
+            .find_map(|line| line.strip_prefix("pos:"))
+            .and_then(|pos| pos.trim().parse().ok());
+    }
+    None
 }
 
 fn add(progress: &mut JobProgress, outcome: &tagd_store::ImportOutcome) {

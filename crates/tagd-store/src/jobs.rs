@@ -59,6 +59,7 @@ struct StoredProgress {
     purchases_added: u64,
     interactions_added: u64,
     bytes_total: u64,
+    bytes_read: u64,
 }
 
 impl From<&JobProgress> for StoredProgress {
@@ -73,6 +74,7 @@ impl From<&JobProgress> for StoredProgress {
             purchases_added: p.purchases_added,
             interactions_added: p.interactions_added,
             bytes_total: p.bytes_total,
+            bytes_read: p.bytes_read,
         }
     }
 }
@@ -89,6 +91,7 @@ impl From<StoredProgress> for JobProgress {
             purchases_added: p.purchases_added,
             interactions_added: p.interactions_added,
             bytes_total: p.bytes_total,
+            bytes_read: p.bytes_read,
         }
     }
 }

@@ -215,6 +215,11 @@ impl WorkerRun {
         &self.plugin
     }
 
+    /// The worker's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The last 16 KiB the worker wrote to stderr (panic messages, plugin noise).
     pub fn stderr_tail(&self) -> String {
         self.stderr
