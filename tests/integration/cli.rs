@@ -12,7 +12,8 @@ use tokio::process::Child;
 
 use crate::fixtures::UNKNOWN_ID;
 use crate::harness::{
-    ADMIN_KEY, Backend, Database, READER_KEY, WRITER_KEY, backend_tests, tagd_binary, tagd_command,
+    ADMIN_KEY, Backend, Database, READER_KEY, WRITER_KEY, backend_tests, build_plugins,
+    tagd_binary, tagd_command,
 };
 
 backend_tests!(
@@ -20,6 +21,8 @@ backend_tests!(
     exit_codes_tell_scripts_what_went_wrong,
     files_are_upserted_and_batch_assigned_in_chunks,
     settings_come_from_flags_then_env_then_file,
+    imports_are_started_watched_and_reported,
+    jobs_are_listed_watched_and_cancelled,
 );
 
 async fn catalogue_customers_and_tagging_round_trip(backend: Backend) {
@@ -485,6 +488,304 @@ async fn settings_come_from_flags_then_env_then_file(backend: Backend) {
     assert_eq!(listed[0]["name"], "地区");
 }
 
+/// A customer sheet whose third line has a phone number too short to be one.
+const IMPORT_CSV: &str = "\
+客户名称,手机号,邮箱,标签
+张伟,138-0013-8000,zhang.wei@example.com,VIP
+王芳,12345,,老客户
+李娜,13900139000,,VIP；老客户
+";
+
+async fn imports_are_started_watched_and_reported(backend: Backend) {
+    let server = CliServer::start_importing(backend, 3).await;
+    let admin = server.as_key(ADMIN_KEY);
+    let folder = server.imports();
+    std::fs::write(folder.join("customers.csv"), IMPORT_CSV).unwrap();
+
+    let importers = server.as_key(READER_KEY).json(&["importers"]).await;
+    let spreadsheet = importers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "spreadsheet")
+        .unwrap_or_else(|| panic!("no spreadsheet importer in {importers}"));
+    assert_eq!(spreadsheet["usable"], true);
+    assert!(
+        spreadsheet["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["name"] == "tag_separators"),
+        "{spreadsheet}"
+    );
+    let verbose = admin.ok(&["importers", "--verbose"]).await;
+    for needle in ["spreadsheet", "FILE TYPES", "tag_separators", "ok"] {
+        assert!(
+            verbose.contains(needle),
+            "{needle:?} missing from\n{verbose}"
+        );
+    }
+
+    // FILE is relative to tagctl's directory; the server gets it made absolute.
+    let started = admin
+        .run_in(
+            &folder,
+            &[
+                "--json",
+                "import",
+                "spreadsheet",
+                "customers.csv",
+                "--create-missing-tags",
+            ],
+        )
+        .await;
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    assert!(
+        started.stderr.is_empty(),
+        "no progress bar with --json or off a terminal: {}",
+        started.stderr
+    );
+    let job: Value = serde_json::from_str(&started.stdout).unwrap();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["kind"], "import");
+    assert_eq!(
+        job["subject"],
+        format!("spreadsheet: {}", folder.join("customers.csv").display())
+    );
+    let counts = &job["progress"];
+    assert_eq!(
+        (
+            counts["rows_read"].as_u64(),
+            counts["created"].as_u64(),
+            counts["rejected"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "{job}"
+    );
+    assert_eq!(counts["tags_added"], 3, "VIP, then VIP and 老客户: {job}");
+    let job_id = text(&job["id"]);
+
+    let report = admin.json(&["import-report", &job_id]).await;
+    assert_eq!(report.as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(
+        (
+            &report[0]["row"],
+            &report[0]["field"],
+            &report[0]["raw_value"]
+        ),
+        (
+            &Value::from(3),
+            &Value::from("phones[0]"),
+            &Value::from("12345")
+        ),
+        "{report}"
+    );
+    let report_table = admin.ok(&["import-report", &job_id]).await;
+    for needle in ["ROW", "RAW VALUE", "phones[0]", "12345"] {
+        assert!(
+            report_table.contains(needle),
+            "{needle:?} missing from\n{report_table}"
+        );
+    }
+    assert!(
+        report_table.lines().any(|line| line.starts_with("│ 3 ")),
+        "{report_table}"
+    );
+
+    // For people: the summary, the rejected row and where the full report is. The
+    // customers exist now, so the same file changes nothing but still rejects 王芳.
+    let again = admin
+        .run(&[
+            "import",
+            "spreadsheet",
+            folder.join("customers.csv").to_str().unwrap(),
+            "--create-missing-tags",
+        ])
+        .await;
+    assert_eq!(
+        again.code, 0,
+        "rejected rows are not a failure: {}",
+        again.stderr
+    );
+    assert!(again.stderr.is_empty(), "{}", again.stderr);
+    let summary = &again.stdout;
+    let second_id = summary
+        .lines()
+        .find_map(|line| line.strip_prefix("Every rejected row: tagctl import-report "))
+        .unwrap_or_else(|| panic!("no import-report hint in\n{summary}"))
+        .trim()
+        .to_owned();
+    assert_ne!(second_id, job_id);
+    for (field, value) in [
+        ("state", "succeeded"),
+        ("created", "0"),
+        ("unchanged", "2"),
+        ("rejected", "1"),
+        ("job", second_id.as_str()),
+    ] {
+        assert_eq!(record_field(summary, field), value, "{field} in\n{summary}");
+    }
+    assert!(!record_field(summary, "duration").is_empty(), "{summary}");
+    for needle in [
+        "1 row was rejected (the import still succeeded",
+        "phones[0]",
+        "12345",
+    ] {
+        assert!(
+            summary.contains(needle),
+            "{needle:?} missing from\n{summary}"
+        );
+    }
+
+    // A plugin that crashes fails its job: exit 2 with the job's error.
+    std::fs::write(folder.join("anything.txt"), "x").unwrap();
+    let crashed = admin
+        .run_in(
+            &folder,
+            &[
+                "import",
+                "test-crash",
+                "anything.txt",
+                "--option",
+                "mode=segfault",
+            ],
+        )
+        .await;
+    assert_eq!(crashed.code, 2, "{}\n{}", crashed.stdout, crashed.stderr);
+    assert!(
+        crashed.stderr.starts_with("error: job ") && crashed.stderr.contains("SIGSEGV"),
+        "{}",
+        crashed.stderr
+    );
+    assert!(crashed.stdout.contains("failed"), "{}", crashed.stdout);
+
+    // Refusals keep the usual exit codes.
+    admin
+        .run_in(&folder, &["import", "nope", "customers.csv"])
+        .await
+        .assert_failed(2, "error: NOT_FOUND: ");
+    admin
+        .run_in(&folder, &["import", "spreadsheet", "missing.csv"])
+        .await
+        .assert_failed(2, "error: INVALID_ARGUMENT: ");
+    server
+        .as_key(WRITER_KEY)
+        .run_in(&folder, &["import", "spreadsheet", "customers.csv"])
+        .await
+        .assert_failed(3, "error: PERMISSION_DENIED: ");
+    admin
+        .run(&["import", "spreadsheet", "x.csv", "-o", "a=1", "-o", "a=2"])
+        .await
+        .assert_failed(1, "error: --option a is given twice");
+}
+
+async fn jobs_are_listed_watched_and_cancelled(backend: Backend) {
+    // A stall limit long enough that only the cancel ends the hanging job.
+    let server = CliServer::start_importing(backend, 60).await;
+    let admin = server.as_key(ADMIN_KEY);
+    let folder = server.imports();
+    let sheet = folder.join("customers.csv");
+    std::fs::write(&sheet, IMPORT_CSV).unwrap();
+    let sheet = sheet.to_str().unwrap();
+    let anything = folder.join("anything.txt");
+    std::fs::write(&anything, "x").unwrap();
+    let anything = anything.to_str().unwrap();
+
+    // --detach prints only the id; `jobs watch` follows the job to its end.
+    let detached = admin
+        .ok(&[
+            "import",
+            "spreadsheet",
+            sheet,
+            "--create-missing-tags",
+            "--detach",
+        ])
+        .await;
+    let imported = detached.trim().to_owned();
+    assert!(
+        !imported.is_empty() && !imported.contains(' '),
+        "{detached}"
+    );
+    let watched = admin.json(&["jobs", "watch", &imported]).await;
+    assert_eq!(
+        (&watched["state"], &watched["progress"]["created"]),
+        (&Value::from("succeeded"), &Value::from(2)),
+        "{watched}"
+    );
+    let watched_table = admin.ok(&["jobs", "watch", &imported]).await;
+    assert!(
+        watched_table.contains(&format!("tagctl import-report {imported}")),
+        "{watched_table}"
+    );
+
+    let crashed = admin
+        .run(&[
+            "import",
+            "test-crash",
+            anything,
+            "-o",
+            "mode=segfault",
+            "--detach",
+        ])
+        .await;
+    assert_eq!(crashed.code, 0, "detached: the crash is not seen yet");
+    let crashed = crashed.stdout.trim().to_owned();
+    let failed = admin.run(&["jobs", "watch", &crashed]).await;
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    assert!(failed.stderr.contains("SIGSEGV"), "{}", failed.stderr);
+    let got = admin.json(&["jobs", "get", &crashed]).await;
+    assert_eq!(got["state"], "failed");
+    assert!(text(&got["error"]).contains("SIGSEGV"), "{got}");
+
+    let listed = server.as_key(READER_KEY).json(&["jobs", "list"]).await;
+    let ids: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| text(&job["id"]))
+        .collect();
+    assert_eq!(ids, [crashed.clone(), imported.clone()], "newest first");
+    let newest = admin.json(&["jobs", "list", "--limit", "1"]).await;
+    assert_eq!(newest.as_array().unwrap().len(), 1);
+    let table = admin.ok(&["jobs", "list"]).await;
+    for needle in [&imported, &crashed, "succeeded", "failed", "STATE"] {
+        assert!(table.contains(needle), "{needle:?} missing from\n{table}");
+    }
+
+    // A running job can be cancelled once; a finished one cannot.
+    let hanging = admin
+        .ok(&[
+            "import",
+            "test-crash",
+            anything,
+            "-o",
+            "mode=hang",
+            "--detach",
+        ])
+        .await
+        .trim()
+        .to_owned();
+    let cancelled = admin.json(&["jobs", "cancel", &hanging]).await;
+    assert_eq!(cancelled["id"], hanging.as_str());
+    let ended = admin.run(&["jobs", "watch", &hanging]).await;
+    assert_eq!(ended.code, 2, "{}\n{}", ended.stdout, ended.stderr);
+    assert!(
+        ended
+            .stderr
+            .starts_with(&format!("error: job {hanging} was cancelled")),
+        "{}",
+        ended.stderr
+    );
+    admin
+        .run(&["jobs", "cancel", &imported])
+        .await
+        .assert_failed(2, "error: FAILED_PRECONDITION: ");
+    admin
+        .run(&["jobs", "get", UNKNOWN_ID])
+        .await
+        .assert_failed(2, "error: NOT_FOUND: ");
+}
+
 /// A `tagd` with the three role keys whose address tagctl can be pointed at.
 ///
 /// `TestServer` keeps its address to itself, so this starts `tagd` the same way.
@@ -497,12 +798,33 @@ struct CliServer {
 
 impl CliServer {
     async fn start(backend: Backend) -> CliServer {
+        Self::start_with(backend, |_| String::new()).await
+    }
+
+    /// A server that imports from `imports()` with the workspace's plugins; a job
+    /// without progress for `stall_secs` fails.
+    async fn start_importing(backend: Backend, stall_secs: u32) -> CliServer {
+        build_plugins();
+        Self::start_with(backend, |dir| {
+            let folder = dir.join("imports");
+            std::fs::create_dir_all(&folder).unwrap();
+            format!(
+                "import_dirs = [\"{}\"]\nimport_stall_secs = {stall_secs}\n",
+                folder.display()
+            )
+        })
+        .await
+    }
+
+    /// `extra_config` gets the server's temporary folder and returns TOML lines.
+    async fn start_with(backend: Backend, extra_config: impl FnOnce(&Path) -> String) -> CliServer {
         let binary = tagctl_binary();
         let database = Database::fresh(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let mut config = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\npool_size = 4\nlog_level = \"warn\"\n",
-            database.url
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\npool_size = 4\nlog_level = \"warn\"\n{}\n",
+            database.url,
+            extra_config(dir.path())
         );
         for (name, key, role) in [
             ("ops", ADMIN_KEY, "admin"),
@@ -544,6 +866,11 @@ impl CliServer {
         Caller { server: self, key }
     }
 
+    /// The folder a server from [`CliServer::start_importing`] imports from.
+    fn imports(&self) -> PathBuf {
+        self.dir.path().join("imports")
+    }
+
     fn file(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::write(&path, contents).unwrap();
@@ -554,8 +881,14 @@ impl CliServer {
     /// developer's `~/.config/tagctl`. The server comes from `TAGCTL_SERVER`
     /// unless `env` sets it.
     async fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        self.run_in(self.dir.path(), env, args).await
+    }
+
+    /// [`CliServer::run_with`] in the directory `cwd`.
+    async fn run_in(&self, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
         let mut command = tokio::process::Command::new(tagctl_binary());
         command
+            .current_dir(cwd)
             .env_clear()
             .env("HOME", self.dir.path())
             .env("TAGCTL_SERVER", &self.url);
@@ -583,6 +916,12 @@ impl Caller<'_> {
     async fn run(&self, args: &[&str]) -> Run {
         self.server
             .run_with(&[("TAGCTL_KEY", self.key)], args)
+            .await
+    }
+
+    async fn run_in(&self, cwd: &Path, args: &[&str]) -> Run {
+        self.server
+            .run_in(cwd, &[("TAGCTL_KEY", self.key)], args)
             .await
     }
 
@@ -628,6 +967,18 @@ fn text(value: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{value} is not a string"))
         .to_owned()
+}
+
+/// The value of `field` in a single record's table (`│ field ┆ value │`).
+#[track_caller]
+fn record_field(table: &str, field: &str) -> String {
+    table
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.strip_prefix('│')?.split_once('┆')?;
+            (name.trim() == field).then(|| value.trim().trim_end_matches('│').trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {field:?} in\n{table}"))
 }
 
 /// Every line of a table is equally wide on screen (CJK characters take two columns).

@@ -1,7 +1,8 @@
 //! The command line: global connection flags and one subcommand group per service noun.
 //!
-//! A new group (import, cleanse, dedupe, segments) is one variant of [`Command`]
-//! plus one module with its `run`; long server-side jobs will share `jobs.rs`.
+//! A new group (cleanse, dedupe, segments) is one variant of [`Command`] plus one
+//! module with its `run`; long server-side jobs share `jobs.rs` (`jobs watch`, the
+//! progress bar and the summary).
 
 use std::path::PathBuf;
 
@@ -10,11 +11,12 @@ use tagd_proto::v1 as pb;
 
 use crate::exit;
 
-const ABOUT: &str =
-    "Admin CLI for tagd (客户标签管理): categories, tags, customers and tagging over gRPC";
+const ABOUT: &str = "Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, \
+                     imports and jobs over gRPC";
 
 const LONG_ABOUT: &str = "\
-Admin CLI for tagd (客户标签管理): categories, tags, customers and tagging over gRPC.
+Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, imports and
+jobs over gRPC.
 
 Connection settings come from, highest first: the --server/--key flags, the
 TAGCTL_SERVER/TAGCTL_KEY environment variables, the TOML config file (--config, or
@@ -65,7 +67,88 @@ pub enum Command {
     /// A customer's tags: assign, remove, list, history, batch assign from a file
     #[command(subcommand)]
     Tagging(TaggingCommand),
-    // Later groups (import, cleanse, dedupe, segments) go here, one module each.
+    /// The importer plugins the server has, with their options (--verbose)
+    Importers {
+        /// Also show each importer's options and description
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Import a channel file on the server through an importer plugin, showing progress
+    #[command(long_about = IMPORT_HELP)]
+    Import(Box<ImportArgs>),
+    /// The rows an import rejected, with the reason for each
+    ImportReport {
+        /// Job id (printed by `import`, listed by `jobs list`)
+        job_id: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Server-side jobs (imports, later cleansing and dedupe): list, get, watch, cancel
+    #[command(subcommand, visible_alias = "job")]
+    Jobs(JobsCommand),
+    // Later groups (cleanse, dedupe, segments) go here, one module each; their
+    // long-running commands follow their job with `jobs::follow`.
+}
+
+const IMPORT_HELP: &str = "\
+Import a channel file through an importer plugin (see `tagctl importers`).
+
+FILE is a path on the server, below one of its `import_dirs`; a relative path is made
+absolute against the current directory first, since tagctl and tagd usually share a
+machine. The job runs on the server; tagctl follows it with a progress bar on stderr
+(rows read, rows/s, ETA when the server knows the file size, created / updated /
+unchanged / rejected) and then prints a summary, the first rejected rows and how to see
+them all (`tagctl import-report JOB_ID`). Ctrl-C stops watching, not the job; --detach
+prints the job id and returns at once.
+
+Exit status: 0 when the job succeeded, even if it rejected rows (the summary says how
+many); 2 when it failed or was cancelled (the job's error is printed); otherwise as for
+every command.";
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Importer name, e.g. spreadsheet
+    pub importer: String,
+    /// The file to import, as a path on the server (below one of its import_dirs)
+    pub file: PathBuf,
+    /// A plugin option as KEY=VALUE (repeatable); `tagctl importers --verbose` lists them
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+    /// Report what the import would do; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave customers that already exist (same channel and external id) as they are
+    #[arg(long)]
+    pub skip_existing: bool,
+    /// Create categories and tags the file names that do not exist yet (otherwise
+    /// rows with unknown tags are rejected)
+    #[arg(long)]
+    pub create_missing_tags: bool,
+    /// Print the job id and return without watching the job
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first
+    List(Paging),
+    /// Show one job
+    Get {
+        /// Job id
+        job_id: String,
+    },
+    /// Follow a job with a progress bar until it ends, then print its summary
+    /// (exit 2 if it failed or was cancelled)
+    Watch {
+        /// Job id
+        job_id: String,
+    },
+    /// Ask a running job to stop (what it committed stays); a finished job is refused
+    Cancel {
+        /// Job id
+        job_id: String,
+    },
 }
 
 /// How many rows a `list` fetches.

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use tagd_proto::v1::customer_service_client::CustomerServiceClient;
+use tagd_proto::v1::import_service_client::ImportServiceClient;
+use tagd_proto::v1::job_service_client::JobServiceClient;
 use tagd_proto::v1::tag_service_client::TagServiceClient;
 use tagd_proto::v1::tagging_service_client::TaggingServiceClient;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -53,6 +55,16 @@ impl Connection {
         CustomerServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn imports(&self) -> ImportServiceClient<Authed> {
+        ImportServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn jobs(&self) -> JobServiceClient<Authed> {
+        JobServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     pub fn tagging(&self) -> TaggingServiceClient<Authed> {

@@ -4,9 +4,10 @@
 //! |---|---|
 //! | 0 | success |
 //! | 1 | usage or input error: bad flags, unreadable or malformed file, bad config |
-//! | 2 | the server refused the request: `INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION` |
+//! | 2 | the server refused the request: `INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION`; or a watched job failed or was cancelled |
 //! | 3 | the key was refused: `UNAUTHENTICATED`, `PERMISSION_DENIED` |
 //! | 4 | the server is unreachable, `UNAVAILABLE`, or any other failure |
+//! | 130 | Ctrl-C while watching a job (the job keeps running on the server) |
 
 use std::fmt;
 
@@ -17,6 +18,8 @@ pub const USAGE: u8 = 1;
 pub const REFUSED: u8 = 2;
 pub const AUTH: u8 = 3;
 pub const UNAVAILABLE: u8 = 4;
+/// The shell's code for SIGINT, kept when tagctl catches Ctrl-C to say the job goes on.
+pub const INTERRUPTED: u8 = 130;
 
 /// The exit-code table, shown at the end of `tagctl --help`.
 pub const HELP: &str = "\
@@ -24,9 +27,11 @@ Exit codes:
   0  success
   1  usage or input error (bad flags, unreadable or malformed file, bad config)
   2  the server refused the request: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
-     FAILED_PRECONDITION
+     FAILED_PRECONDITION; or the job `import` / `jobs watch` followed failed or was
+     cancelled (a job that succeeded with rejected rows is 0)
   3  the key was refused: UNAUTHENTICATED, PERMISSION_DENIED
   4  server unreachable, UNAVAILABLE, or any other failure
+  130  Ctrl-C while watching a job; the job keeps running on the server
 
 Errors go to stderr as `error: <gRPC code>: <message>` (or `error: <message>` for
 local problems); results go to stdout.";
@@ -40,6 +45,10 @@ pub enum Failure {
     Server { status: Status, context: String },
     /// No connection could be made.
     Unreachable(String),
+    /// A job tagctl followed ended FAILED or CANCELLED; the message has its error.
+    Job(String),
+    /// The user stopped watching a job with Ctrl-C.
+    Interrupted(String),
 }
 
 impl Failure {
@@ -59,6 +68,10 @@ impl Failure {
         match self {
             Failure::Usage(_) => USAGE,
             Failure::Unreachable(_) => UNAVAILABLE,
+            // A job that did not finish is the server refusing the work, as far as
+            // scripts are concerned: the request itself is what needs fixing.
+            Failure::Job(_) => REFUSED,
+            Failure::Interrupted(_) => INTERRUPTED,
             Failure::Server { status, .. } => code_exit(status.code()),
         }
     }
@@ -76,7 +89,9 @@ impl From<Status> for Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Usage(message) => f.write_str(message),
+            Failure::Usage(message) | Failure::Job(message) | Failure::Interrupted(message) => {
+                f.write_str(message)
+            }
             Failure::Unreachable(message) => {
                 write!(f, "{}: {message}", code_name(Code::Unavailable))
             }
@@ -156,6 +171,8 @@ mod tests {
         }
         assert_eq!(Failure::usage("bad").exit_code(), 1);
         assert_eq!(Failure::Unreachable("down".into()).exit_code(), 4);
+        assert_eq!(Failure::Job("job x failed".into()).exit_code(), 2);
+        assert_eq!(Failure::Interrupted("stopped".into()).exit_code(), 130);
     }
 
     #[test]

@@ -2,23 +2,23 @@
 //!
 //! Exit codes (also in `tagctl --help`): 0 ok; 1 usage or input error; 2 the server
 //! refused the request (`INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`,
-//! `FAILED_PRECONDITION`); 3 the key was refused (`UNAUTHENTICATED`,
-//! `PERMISSION_DENIED`); 4 server unreachable, `UNAVAILABLE` or anything else.
-//! See [`exit`].
+//! `FAILED_PRECONDITION`) or a followed job failed or was cancelled; 3 the key was
+//! refused (`UNAUTHENTICATED`, `PERMISSION_DENIED`); 4 server unreachable,
+//! `UNAVAILABLE` or anything else; 130 Ctrl-C while watching a job. See [`exit`].
 
 mod categories;
 mod cli;
 mod connect;
 mod customers;
 mod exit;
+mod imports;
 mod input;
+mod jobs;
 mod output;
 mod paging;
 mod settings;
 mod tagging;
 mod tags;
-// Next: `jobs.rs`, a progress bar (indicatif) over a server-streamed job watch,
-// shared by the import, cleanse, dedupe and segments modules.
 
 use std::process::ExitCode;
 
@@ -71,5 +71,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tags(command) => tags::run(command, &connection, out).await,
         Command::Customers(command) => customers::run(*command, &connection, out).await,
         Command::Tagging(command) => tagging::run(command, &connection, out).await,
+        Command::Importers { verbose } => imports::importers(verbose, &connection, out).await,
+        Command::Import(args) => imports::import(*args, &connection, out).await,
+        Command::ImportReport { job_id, paging } => {
+            imports::report(job_id, paging.limit, &connection, out).await
+        }
+        Command::Jobs(command) => jobs::run(command, &connection, out).await,
     }
 }

@@ -67,6 +67,16 @@ impl Output {
         }
     }
 
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// A line for people between tables (a hint, a heading); nothing with `--json`,
+    /// whose stdout must stay one JSON document.
+    pub fn note(&self, text: &str) -> Result<(), Failure> {
+        if self.json { Ok(()) } else { self.write(text) }
+    }
+
     fn json_line<S: Serialize + ?Sized>(&self, value: &S) -> Result<(), Failure> {
         let text = serde_json::to_string_pretty(value)
             .map_err(|e| Failure::usage(format!("cannot encode JSON: {e}")))?;
