@@ -15,6 +15,7 @@ backend_tests!(
     spreadsheet_rows_become_customers_with_tags,
     orders_and_wecom_contacts_bring_purchases_and_interactions,
     a_dry_run_reports_and_writes_nothing,
+    uploaded_files_are_imported_and_then_removed,
     import_requests_are_checked,
     broken_plugins_fail_their_job_not_the_server,
     a_running_import_can_be_cancelled,
@@ -300,6 +301,93 @@ async fn orders_and_wecom_contacts_bring_purchases_and_interactions(backend: Bac
         (0, 0),
         "{counts:?}"
     );
+}
+
+fn upload_messages(file_name: &str, contents: &[u8]) -> Vec<pb::UploadImportRequest> {
+    use pb::upload_import_request::Part;
+    let start = pb::UploadStart {
+        request: Some(pb::StartImportRequest {
+            importer: "spreadsheet".to_owned(),
+            create_missing_tags: true,
+            ..pb::StartImportRequest::default()
+        }),
+        file_name: file_name.to_owned(),
+    };
+    let mut messages = vec![pb::UploadImportRequest {
+        part: Some(Part::Start(start)),
+    }];
+    for chunk in contents.chunks(64) {
+        messages.push(pb::UploadImportRequest {
+            part: Some(Part::Chunk(chunk.to_vec())),
+        });
+    }
+    messages
+}
+
+async fn uploaded_files_are_imported_and_then_removed(backend: Backend) {
+    build_plugins();
+    let uploads = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            extra_config: format!(
+                "upload_dir = \"{}\"\nmax_upload_mb = 1\n",
+                uploads.path().display()
+            ),
+            ..Options::default()
+        },
+    )
+    .await;
+    let messages = upload_messages("客户.csv", CUSTOMERS_CSV.as_bytes());
+    let job = server
+        .imports()
+        .upload_import(tokio_stream::iter(messages.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let done = watch_to_end(&server, &job.id).await;
+    let done = done.last().unwrap();
+    assert_eq!(state(done), pb::JobState::Succeeded, "{done:?}");
+    assert_eq!((progress(done).created, progress(done).rejected), (2, 2));
+    assert_eq!(
+        customers_with_phone(&server, "+8613800138000").await.len(),
+        1
+    );
+    assert_eq!(
+        std::fs::read_dir(uploads.path()).unwrap().count(),
+        0,
+        "the uploaded copy is removed when its import ends"
+    );
+
+    assert_status(
+        server
+            .imports_as(As::Writer)
+            .upload_import(tokio_stream::iter(messages))
+            .await,
+        Code::PermissionDenied,
+        "",
+    );
+    let too_big = upload_messages("big.csv", &vec![b'x'; (1 << 20) + 1]);
+    assert_status(
+        server
+            .imports()
+            .upload_import(tokio_stream::iter(too_big))
+            .await,
+        Code::InvalidArgument,
+        "larger than",
+    );
+    let headless = vec![pb::UploadImportRequest {
+        part: Some(pb::upload_import_request::Part::Chunk(b"a,b".to_vec())),
+    }];
+    assert_status(
+        server
+            .imports()
+            .upload_import(tokio_stream::iter(headless))
+            .await,
+        Code::InvalidArgument,
+        "first message",
+    );
+    assert_eq!(std::fs::read_dir(uploads.path()).unwrap().count(), 0);
 }
 
 async fn a_dry_run_reports_and_writes_nothing(backend: Backend) {

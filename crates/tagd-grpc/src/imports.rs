@@ -17,6 +17,32 @@ pub(crate) struct Imports {
     pub jobs: Arc<Jobs>,
 }
 
+fn import_request(request: pb::StartImportRequest) -> Result<ImportRequest, Status> {
+    if request.importer.trim().is_empty() {
+        return Err(invalid("importer", "must not be empty"));
+    }
+    let existing = match pb::ExistingCustomers::try_from(request.existing) {
+        Ok(pb::ExistingCustomers::Unspecified | pb::ExistingCustomers::Update) => {
+            ExistingCustomers::Update
+        }
+        Ok(pb::ExistingCustomers::Skip) => ExistingCustomers::Skip,
+        Err(_) => {
+            return Err(invalid(
+                "existing",
+                &format!("unknown value {}", request.existing),
+            ));
+        }
+    };
+    Ok(ImportRequest {
+        importer: request.importer,
+        source_path: request.source_path,
+        options: request.options.into_iter().collect(),
+        dry_run: request.dry_run,
+        existing,
+        create_missing_tags: request.create_missing_tags,
+    })
+}
+
 #[tonic::async_trait]
 impl ImportService for Imports {
     async fn list_importers(
@@ -57,35 +83,42 @@ impl ImportService for Imports {
         request: Request<pb::StartImportRequest>,
     ) -> Result<Response<pb::Job>, Status> {
         let actor = actor(&request);
-        let request = request.into_inner();
-        if request.importer.trim().is_empty() {
-            return Err(invalid("importer", "must not be empty"));
-        }
-        let existing = match pb::ExistingCustomers::try_from(request.existing) {
-            Ok(pb::ExistingCustomers::Unspecified | pb::ExistingCustomers::Update) => {
-                ExistingCustomers::Update
-            }
-            Ok(pb::ExistingCustomers::Skip) => ExistingCustomers::Skip,
-            Err(_) => {
-                return Err(invalid(
-                    "existing",
-                    &format!("unknown value {}", request.existing),
-                ));
-            }
-        };
         let started = self
             .jobs
-            .start_import(
-                ImportRequest {
-                    importer: request.importer,
-                    source_path: request.source_path,
-                    options: request.options.into_iter().collect(),
-                    dry_run: request.dry_run,
-                    existing,
-                    create_missing_tags: request.create_missing_tags,
-                },
-                &actor,
-            )
+            .start_import(import_request(request.into_inner())?, &actor)
+            .await
+            .or_status()?;
+        Ok(Response::new(job(started)))
+    }
+
+    async fn upload_import(
+        &self,
+        request: Request<tonic::Streaming<pb::UploadImportRequest>>,
+    ) -> Result<Response<pb::Job>, Status> {
+        let actor = actor(&request);
+        let mut parts = request.into_inner();
+        let start = match parts.message().await?.and_then(|first| first.part) {
+            Some(pb::upload_import_request::Part::Start(start)) => start,
+            _ => return Err(invalid("start", "the first message must carry the request")),
+        };
+        let import = import_request(start.request.unwrap_or_default())?;
+        let mut upload = self.jobs.begin_upload(&start.file_name).await.or_status()?;
+        while let Some(message) = parts.message().await? {
+            match message.part {
+                Some(pb::upload_import_request::Part::Chunk(bytes)) => {
+                    upload.write(&bytes).await.or_status()?;
+                }
+                _ => {
+                    return Err(invalid(
+                        "start",
+                        "only the first message may carry the request",
+                    ));
+                }
+            }
+        }
+        let started = self
+            .jobs
+            .start_uploaded_import(import, upload, &actor)
             .await
             .or_status()?;
         Ok(Response::new(job(started)))

@@ -16,6 +16,7 @@ use crate::error::{JobError, JobResult};
 use crate::importers::Importer;
 use crate::records::{RecordRules, rejected_from_plugin};
 use crate::registry::{Jobs, RunningJob};
+use crate::uploads::Upload;
 
 /// Rows written per transaction.
 const ROWS_PER_TRANSACTION: usize = 500;
@@ -49,6 +50,30 @@ impl Jobs {
     ) -> JobResult<Job> {
         let importer = self.importer(&request.importer).await?;
         let source = self.allowed_source(&request.source_path).await?;
+        self.launch(importer, request, source, None, actor).await
+    }
+
+    /// Starts importing a file the caller sent; the file is removed when the job ends.
+    pub async fn start_uploaded_import(
+        self: &Arc<Self>,
+        request: ImportRequest,
+        mut upload: Upload,
+        actor: &str,
+    ) -> JobResult<Job> {
+        let importer = self.importer(&request.importer).await?;
+        let source = upload.finish().await?;
+        self.launch(importer, request, source, Some(upload), actor)
+            .await
+    }
+
+    async fn launch(
+        self: &Arc<Self>,
+        importer: Importer,
+        request: ImportRequest,
+        source: PathBuf,
+        upload: Option<Upload>,
+        actor: &str,
+    ) -> JobResult<Job> {
         let bytes_total = tokio::fs::metadata(&source)
             .await
             .map(|meta| meta.len())
@@ -91,6 +116,7 @@ impl Jobs {
             },
             options: request.options,
             rehearsed: HashSet::new(),
+            upload,
         };
         tokio::spawn(run.run());
         Ok(job)
@@ -172,6 +198,8 @@ struct ImportRun {
     /// have created. Each batch rolls back, so a later row of the same customer
     /// would count as created again; with this it counts as an update.
     rehearsed: HashSet<u64>,
+    /// The uploaded source, removed when the run ends (dropped with it).
+    upload: Option<Upload>,
 }
 
 /// How an import ended.
@@ -207,6 +235,8 @@ impl ImportRun {
             }
         }
         self.jobs.unregister(&job_id);
+        // An uploaded source is of no further use: dropping it removes the file.
+        drop(self.upload.take());
         tracing::info!(job = %job_id, state = %state, rows = self.job.progress.rows_read, "import finished");
     }
 

@@ -10,6 +10,7 @@ mod importers;
 mod imports;
 mod records;
 mod registry;
+mod uploads;
 
 pub use error::{JobError, JobResult};
 pub use importers::Importer;
@@ -17,3 +18,4 @@ pub use imports::{ExistingCustomers, ImportRequest};
 pub use records::DEFAULT_TAG_CATEGORY;
 pub use registry::{Jobs, JobsConfig};
 pub use tagd_plugin_api::host::Limits as WorkerLimits;
+pub use uploads::Upload;

@@ -24,6 +24,10 @@ pub struct JobsConfig {
     pub plugins_dir: PathBuf,
     /// Files the server may import; a source path must resolve below one of them.
     pub import_dirs: Vec<PathBuf>,
+    /// Where uploaded sources are kept while their import runs.
+    pub upload_dir: PathBuf,
+    /// The largest upload accepted.
+    pub max_upload_bytes: u64,
     /// The worker: this program with `worker_args`, then the plugin and its arguments.
     pub worker_program: PathBuf,
     pub worker_args: Vec<String>,

@@ -174,6 +174,8 @@ fn jobs_config(settings: &Settings) -> anyhow::Result<JobsConfig> {
     Ok(JobsConfig {
         plugins_dir: settings.plugins_dir()?,
         import_dirs: settings.import_dirs.iter().map(PathBuf::from).collect(),
+        upload_dir: settings.upload_dir(),
+        max_upload_bytes: settings.max_upload_mb << 20,
         worker_program: std::env::current_exe().context("cannot locate the tagd executable")?,
         worker_args: vec!["import-worker".to_owned()],
         limits: WorkerLimits {

@@ -33,6 +33,11 @@ pub struct Settings {
     pub plugins_dir: String,
     /// Folders the server may import files from; none by default.
     pub import_dirs: Vec<String>,
+    /// Where uploaded import files are kept while their import runs; "" = a
+    /// `tagd-uploads` folder in the system's temporary folder.
+    pub upload_dir: String,
+    /// The largest file UploadImport accepts, in MiB.
+    pub max_upload_mb: u64,
     /// Seconds an import plugin may go without producing a batch before its job fails.
     pub import_stall_secs: u64,
     /// Address-space limit of an import worker process, in MiB.
@@ -88,6 +93,8 @@ impl Settings {
             .set_default("expiry_sweep_secs", 60)?
             .set_default("plugins_dir", "")?
             .set_default("import_dirs", Vec::<String>::new())?
+            .set_default("upload_dir", "")?
+            .set_default("max_upload_mb", 1024)?
             .set_default("import_stall_secs", 60)?
             .set_default("import_memory_mb", 2048)?
             .set_default("auth.keys", Vec::<String>::new())?;
@@ -151,6 +158,14 @@ impl Settings {
         exe.parent()
             .map(Path::to_path_buf)
             .context("the tagd executable has no folder")
+    }
+
+    pub fn upload_dir(&self) -> PathBuf {
+        if self.upload_dir.is_empty() {
+            std::env::temp_dir().join("tagd-uploads")
+        } else {
+            PathBuf::from(&self.upload_dir)
+        }
     }
 
     pub fn contact_rules(&self) -> anyhow::Result<ContactRules> {
