@@ -16,6 +16,7 @@ backend_tests!(
     orders_and_wecom_contacts_bring_purchases_and_interactions,
     a_dry_run_reports_and_writes_nothing,
     uploaded_files_are_imported_and_then_removed,
+    a_revert_undoes_an_import_unless_its_customers_changed_since,
     import_requests_are_checked,
     broken_plugins_fail_their_job_not_the_server,
     a_running_import_can_be_cancelled,
@@ -388,6 +389,153 @@ async fn uploaded_files_are_imported_and_then_removed(backend: Backend) {
         "first message",
     );
     assert_eq!(std::fs::read_dir(uploads.path()).unwrap().count(), 0);
+}
+
+async fn revert(
+    server: &TestServer,
+    job_id: &str,
+) -> Result<pb::RevertImportResponse, tonic::Status> {
+    server
+        .imports()
+        .revert_import(pb::RevertImportRequest {
+            job_id: job_id.to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn a_revert_undoes_an_import_unless_its_customers_changed_since(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    // Before the import: 张伟 exists with another email, and holds 高价值 in an exclusive category.
+    let tiers = crate::fixtures::category(&server, "价值等级", true).await;
+    let high = crate::fixtures::tag(&server, &tiers.id, "高价值", pb::ValueType::Flag, &[]).await;
+    crate::fixtures::tag(&server, &tiers.id, "中价值", pb::ValueType::Flag, &[]).await;
+    let zhang = server
+        .customers()
+        .upsert_customers(pb::UpsertCustomersRequest {
+            entries: vec![pb::UpsertCustomerEntry {
+                key: Some(pb::ExternalId {
+                    channel: "spreadsheet".to_owned(),
+                    external_id: "phone:+8613800138000".to_owned(),
+                }),
+                customer: Some(pb::Customer {
+                    name: "张伟".to_owned(),
+                    emails: vec!["old@example.com".to_owned()],
+                    ..pb::Customer::default()
+                }),
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results[0]
+        .customer_id
+        .clone();
+    crate::fixtures::assign(
+        &server,
+        &zhang,
+        vec![crate::fixtures::assignment(&high.id, "")],
+    )
+    .await;
+    let before = server
+        .customers()
+        .get_customer(pb::GetCustomerRequest { id: zhang.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let csv = "客户名称,手机号,邮箱,价值等级\n张伟,13800138000,new@example.com,中价值\n刘洋,13600136000,,\n";
+    let path = write_file(folder.path(), "tiers.csv", csv);
+    let mut start = request("spreadsheet", &path);
+    start
+        .options
+        .insert("tag_columns".to_owned(), "价值等级".to_owned());
+    let done = run_import(&server, start).await;
+    let done = done.last().unwrap().clone();
+    let counts = progress(&done);
+    assert_eq!((counts.created, counts.updated), (1, 1), "{counts:?}");
+    let held = crate::fixtures::customer_tags(&server, &zhang).await;
+    assert_eq!(
+        held.iter().map(|t| t.tag_name.as_str()).collect::<Vec<_>>(),
+        vec!["中价值"]
+    );
+
+    let undone = revert(&server, &done.id).await.unwrap();
+    assert_eq!(state(undone.job.as_ref().unwrap()), pb::JobState::Reverted);
+    assert_eq!(
+        (undone.customers_deleted, undone.customers_restored),
+        (1, 1),
+        "{undone:?}"
+    );
+    assert_eq!(
+        (undone.tags_removed, undone.tags_restored),
+        (1, 1),
+        "{undone:?}"
+    );
+    assert!(
+        customers_with_phone(&server, "+8613600136000")
+            .await
+            .is_empty(),
+        "刘洋 is gone"
+    );
+    let after = server
+        .customers()
+        .get_customer(pb::GetCustomerRequest { id: zhang.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            after.emails.clone(),
+            after.phones.clone(),
+            after.name.clone()
+        ),
+        (
+            before.emails.clone(),
+            before.phones.clone(),
+            before.name.clone()
+        ),
+        "张伟's fields are as before the import"
+    );
+    let held = crate::fixtures::customer_tags(&server, &zhang).await;
+    assert_eq!(
+        held.iter().map(|t| t.tag_name.as_str()).collect::<Vec<_>>(),
+        vec!["高价值"],
+        "the replaced tag is back"
+    );
+    assert_status(
+        revert(&server, &done.id).await,
+        Code::FailedPrecondition,
+        "already reverted",
+    );
+
+    // Import again, then change a customer it touched: the revert is refused and changes nothing.
+    let mut start = request("spreadsheet", &path);
+    start
+        .options
+        .insert("tag_columns".to_owned(), "价值等级".to_owned());
+    let again = run_import(&server, start).await;
+    let again = again.last().unwrap().clone();
+    crate::fixtures::assign(
+        &server,
+        &zhang,
+        vec![crate::fixtures::assignment(&high.id, "")],
+    )
+    .await;
+    assert_status(
+        revert(&server, &again.id).await,
+        Code::FailedPrecondition,
+        &zhang,
+    );
+    assert_eq!(
+        customers_with_phone(&server, "+8613600136000").await.len(),
+        1
+    );
+    assert_status(
+        revert(&server, crate::fixtures::UNKNOWN_ID).await,
+        Code::NotFound,
+        "job",
+    );
 }
 
 async fn a_dry_run_reports_and_writes_nothing(backend: Backend) {

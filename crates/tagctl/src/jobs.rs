@@ -296,6 +296,10 @@ pub async fn conclude(connection: &Connection, job: pb::Job, out: Output) -> Res
             }
             Ok(())
         }
+        pb::JobState::Reverted => {
+            out.note("this import was reverted afterwards: what it wrote has been undone")?;
+            Ok(())
+        }
         pb::JobState::Failed => Err(Failure::Job(format!("job {id} failed{reason}"))),
         pb::JobState::Cancelled => Err(Failure::Job(format!("job {id} was cancelled{reason}"))),
         pb::JobState::Running | pb::JobState::Unspecified => Err(Failure::Job(format!(

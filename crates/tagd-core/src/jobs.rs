@@ -39,6 +39,8 @@ pub enum JobState {
     Succeeded,
     Failed,
     Cancelled,
+    /// A finished import whose changes were undone.
+    Reverted,
 }
 
 impl JobState {
@@ -48,6 +50,7 @@ impl JobState {
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
+            JobState::Reverted => "reverted",
         }
     }
 
@@ -65,6 +68,7 @@ impl FromStr for JobState {
             "succeeded" => Ok(JobState::Succeeded),
             "failed" => Ok(JobState::Failed),
             "cancelled" => Ok(JobState::Cancelled),
+            "reverted" => Ok(JobState::Reverted),
             other => Err(format!("unknown job state {other:?}")),
         }
     }
@@ -172,6 +176,7 @@ mod tests {
             JobState::Succeeded,
             JobState::Failed,
             JobState::Cancelled,
+            JobState::Reverted,
         ] {
             assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
         }

@@ -124,6 +124,24 @@ impl ImportService for Imports {
         Ok(Response::new(job(started)))
     }
 
+    async fn revert_import(
+        &self,
+        request: Request<pb::RevertImportRequest>,
+    ) -> Result<Response<pb::RevertImportResponse>, Status> {
+        let actor = actor(&request);
+        let job_id = id("job_id", &request.get_ref().job_id)?;
+        let (reverted, outcome) = self.jobs.revert_import(&job_id, &actor).await.or_status()?;
+        Ok(Response::new(pb::RevertImportResponse {
+            job: Some(job(reverted)),
+            customers_deleted: outcome.customers_deleted,
+            customers_restored: outcome.customers_restored,
+            tags_removed: outcome.tags_removed,
+            tags_restored: outcome.tags_restored,
+            purchases_removed: outcome.purchases_removed,
+            interactions_removed: outcome.interactions_removed,
+        }))
+    }
+
     async fn get_import_report(
         &self,
         request: Request<pb::GetImportReportRequest>,

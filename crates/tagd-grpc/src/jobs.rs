@@ -33,6 +33,7 @@ pub(crate) fn job(job: Job) -> pb::Job {
             JobState::Succeeded => pb::JobState::Succeeded,
             JobState::Failed => pb::JobState::Failed,
             JobState::Cancelled => pb::JobState::Cancelled,
+            JobState::Reverted => pb::JobState::Reverted,
         }
         .into(),
         created_by: job.created_by,

@@ -167,6 +167,20 @@ impl Jobs {
         }
     }
 
+    /// Undoes a finished import (see `Store::revert_import`).
+    pub async fn revert_import(
+        &self,
+        job_id: &str,
+        actor: &str,
+    ) -> JobResult<(Job, tagd_store::RevertOutcome)> {
+        if self.running_job(job_id).is_some() {
+            return Err(JobError::FailedPrecondition(format!(
+                "job {job_id} is still running; cancel it first"
+            )));
+        }
+        Ok(self.store.revert_import(job_id, actor).await?)
+    }
+
     pub async fn import_report(
         &self,
         job_id: &str,

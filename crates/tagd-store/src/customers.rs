@@ -53,6 +53,8 @@ pub enum UpsertOutcome {
 pub struct UpsertResult {
     pub customer_id: String,
     pub outcome: UpsertOutcome,
+    /// The fields before an update (for imports to record what to restore).
+    pub(crate) before: Option<CustomerFields>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -223,6 +225,82 @@ fn from_row(row: CustomerRow) -> StoreResult<Customer> {
     })
 }
 
+/// A customer's fields as one JSON text (the columns of its row), kept to restore them later.
+pub(crate) fn fields_json(fields: &CustomerFields) -> String {
+    let row = to_rows(&Customer {
+        id: String::new(),
+        fields: fields.clone(),
+        created_at: NaiveDateTime::default(),
+        updated_at: NaiveDateTime::default(),
+    })
+    .customer;
+    json(&[
+        row.name,
+        row.gender,
+        row.birthday.map(|day| day.to_string()).unwrap_or_default(),
+        row.province,
+        row.city,
+        row.district,
+        row.address_detail,
+        row.company,
+        row.source_channel,
+        row.phones,
+        row.emails,
+        row.external_ids,
+        row.attributes,
+    ])
+}
+
+/// The fields [`fields_json`] kept.
+pub(crate) fn fields_from_json(text: &str) -> StoreResult<CustomerFields> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("kept customer fields: {e}"));
+    let parts: Vec<String> = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+    let [
+        name,
+        gender,
+        birthday,
+        province,
+        city,
+        district,
+        address_detail,
+        company,
+        source_channel,
+        phones,
+        emails,
+        external_ids,
+        attributes,
+    ] = <[String; 13]>::try_from(parts).map_err(|_| corrupt("wrong shape".to_owned()))?;
+    let birthday = if birthday.is_empty() {
+        None
+    } else {
+        Some(
+            birthday
+                .parse()
+                .map_err(|e: chrono::ParseError| corrupt(e.to_string()))?,
+        )
+    };
+    let customer = from_row(CustomerRow {
+        id: String::new(),
+        name_key: String::new(),
+        name,
+        gender,
+        birthday,
+        province,
+        city,
+        district,
+        address_detail,
+        company,
+        source_channel,
+        phones,
+        emails,
+        external_ids,
+        attributes,
+        created_at: NaiveDateTime::default(),
+        updated_at: NaiveDateTime::default(),
+    })?;
+    Ok(customer.fields)
+}
+
 /// `%text%` for LIKE, with the wildcards in `text` escaped by `\`.
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
@@ -255,6 +333,9 @@ pub(crate) trait CustomerQueries {
         before: &HashMap<String, CustomerFields>,
     ) -> StoreResult<()>;
     async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()>;
+    /// Deletes customers and everything that belongs to them: tags, history,
+    /// purchases with their items, interactions, phones, emails, identities.
+    async fn erase_customers(&mut self, ids: &[String]) -> StoreResult<()>;
     /// Creates or merges customers keyed by channel identity (see
     /// [`Store::upsert_customers`]); with `skip_existing`, stored customers are
     /// left as they are and reported unchanged.
@@ -541,12 +622,50 @@ macro_rules! customer_queries {
                         } else {
                             UpsertOutcome::Unchanged
                         };
+                        let before = (outcome == UpsertOutcome::Updated)
+                            .then(|| originals.get(&customer_id).cloned())
+                            .flatten();
                         UpsertResult {
                             customer_id,
                             outcome,
+                            before,
                         }
                     })
                     .collect())
+            }
+
+            async fn erase_customers(&mut self, ids: &[String]) -> StoreResult<()> {
+                for chunk in ids.chunks(IN_CHUNK) {
+                    diesel::delete(
+                        customer_tags::table.filter(customer_tags::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                    diesel::delete(
+                        tag_history::table.filter(tag_history::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                    // Orders and contacts belong to the customer; an order id freed here may be recorded again.
+                    diesel::delete(
+                        purchase_items::table.filter(purchase_items::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                    diesel::delete(purchases::table.filter(purchases::customer_id.eq_any(chunk)))
+                        .execute(self)
+                        .await?;
+                    diesel::delete(
+                        interactions::table.filter(interactions::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                    self.delete_children(chunk).await?;
+                    diesel::delete(customers::table.filter(customers::id.eq_any(chunk)))
+                        .execute(self)
+                        .await?;
+                }
+                Ok(())
             }
         }
     };
@@ -649,26 +768,7 @@ impl Store {
                 .count()
                 .get_result(conn)
                 .await?;
-            diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(id)))
-                .execute(conn)
-                .await?;
-            diesel::delete(tag_history::table.filter(tag_history::customer_id.eq(id)))
-                .execute(conn)
-                .await?;
-            // Orders and contacts belong to the customer; an order id freed here may be recorded again.
-            diesel::delete(purchase_items::table.filter(purchase_items::customer_id.eq(id)))
-                .execute(conn)
-                .await?;
-            diesel::delete(purchases::table.filter(purchases::customer_id.eq(id)))
-                .execute(conn)
-                .await?;
-            diesel::delete(interactions::table.filter(interactions::customer_id.eq(id)))
-                .execute(conn)
-                .await?;
-            conn.delete_children(&[id.to_owned()]).await?;
-            diesel::delete(customers::table.find(id))
-                .execute(conn)
-                .await?;
+            conn.erase_customers(&[id.to_owned()]).await?;
             Ok(u64::try_from(live).unwrap_or(0))
         })
     }

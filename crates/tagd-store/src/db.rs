@@ -21,11 +21,12 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
 use crate::error::{StoreError, StoreResult};
+use crate::imports::ImportChangeRow;
 use crate::jobs::RejectedRowRow;
 use crate::purchases::{InteractionRow, PurchaseItemRow, PurchaseRow};
 use crate::schema::{
     customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
-    interactions, job_rejected_rows, purchase_items, purchases, tag_history,
+    import_changes, interactions, job_rejected_rows, purchase_items, purchases, tag_history,
 };
 use crate::tagging::{AssignmentRow, HistoryRow};
 
@@ -362,6 +363,7 @@ batch_inserts! {
     insert_purchase_rows(PurchaseRow, 10) => purchases::table;
     insert_purchase_item_rows(PurchaseItemRow, 9) => purchase_items::table;
     insert_interaction_rows(InteractionRow, 12) => interactions::table;
+    insert_import_change_rows(ImportChangeRow, 4) => import_changes::table;
 }
 
 /// Now, in UTC, truncated to microseconds: what MySQL's DATETIME(6) keeps, so

@@ -16,11 +16,11 @@ use tagd_core::tags::{Tag, ValueType};
 use tagd_core::text;
 
 use crate::Store;
-use crate::customers::{CustomerQueries, UpsertEntry, UpsertOutcome};
-use crate::db::{MysqlConn, SqliteConn, now, rehearsable_transaction};
+use crate::customers::{CustomerQueries, UpsertEntry, UpsertOutcome, fields_json};
+use crate::db::{BatchInsert, MysqlConn, SqliteConn, now, rehearsable_transaction};
 use crate::error::StoreResult;
 use crate::purchases::ActivityQueries;
-use crate::schema::{categories, tags};
+use crate::schema::{categories, import_changes, tags};
 use crate::tagging::{AssignCall, TaggingQueries};
 use crate::tags::{CategoryRow, TagRow, encode_enum_values};
 
@@ -88,7 +88,21 @@ pub(crate) struct Resolved {
 }
 
 /// Import queries, written once and compiled for each backend's connection.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = import_changes)]
+pub(crate) struct ImportChangeRow {
+    pub job_id: String,
+    pub customer_id: String,
+    /// "created" or "updated".
+    pub action: String,
+    /// The fields before the import's first change ("" for a created customer).
+    pub before_fields: String,
+}
+
 pub(crate) trait ImportQueries {
+    /// Records what the import did to each customer, keeping the first record
+    /// when a later batch of the same import touches a customer again.
+    async fn record_changes(&mut self, changes: Vec<ImportChangeRow>) -> StoreResult<()>;
     async fn resolve_tags(
         &mut self,
         entries: &[ImportEntry],
@@ -99,6 +113,29 @@ pub(crate) trait ImportQueries {
 macro_rules! import_queries {
     ($conn:ty) => {
         impl ImportQueries for $conn {
+            async fn record_changes(&mut self, changes: Vec<ImportChangeRow>) -> StoreResult<()> {
+                let Some(job_id) = changes.iter().next().map(|change| change.job_id.clone()) else {
+                    return Ok(());
+                };
+                let ids: Vec<&str> = changes.iter().map(|c| c.customer_id.as_str()).collect();
+                let mut known: BTreeSet<String> = BTreeSet::new();
+                for chunk in ids.chunks(1_000) {
+                    let found: Vec<String> = import_changes::table
+                        .filter(import_changes::job_id.eq(&job_id))
+                        .filter(import_changes::customer_id.eq_any(chunk))
+                        .select(import_changes::customer_id)
+                        .load(self)
+                        .await?;
+                    known.extend(found);
+                }
+                let fresh: Vec<ImportChangeRow> = changes
+                    .into_iter()
+                    .filter(|change| known.insert(change.customer_id.clone()))
+                    .collect();
+                self.insert_import_change_rows(&fresh).await?;
+                Ok(())
+            }
+
             async fn resolve_tags(
                 &mut self,
                 entries: &[ImportEntry],
@@ -320,6 +357,23 @@ impl Store {
             let mut calls: BTreeMap<String, AssignCall> = BTreeMap::new();
             let mut purchases = Vec::new();
             let mut interactions = Vec::new();
+            let changes: Vec<ImportChangeRow> = results
+                .iter()
+                .filter_map(|result| {
+                    let (action, before) = match result.outcome {
+                        UpsertOutcome::Created => ("created", String::new()),
+                        UpsertOutcome::Updated => ("updated", fields_json(result.before.as_ref()?)),
+                        UpsertOutcome::Unchanged => return None,
+                    };
+                    Some(ImportChangeRow {
+                        job_id: settings.job_id.clone(),
+                        customer_id: result.customer_id.clone(),
+                        action: action.to_owned(),
+                        before_fields: before,
+                    })
+                })
+                .collect();
+            conn.record_changes(changes).await?;
             for (((result, rows), entry), source) in
                 results.iter().zip(assignments).zip(&accepted).zip(&sources)
             {

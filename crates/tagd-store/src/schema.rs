@@ -188,3 +188,12 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    import_changes (job_id, customer_id) {
+        job_id -> Text,
+        customer_id -> Text,
+        action -> Text,
+        before_fields -> Text,
+    }
+}
