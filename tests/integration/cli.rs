@@ -637,6 +637,18 @@ async fn imports_are_started_watched_and_reported(backend: Backend) {
         );
     }
 
+    // The first import is undone (the second changed nothing); undoing it twice is refused.
+    let undone = admin.json(&["import-revert", &job_id]).await;
+    assert_eq!(undone["customers_deleted"], 2, "{undone}");
+    assert_eq!(undone["tags_removed"], 0, "their tags went with them: {undone}");
+    let refused = admin.run(&["import-revert", &job_id]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("already reverted"),
+        "{}",
+        refused.stderr
+    );
+
     // A plugin that crashes fails its job: exit 2 with the job's error.
     std::fs::write(folder.join("anything.txt"), "x").unwrap();
     let crashed = admin

@@ -83,6 +83,11 @@ pub enum Command {
         #[command(flatten)]
         paging: Paging,
     },
+    /// Undo a finished import: delete the customers it created, restore what it changed
+    ImportRevert {
+        /// Job id of the import
+        job_id: String,
+    },
     /// Server-side jobs (imports, later cleansing and dedupe): list, get, watch, cancel
     #[command(subcommand, visible_alias = "job")]
     Jobs(JobsCommand),

@@ -1,4 +1,4 @@
-//! `tagctl importers`, `tagctl import` and `tagctl import-report`: ImportService.
+//! `tagctl importers`, `tagctl import`, `tagctl import-report` and `tagctl import-revert`: ImportService.
 //! Following the started job and its summary are `jobs.rs`'s.
 
 use std::collections::HashMap;
@@ -248,6 +248,48 @@ pub async fn report(
             .map(RejectedRowView::from)
             .collect::<Vec<_>>(),
     )
+}
+
+/// What `import-revert` undid, as `--json` prints it.
+#[derive(serde::Serialize)]
+struct RevertSummary {
+    job_id: String,
+    customers_deleted: u64,
+    customers_restored: u64,
+    tags_removed: u64,
+    tags_restored: u64,
+    purchases_removed: u64,
+    interactions_removed: u64,
+}
+
+pub async fn revert(job_id: String, connection: &Connection, out: Output) -> Result<(), Failure> {
+    let undone = connection
+        .imports()
+        .revert_import(pb::RevertImportRequest {
+            job_id: job_id.clone(),
+        })
+        .await?
+        .into_inner();
+    let summary = RevertSummary {
+        job_id,
+        customers_deleted: undone.customers_deleted,
+        customers_restored: undone.customers_restored,
+        tags_removed: undone.tags_removed,
+        tags_restored: undone.tags_restored,
+        purchases_removed: undone.purchases_removed,
+        interactions_removed: undone.interactions_removed,
+    };
+    let sentence = format!(
+        "reverted import {}: {} customers deleted, {} restored; {} tags removed, {} restored; {} purchases and {} interactions removed",
+        summary.job_id,
+        summary.customers_deleted,
+        summary.customers_restored,
+        summary.tags_removed,
+        summary.tags_restored,
+        summary.purchases_removed,
+        summary.interactions_removed,
+    );
+    out.outcome(&summary, &sentence)
 }
 
 /// After an import's summary: its first rejected rows and where to find the rest.

@@ -76,6 +76,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::ImportReport { job_id, paging } => {
             imports::report(job_id, paging.limit, &connection, out).await
         }
+        Command::ImportRevert { job_id } => imports::revert(job_id, &connection, out).await,
         Command::Jobs(command) => jobs::run(command, &connection, out).await,
     }
 }
