@@ -2,18 +2,15 @@
 //! `tagd` and is judged only by its stdout, stderr and exit code.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
 
 use crate::fixtures::UNKNOWN_ID;
 use crate::harness::{
-    ADMIN_KEY, Backend, Database, READER_KEY, WRITER_KEY, backend_tests, build_plugins,
-    tagd_binary, tagd_command,
+    ADMIN_KEY, Backend, Options, READER_KEY, TestServer, WRITER_KEY, backend_tests, build_plugins,
+    tagd_binary,
 };
 
 backend_tests!(
@@ -640,7 +637,10 @@ async fn imports_are_started_watched_and_reported(backend: Backend) {
     // The first import is undone (the second changed nothing); undoing it twice is refused.
     let undone = admin.json(&["import-revert", &job_id]).await;
     assert_eq!(undone["customers_deleted"], 2, "{undone}");
-    assert_eq!(undone["tags_removed"], 0, "their tags went with them: {undone}");
+    assert_eq!(
+        undone["tags_removed"], 0,
+        "their tags went with them: {undone}"
+    );
     let refused = admin.run(&["import-revert", &job_id]).await;
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
@@ -804,8 +804,7 @@ async fn jobs_are_listed_watched_and_cancelled(backend: Backend) {
 struct CliServer {
     url: String,
     dir: tempfile::TempDir,
-    _child: Child,
-    _database: Database,
+    _server: TestServer,
 }
 
 impl CliServer {
@@ -828,49 +827,20 @@ impl CliServer {
         .await
     }
 
-    /// `extra_config` gets the server's temporary folder and returns TOML lines.
+    /// `extra_config` gets the test's temporary folder and returns TOML lines.
     async fn start_with(backend: Backend, extra_config: impl FnOnce(&Path) -> String) -> CliServer {
         let binary = tagctl_binary();
-        let database = Database::fresh(backend).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\npool_size = 4\nlog_level = \"warn\"\n{}\n",
-            database.url,
-            extra_config(dir.path())
-        );
-        for (name, key, role) in [
-            ("ops", ADMIN_KEY, "admin"),
-            ("crm", WRITER_KEY, "writer"),
-            ("bi", READER_KEY, "reader"),
-        ] {
-            config.push_str(&format!(
-                "[[auth.keys]]\nname = \"{name}\"\nkey = \"{key}\"\nrole = \"{role}\"\n"
-            ));
-        }
-        let config_path = dir.path().join("tagd.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = tagd_command()
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn tagd");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("tagd did not start within 60 s")
-            .unwrap()
-            .expect("tagd exited before listening");
-        let address = line.strip_prefix("tagd listening on ").unwrap().to_owned();
         assert!(binary.exists(), "{} is missing", binary.display());
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options {
+            extra_config: extra_config(dir.path()),
+            ..Options::default()
+        };
+        let server = TestServer::start_with(backend, options).await;
         CliServer {
-            url: format!("http://{address}"),
+            url: server.url.clone(),
             dir,
-            _child: child,
-            _database: database,
+            _server: server,
         }
     }
 

@@ -159,6 +159,8 @@ pub struct TestServer {
     child: Child,
     pub database: Database,
     channel: Channel,
+    /// `http://127.0.0.1:<port>`, for clients other than the gRPC ones here (tagctl).
+    pub url: String,
 }
 
 pub fn tagd_binary() -> &'static str {
@@ -251,7 +253,8 @@ impl TestServer {
             .strip_prefix("tagd listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from tagd: {line}"))
             .to_owned();
-        let channel = Channel::from_shared(format!("http://{address}"))
+        let url = format!("http://{address}");
+        let channel = Channel::from_shared(url.clone())
             .expect("uri")
             .connect()
             .await
@@ -260,6 +263,7 @@ impl TestServer {
             child,
             database,
             channel,
+            url,
         }
     }
 
