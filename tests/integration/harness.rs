@@ -183,6 +183,9 @@ pub fn build_plugins() {
         }
         for name in [
             "tagd-plugin-spreadsheet",
+            "tagd-plugin-orders",
+            "tagd-plugin-wecom",
+            "tagd-plugin-vcard",
             "tagd-plugin-test-crash",
             "tagd-plugin-test-wrong-abi",
         ] {
