@@ -14,6 +14,7 @@ use crate::harness::{
 backend_tests!(
     spreadsheet_rows_become_customers_with_tags,
     orders_and_wecom_contacts_bring_purchases_and_interactions,
+    vcards_and_workbooks_are_imported,
     a_dry_run_reports_and_writes_nothing,
     uploaded_files_are_imported_and_then_removed,
     a_revert_undoes_an_import_unless_its_customers_changed_since,
@@ -535,6 +536,50 @@ async fn a_revert_undoes_an_import_unless_its_customers_changed_since(backend: B
         revert(&server, crate::fixtures::UNKNOWN_ID).await,
         Code::NotFound,
         "job",
+    );
+}
+
+/// The plugins' own sample files, as a user would import them.
+fn sample(plugin: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../plugins")
+        .join(plugin)
+        .join("testdata")
+        .join(name)
+}
+
+async fn vcards_and_workbooks_are_imported(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    let vcards = folder.path().join("contacts.vcf");
+    std::fs::copy(sample("vcard", "contacts-v3.vcf"), &vcards).unwrap();
+    let done = run_import(&server, request("vcard", &vcards)).await;
+    let done = done.last().unwrap();
+    assert_eq!(state(done), pb::JobState::Succeeded, "{done:?}");
+    assert!(progress(done).created >= 3, "{done:?}");
+    let zhang = customers_with_phone(&server, "+8613800000001").await;
+    assert_eq!(zhang.len(), 1);
+    assert_eq!(zhang[0].name, "张三");
+    assert!(zhang[0].emails.contains(&"zhangsan@example.com".to_owned()));
+    let li = customers_with_phone(&server, "+8613900000002").await;
+    assert_eq!(li[0].name, "李四", "quoted-printable names are decoded");
+    let tags = crate::fixtures::customer_tags(&server, &zhang[0].id).await;
+    let mut names: Vec<&str> = tags.iter().map(|t| t.tag_name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["VIP", "老客户"], "CATEGORIES become tags");
+
+    let workbook = folder.path().join("customers.xlsx");
+    std::fs::copy(sample("spreadsheet", "customers.xlsx"), &workbook).unwrap();
+    let done = run_import(&server, request("spreadsheet", &workbook)).await;
+    let done = done.last().unwrap();
+    assert_eq!(state(done), pb::JobState::Succeeded, "{done:?}");
+    assert!(progress(done).rows_read > 0, "{done:?}");
+    assert_eq!(
+        progress(done).rows_read,
+        progress(done).created
+            + progress(done).updated
+            + progress(done).unchanged
+            + progress(done).rejected,
+        "every row is accounted for: {done:?}"
     );
 }
 
