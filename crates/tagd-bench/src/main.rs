@@ -1,12 +1,15 @@
-//! `bench`: measures tagd's GetCustomer, AssignTags and BatchAssignTags against in-run baselines.
+//! `bench`: measures tagd's GetCustomer, AssignTags, BatchAssignTags and imports against in-run
+//! baselines.
 //!
 //! For each backend it starts `tagd serve` on a fresh database, creates data over gRPC, and
 //! measures tagd next to a baseline taken in the same run: a bare tonic echo server for reads,
 //! plain SQL through the same driver stack for writes. See `docs/BENCHMARKS.md`.
 
 mod echo;
+mod import;
 mod load;
 mod raw;
+mod raw_import;
 mod report;
 mod tagd;
 mod workload;
@@ -31,9 +34,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::{
     echo::EchoServer,
+    import::FileKind,
     load::Limits,
     raw::RawDb,
-    report::{Figure, Machine, Report, thousands},
+    report::{Figure, ImportFigures, Machine, Report, thousands},
     tagd::TagdProcess,
     workload::Dataset,
 };
@@ -53,7 +57,7 @@ impl Backend {
     }
 }
 
-/// One of the three measurements.
+/// One of the measurements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Phase {
     /// GetCustomer against the echo server.
@@ -62,6 +66,8 @@ enum Phase {
     Assign,
     /// BatchAssignTags against multi-row INSERTs.
     Batch,
+    /// Imports of generated CSV and XLSX files against multi-row INSERTs of the same customers.
+    Import,
 }
 
 /// Measures tagd against same-run baselines on SQLite and MariaDB.
@@ -76,7 +82,8 @@ struct Args {
         default_value = "sqlite,mysql"
     )]
     backends: Vec<Backend>,
-    /// Measurements to run, in this order (the figures of record run all three).
+    /// Measurements to run (always in the order get, assign, batch, import). The default leaves
+    /// out `import`, which takes several minutes per backend at its default sizes.
     #[arg(
         long,
         value_enum,
@@ -137,6 +144,16 @@ struct Args {
     /// allows: 7,281 on MySQL, 3,640 on SQLite).
     #[arg(long)]
     insert_rows: Option<usize>,
+    /// Rows of the generated CSV file of the import measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    import_rows: u64,
+    /// Rows of the generated XLSX file of the import measurement (0: no XLSX import).
+    #[arg(long, default_value_t = 100_000)]
+    import_xlsx_rows: u64,
+    /// Folder holding `libtagd_plugin_spreadsheet.so`, passed to tagd as TAGD_PLUGINS_DIR
+    /// (default: the folder of the tagd binary, where a workspace build puts the plugins).
+    #[arg(long)]
+    plugins_dir: Option<PathBuf>,
     /// `PRAGMA synchronous` of the raw SQLite baseline.
     #[arg(long, default_value = "FULL")]
     sqlite_synchronous: String,
@@ -191,6 +208,18 @@ impl Args {
                 Some((key, _)) if key.starts_with("TAGD_") => {}
                 _ => bail!("--tagd-env expects TAGD_KEY=VALUE, got {pair:?}"),
             }
+        }
+        if self.import_rows == 0
+            || self.import_rows > import::MAX_ROWS
+            || self.import_xlsx_rows > import::MAX_ROWS
+        {
+            bail!(
+                "--import-rows must be 1..={} and --import-xlsx-rows at most that",
+                import::MAX_ROWS
+            );
+        }
+        if self.import_xlsx_rows >= 1 << 20 {
+            bail!("--import-xlsx-rows must be under 1,048,576 (the rows of one XLSX sheet)");
         }
         if !(self.seconds > 0.0 && self.warmup_seconds >= 0.0) {
             bail!("--seconds must be positive and --warmup-seconds not negative");
@@ -257,6 +286,17 @@ async fn run(args: Args) -> Result<Report> {
                 path.display()
             );
         }
+        if args.phases.contains(&Phase::Import) {
+            let plugins = plugins_dir(&args, &path)?;
+            if !plugins.join(import::PLUGIN_LIBRARY).is_file() {
+                bail!(
+                    "{} not found in {} (build it with `cargo build --release -p \
+                     tagd-plugin-spreadsheet` or pass --plugins-dir)",
+                    import::PLUGIN_LIBRARY,
+                    plugins.display()
+                );
+            }
+        }
         Some(path)
     };
 
@@ -281,6 +321,17 @@ async fn run(args: Args) -> Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// The folder tagd loads importer plugins from: `--plugins-dir`, else the tagd binary's folder.
+fn plugins_dir(args: &Args, tagd_binary: &std::path::Path) -> Result<PathBuf> {
+    match &args.plugins_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(tagd_binary
+            .parent()
+            .context("the tagd binary has no folder")?
+            .to_path_buf()),
+    }
 }
 
 /// Prepares the backend's database, measures, and always removes the database afterwards.
@@ -402,14 +453,27 @@ async fn measure_backend(
     report: &mut Report,
 ) -> Result<()> {
     let name = backend.name();
+    // The import measurement's files go here; tagd may import from this folder only.
+    let import_dir = work_dir.join("imports");
     let server = match tagd_binary {
         Some(binary) => {
+            let mut env = args.tagd_env.clone();
+            if args.phases.contains(&Phase::Import) {
+                std::fs::create_dir_all(&import_dir)
+                    .with_context(|| format!("creating {}", import_dir.display()))?;
+                let import_dir = import_dir
+                    .canonicalize()
+                    .with_context(|| format!("resolving {}", import_dir.display()))?;
+                let plugins = plugins_dir(args, binary)?;
+                env.push(format!("TAGD_IMPORT_DIRS={}", import_dir.display()));
+                env.push(format!("TAGD_PLUGINS_DIR={}", plugins.display()));
+            }
             let t0 = Instant::now();
             let server = TagdProcess::start(
                 binary,
                 database_url,
                 args.pool_size,
-                &args.tagd_env,
+                &env,
                 work_dir.join(format!("tagd-{name}.log")),
                 Duration::from_secs(args.startup_timeout),
             )
@@ -495,6 +559,27 @@ async fn measure_backend(
         .await?;
     }
 
+    if args.phases.contains(&Phase::Import) {
+        std::fs::create_dir_all(&import_dir)
+            .with_context(|| format!("creating {}", import_dir.display()))?;
+        let import_dir = import_dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", import_dir.display()))?;
+        let on = ImportOn {
+            channel: tagd_channels.as_ref().map(|channels| channels[0].clone()),
+            server_pid: server.as_ref().and_then(TagdProcess::pid),
+            target,
+            dir: &import_dir,
+        };
+        let mut kinds = vec![(FileKind::Csv, args.import_rows)];
+        if args.import_xlsx_rows > 0 {
+            kinds.push((FileKind::Xlsx, args.import_xlsx_rows));
+        }
+        for (kind, rows) in kinds {
+            measure_import(backend, &on, kind, rows, report).await?;
+        }
+    }
+
     if let Some(server) = server {
         drop(tagd_channels);
         let log_path = server.log_path.clone();
@@ -509,6 +594,15 @@ async fn measure_backend(
             report.note(format!(
                 "{name}: tagd wrote {lines} log line(s) to stderr ({warnings} WARN/ERROR); last: {}",
                 strip_ansi(log.lines().last().unwrap_or_default())
+            ));
+        }
+        if let Some(first) = log
+            .lines()
+            .find(|l| l.contains("WARN") || l.contains("ERROR"))
+        {
+            report.note(format!(
+                "{name}: tagd's first WARN/ERROR line: {}",
+                strip_ansi(first)
             ));
         }
     }
@@ -922,6 +1016,187 @@ async fn measure_batches(
     check_errors(report, name, "BatchAssignTags", &tagd_fig);
     report.rows.push(row);
     Ok(())
+}
+
+/// What an import measurement runs against.
+struct ImportOn<'a> {
+    /// None with `--baselines-only`.
+    channel: Option<Channel>,
+    server_pid: Option<u32>,
+    target: &'a Target,
+    /// Where the generated files go (one of tagd's import_dirs).
+    dir: &'a std::path::Path,
+}
+
+/// An import of a generated file by tagd against multi-row INSERTs of the same customers.
+async fn measure_import(
+    backend: Backend,
+    on: &ImportOn<'_>,
+    kind: FileKind,
+    rows: u64,
+    report: &mut Report,
+) -> Result<()> {
+    let name = backend.name();
+    let file = kind.name();
+    eprintln!("bench: {name}: generating a {file} file of {rows} rows");
+    let t0 = Instant::now();
+    let dir = on.dir.to_path_buf();
+    let (path, bytes) = tokio::task::spawn_blocking(move || import::generate(&dir, kind, rows))
+        .await
+        .context("file generator panicked")??;
+    eprintln!(
+        "bench: {name}: {} ({:.1} MB) written in {:.1} s",
+        path.display(),
+        bytes as f64 / 1e6,
+        t0.elapsed().as_secs_f64()
+    );
+
+    eprintln!("bench: {name}: raw multi-row INSERT of {rows} customers ({file} rows)");
+    let raw = match on.target {
+        Target::Sqlite(options) => raw_import::sqlite(options, kind, rows).await?,
+        Target::Mysql(url) => raw_import::mysql(url, kind, rows).await?,
+    };
+    let raw_fig = whole_run_figure("multi-row INSERT", raw.rows, raw.elapsed);
+
+    let Some(channel) = on.channel.clone() else {
+        report_baseline_only(report, name, &format!("import of {file}"), &raw_fig);
+        return Ok(());
+    };
+    eprintln!("bench: {name}: tagd imports {}", path.display());
+    let outcome = import::run(channel, &path, on.server_pid).await?;
+    let _ = std::fs::remove_file(&path);
+    let tagd_fig = whole_run_figure("tagd", outcome.rows_read, outcome.elapsed);
+    let mib = |kib: Option<u64>| kib.map(|k| k as f64 / 1024.0);
+    let figures = ImportFigures {
+        backend: name.to_owned(),
+        file: file.to_owned(),
+        rows,
+        bytes,
+        baseline_rows_per_statement: raw.rows_per_statement,
+        state: outcome.state.clone(),
+        error: outcome.error.clone(),
+        rows_read: outcome.rows_read,
+        created: outcome.created,
+        rejected: outcome.rejected,
+        tags_added: outcome.tags_added,
+        rows_per_second: tagd_fig.rate,
+        server_rows_per_second: outcome.server_rows_per_second,
+        server_peak_mib: mib(outcome.server_peak_kib),
+        server_peak_reset: outcome.server_peak_reset,
+        worker_peak_mib: mib(outcome.worker_peak_kib),
+        server_cpu_s: outcome.server_cpu_s,
+        worker_cpu_s: outcome.worker_cpu_s,
+        database_cpu_s: outcome.database_cpu_s,
+    };
+    report.note(format!(
+        "{name}: {file} import: job {} in {:.2} s, {} rows read, {} created, {} updated, {} \
+         unchanged, {} rejected, {} tags added; {} child process(es) seen; baseline {} customers \
+         per INSERT",
+        outcome.state,
+        outcome.elapsed.as_secs_f64(),
+        outcome.rows_read,
+        outcome.created,
+        outcome.updated,
+        outcome.unchanged,
+        outcome.rejected,
+        outcome.tags_added,
+        outcome.workers_seen,
+        raw.rows_per_statement,
+    ));
+
+    let row = report::Row::new(
+        name,
+        &format!("Import {file} ({} rows)", thousands(rows as f64)),
+        1,
+        "rows/s",
+        tagd_fig.clone(),
+        raw_fig,
+    );
+    let good = outcome.succeeded()
+        && outcome.rejected == 0
+        && outcome.rows_read == rows
+        && outcome.created == rows;
+    report.check(
+        name,
+        &format!("Import {file}: job succeeded, every row created"),
+        &format!("SUCCEEDED, {} created, 0 rejected", thousands(rows as f64)),
+        format!(
+            "{}, {} created, {} rejected{}",
+            outcome.state,
+            thousands(outcome.created as f64),
+            thousands(outcome.rejected as f64),
+            if outcome.error.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", outcome.error)
+            }
+        ),
+        good,
+    );
+    if kind == FileKind::Csv {
+        if backend == Backend::Mysql {
+            report.check(
+                name,
+                "Import CSV throughput",
+                "≥ 100,000 rows/s",
+                format!("{} rows/s", thousands(tagd_fig.rate)),
+                tagd_fig.rate >= 100_000.0,
+            );
+        }
+        report.check(
+            name,
+            "Import CSV vs multi-row INSERT",
+            "≥ 0.5× INSERT",
+            format!("{:.3}×", row.ratio),
+            row.ratio >= 0.5,
+        );
+    }
+    let total = figures.total_peak_mib();
+    report.check(
+        name,
+        &format!("Import {file}: server + worker peak memory"),
+        "< 300 MB",
+        total.map_or_else(
+            || {
+                format!(
+                    "unknown (server {}, worker {})",
+                    figures
+                        .server_peak_mib
+                        .map_or_else(|| "?".to_owned(), |m| format!("{m:.0} MiB")),
+                    figures
+                        .worker_peak_mib
+                        .map_or_else(|| "not seen".to_owned(), |m| format!("{m:.0} MiB"))
+                )
+            },
+            |t| {
+                format!(
+                    "{t:.0} MiB ({:.0} + {:.0})",
+                    figures.server_peak_mib.unwrap_or_default(),
+                    figures.worker_peak_mib.unwrap_or_default()
+                )
+            },
+        ),
+        total.is_some_and(|t| t * 1024.0 * 1024.0 < 300e6),
+    );
+    report.imports.push(figures);
+    report.rows.push(row);
+    Ok(())
+}
+
+/// A figure for one long operation that did `units` units of work in `elapsed`.
+fn whole_run_figure(subject: &str, units: u64, elapsed: Duration) -> Figure {
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    Figure {
+        subject: subject.to_owned(),
+        calls: 1,
+        errors: 0,
+        seconds: elapsed.as_secs_f64(),
+        rate: load::per_second(units, elapsed),
+        p50_ms: ms,
+        p99_ms: ms,
+        max_ms: ms,
+        first_error: None,
+    }
 }
 
 #[cfg(test)]

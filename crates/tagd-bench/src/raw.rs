@@ -376,7 +376,7 @@ fn chunk_rows(max_placeholders: usize, max_rows: Option<usize>) -> usize {
 }
 
 /// Opens one SQLite connection: WAL, busy timeout, the chosen `synchronous`.
-fn open_sqlite(options: &SqliteOptions) -> Result<SqliteConnection> {
+pub fn open_sqlite(options: &SqliteOptions) -> Result<SqliteConnection> {
     let url = path_str(&options.path)?;
     let mut conn =
         SqliteConnection::establish(url).with_context(|| format!("opening sqlite {url}"))?;

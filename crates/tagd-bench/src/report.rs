@@ -93,6 +93,46 @@ pub struct Check {
     pub pass: bool,
 }
 
+/// One import (tagd's side of an `import` row), with what the figures in `Row` leave out.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportFigures {
+    pub backend: String,
+    /// "CSV" or "XLSX".
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Rows per multi-row INSERT statement of the baseline.
+    pub baseline_rows_per_statement: usize,
+    /// The job's final state and counts.
+    pub state: String,
+    pub error: String,
+    pub rows_read: u64,
+    pub created: u64,
+    pub rejected: u64,
+    pub tags_added: u64,
+    /// rows_read / wall time (StartImport to the end of WatchJob).
+    pub rows_per_second: f64,
+    /// The job's own rows_per_second.
+    pub server_rows_per_second: f64,
+    /// Peak resident memory (VmHWM) of the server and of its worker process, in MiB.
+    pub server_peak_mib: Option<f64>,
+    pub server_peak_reset: bool,
+    pub worker_peak_mib: Option<f64>,
+    /// CPU seconds during the import: server, worker (reaped children), MariaDB server.
+    pub server_cpu_s: Option<f64>,
+    pub worker_cpu_s: Option<f64>,
+    pub database_cpu_s: Option<f64>,
+}
+
+impl ImportFigures {
+    /// Server + worker peak, in MiB (None when either is unknown).
+    pub fn total_peak_mib(&self) -> Option<f64> {
+        self.server_peak_mib
+            .zip(self.worker_peak_mib)
+            .map(|(a, b)| a + b)
+    }
+}
+
 /// Facts about the machine the figures come from.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Machine {
@@ -140,6 +180,8 @@ pub struct Report {
     pub machine: Machine,
     pub rows: Vec<Row>,
     pub checks: Vec<Check>,
+    /// Memory and CPU of the `import` measurements.
+    pub imports: Vec<ImportFigures>,
     /// Other observations (set-up speed, server log warnings, ...).
     pub notes: Vec<String>,
     /// Backends that could not be measured, with the reason.
@@ -204,6 +246,10 @@ impl Report {
             )?;
         }
 
+        if !self.imports.is_empty() {
+            write_imports(out, &self.imports)?;
+        }
+
         writeln!(out, "\n## Targets\n")?;
         writeln!(out, "| backend | what | target | measured | result |")?;
         writeln!(out, "|---|---|---|--:|---|")?;
@@ -241,6 +287,49 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// The import table: size, job counts, memory and CPU of each import.
+fn write_imports(out: &mut impl Write, imports: &[ImportFigures]) -> Result<()> {
+    let mib = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:.0}"));
+    let secs = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
+    writeln!(out, "\n## Imports\n")?;
+    writeln!(
+        out,
+        "| backend | file | rows | MB | state | created | rejected | tags added | rows/s | job rows/s | server peak MiB | worker peak MiB | sum MiB | CPU s server / worker / mariadbd |"
+    )?;
+    writeln!(
+        out,
+        "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    )?;
+    for i in imports {
+        writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {}{} | {} | {} | {} / {} / {} |",
+            i.backend,
+            i.file,
+            thousands(i.rows as f64),
+            i.bytes as f64 / 1e6,
+            i.state,
+            thousands(i.created as f64),
+            thousands(i.rejected as f64),
+            thousands(i.tags_added as f64),
+            thousands(i.rows_per_second),
+            thousands(i.server_rows_per_second),
+            mib(i.server_peak_mib),
+            if i.server_peak_reset {
+                ""
+            } else {
+                " (since start)"
+            },
+            mib(i.worker_peak_mib),
+            mib(i.total_peak_mib()),
+            secs(i.server_cpu_s),
+            secs(i.worker_cpu_s),
+            secs(i.database_cpu_s),
+        )?;
+    }
+    Ok(())
 }
 
 /// `1234567.8` as `1,234,568`.

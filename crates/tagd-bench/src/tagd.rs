@@ -133,6 +133,11 @@ impl TagdProcess {
         })
     }
 
+    /// The server's process id (None once it has been reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Kills the server and waits for it to exit.
     pub async fn stop(mut self) -> Result<()> {
         if self.child.try_wait().context("polling tagd")?.is_some() {
