@@ -102,12 +102,9 @@ impl JobService for JobsService {
                 if sender.send(Ok(job(current))).await.is_err() || finished {
                     return;
                 }
+                // Closed with nothing new: the runner went away without a final state
+                // (the server is stopping). GetJob tells what was stored.
                 if updates.changed().await.is_err() {
-                    // The job ended between two updates: send its final state.
-                    let last = updates.borrow().clone();
-                    if last.state.is_finished() {
-                        let _ = sender.send(Ok(job(last))).await;
-                    }
                     return;
                 }
             }

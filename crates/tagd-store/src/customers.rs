@@ -12,7 +12,7 @@ use tagd_core::paging::{PageRequest, finish_page};
 use tagd_core::text;
 
 use crate::db::{
-    BackendOps, BatchInsert, MysqlConn, SqliteConn, now, with_conn, write_transaction,
+    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{
@@ -21,9 +21,6 @@ use crate::schema::{
 };
 use crate::tags::page_limit;
 use crate::{Page, Store};
-
-/// Ids per `IN (...)` list.
-const IN_CHUNK: usize = 1_000;
 
 /// Filters of `ListCustomers`; every given one must match. Values are already normalised.
 #[derive(Debug, Clone, Default)]

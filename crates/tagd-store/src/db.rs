@@ -307,6 +307,8 @@ impl BackendOps for SqliteConn {
     }
 }
 
+/// Ids per `IN (…)` list.
+pub(crate) const IN_CHUNK: usize = 1_000;
 /// Rows a loop reads and rewrites per pass when it works through many rows.
 pub(crate) const ROWS_PER_PASS: usize = 1_500;
 /// Bind parameters one statement may carry: MySQL's placeholder limit.

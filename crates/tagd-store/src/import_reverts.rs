@@ -14,7 +14,7 @@ use tagd_core::tagging::{HistoryAction, TagSource};
 
 use crate::Store;
 use crate::customers::{CustomerQueries, fields_from_json};
-use crate::db::{BackendOps, BatchInsert, now, with_conn, write_transaction};
+use crate::db::{BackendOps, BatchInsert, IN_CHUNK, now, with_conn, write_transaction};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::ImportChangeRow;
 use crate::schema::{
@@ -22,8 +22,6 @@ use crate::schema::{
 };
 use crate::tagging::{AssignmentRow, HistoryRow};
 
-/// Ids per `IN (...)` list.
-const IN_CHUNK: usize = 1_000;
 /// Customers named in a refusal, at most.
 const NAMED_IN_REFUSAL: usize = 5;
 
@@ -154,40 +152,38 @@ impl Store {
 
             // Tags on the customers that stay: undo each change, newest first.
             let mut restored_history = Vec::new();
-            let replaced_tags: Vec<String> = history
+            // Exclusive-category tags the import's assignments replaced: written in the
+            // same transaction, so with the same customer and time as the assignment.
+            let customers_kept: Vec<&str> = history
                 .iter()
-                .map(|row| row.tag_id.clone())
+                .map(|row| row.customer_id.as_str())
+                .filter(|id| !created_set.contains(id))
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let replacements: Vec<HistoryRow> = if replaced_tags.is_empty() {
-                Vec::new()
-            } else {
-                // An exclusive category's old tag, replaced in the same transaction as the import's assignment.
-                let customers_kept: Vec<&str> = history
-                    .iter()
-                    .map(|row| row.customer_id.as_str())
-                    .filter(|id| !created_set.contains(id))
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let mut found = Vec::new();
-                for chunk in customers_kept.chunks(IN_CHUNK) {
-                    found.extend(
-                        tag_history::table
-                            .filter(tag_history::customer_id.eq_any(chunk))
-                            .filter(tag_history::action.eq(HistoryAction::Replace.as_str()))
-                            .filter(tag_history::source.eq(TagSource::Import.as_str()))
-                            .select(HistoryRow::as_select())
-                            .load::<HistoryRow>(conn)
-                            .await?,
-                    );
+            let mut replacements: HashMap<(String, NaiveDateTime), Vec<HistoryRow>> =
+                HashMap::new();
+            for chunk in customers_kept.chunks(IN_CHUNK) {
+                let rows: Vec<HistoryRow> = tag_history::table
+                    .filter(tag_history::customer_id.eq_any(chunk))
+                    .filter(tag_history::action.eq(HistoryAction::Replace.as_str()))
+                    .filter(tag_history::source.eq(TagSource::Import.as_str()))
+                    .select(HistoryRow::as_select())
+                    .load(conn)
+                    .await?;
+                for row in rows {
+                    replacements
+                        .entry((row.customer_id.clone(), row.created_at))
+                        .or_default()
+                        .push(row);
                 }
-                found
-            };
+            }
             let category_of: HashMap<String, String> = {
-                let mut tag_ids: BTreeSet<String> =
-                    replacements.iter().map(|row| row.tag_id.clone()).collect();
+                let mut tag_ids: BTreeSet<String> = replacements
+                    .values()
+                    .flatten()
+                    .map(|row| row.tag_id.clone())
+                    .collect();
                 tag_ids.extend(history.iter().map(|row| row.tag_id.clone()));
                 let tag_ids: Vec<String> = tag_ids.into_iter().collect();
                 let mut map = HashMap::new();
@@ -237,9 +233,10 @@ impl Store {
                             None,
                         ));
                         // Give back what the assignment replaced in an exclusive category.
-                        for replaced in replacements.iter().filter(|r| {
-                            r.customer_id == row.customer_id && r.created_at == row.created_at
-                        }) {
+                        let replaced_here = replacements
+                            .get(&(row.customer_id.clone(), row.created_at))
+                            .map_or(&[][..], Vec::as_slice);
+                        for replaced in replaced_here {
                             let Some(category_id) = category_of.get(&replaced.tag_id) else {
                                 continue; // the replaced tag has since been deleted
                             };

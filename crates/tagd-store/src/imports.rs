@@ -17,7 +17,7 @@ use tagd_core::text;
 
 use crate::Store;
 use crate::customers::{CustomerQueries, UpsertEntry, UpsertOutcome, fields_json};
-use crate::db::{BatchInsert, MysqlConn, SqliteConn, now, rehearsable_transaction};
+use crate::db::{BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, rehearsable_transaction};
 use crate::error::StoreResult;
 use crate::purchases::ActivityQueries;
 use crate::schema::{categories, import_changes, tags};
@@ -87,7 +87,7 @@ pub(crate) struct Resolved {
     exclusive_categories: BTreeSet<String>,
 }
 
-/// Import queries, written once and compiled for each backend's connection.
+/// What an import did to one customer, kept so that RevertImport can undo it.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = import_changes)]
 pub(crate) struct ImportChangeRow {
@@ -99,6 +99,7 @@ pub(crate) struct ImportChangeRow {
     pub before_fields: String,
 }
 
+/// Import queries, written once and compiled for each backend's connection.
 pub(crate) trait ImportQueries {
     /// Records what the import did to each customer, keeping the first record
     /// when a later batch of the same import touches a customer again.
@@ -114,12 +115,13 @@ macro_rules! import_queries {
     ($conn:ty) => {
         impl ImportQueries for $conn {
             async fn record_changes(&mut self, changes: Vec<ImportChangeRow>) -> StoreResult<()> {
+                // (Not `changes.first()`: diesel's `RunQueryDsl::first` shadows it here.)
                 let Some(job_id) = changes.iter().next().map(|change| change.job_id.clone()) else {
                     return Ok(());
                 };
                 let ids: Vec<&str> = changes.iter().map(|c| c.customer_id.as_str()).collect();
                 let mut known: BTreeSet<String> = BTreeSet::new();
-                for chunk in ids.chunks(1_000) {
+                for chunk in ids.chunks(IN_CHUNK) {
                     let found: Vec<String> = import_changes::table
                         .filter(import_changes::job_id.eq(&job_id))
                         .filter(import_changes::customer_id.eq_any(chunk))
@@ -374,13 +376,11 @@ impl Store {
                 })
                 .collect();
             conn.record_changes(changes).await?;
-            for (((result, rows), entry), source) in
-                results.iter().zip(assignments).zip(&accepted).zip(&sources)
-            {
+            for ((result, rows), source) in results.iter().zip(assignments).zip(&sources) {
                 match result.outcome {
                     UpsertOutcome::Created => {
                         outcome.created += 1;
-                        outcome.created_keys.push(entry.key.clone());
+                        outcome.created_keys.push(source.key.clone());
                     }
                     UpsertOutcome::Updated => outcome.updated += 1,
                     UpsertOutcome::Unchanged => outcome.unchanged += 1,
@@ -401,8 +401,7 @@ impl Store {
                             .map(|i| (result.customer_id.clone(), i.clone())),
                     );
                 }
-                let tags_wanted = !rows.is_empty() && !skipped;
-                if tags_wanted {
+                if !skipped && !rows.is_empty() {
                     // Two rows may reach one customer through its other identities.
                     calls
                         .entry(result.customer_id.clone())

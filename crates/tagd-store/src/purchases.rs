@@ -11,12 +11,9 @@ use tagd_core::ids::new_id;
 use tagd_core::interactions::Interaction;
 use tagd_core::purchases::Purchase;
 
-use crate::db::{BatchInsert, MysqlConn, SqliteConn, now};
+use crate::db::{BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now};
 use crate::error::StoreResult;
 use crate::schema::{interactions, purchase_items, purchases};
-
-/// Ids per `IN (...)` list.
-const IN_CHUNK: usize = 1_000;
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = purchases)]

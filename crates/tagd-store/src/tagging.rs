@@ -18,16 +18,14 @@ use tagd_core::tagging::{
 use tagd_core::tags::Tag;
 
 use crate::db::{
-    BackendOps, BatchInsert, MysqlConn, ROWS_PER_PASS, SqliteConn, now, truncate_to_micros,
-    with_conn, write_transaction,
+    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, ROWS_PER_PASS, SqliteConn, now,
+    truncate_to_micros, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{categories, customer_tags, customers, tag_history, tags};
 use crate::tags::{TagRow, page_limit};
 use crate::{Page, Store};
 
-/// Ids per `IN (...)` list.
-const IN_CHUNK: usize = 1_000;
 /// Expired assignments handled per sweep transaction.
 const EXPIRE_BATCH: i64 = 1_000;
 
