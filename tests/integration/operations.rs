@@ -122,6 +122,26 @@ async fn bad_configuration_stops_start_up_with_a_reason() {
     ])
     .await;
     assert!(stderr.contains("phone_region"), "{stderr}");
+    for (key, value, reason) in [
+        (
+            "TAGD_IMPORT_STALL_SECS",
+            "0",
+            "import_stall_secs must be at least 1",
+        ),
+        (
+            "TAGD_IMPORT_MEMORY_MB",
+            "10",
+            "import_memory_mb must be at least 64",
+        ),
+        (
+            "TAGD_MAX_UPLOAD_MB",
+            "0",
+            "max_upload_mb must be at least 1",
+        ),
+    ] {
+        let stderr = refused_start(&[("TAGD_DATABASE_URL", &sqlite), (key, value)]).await;
+        assert!(stderr.contains(reason), "{key}={value}: {stderr}");
+    }
     let config = dir.path().join("tagd.toml");
     std::fs::write(
         &config,

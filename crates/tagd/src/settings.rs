@@ -138,6 +138,9 @@ impl Settings {
         if self.import_stall_secs == 0 {
             bail!("import_stall_secs must be at least 1");
         }
+        if self.max_upload_mb == 0 {
+            bail!("max_upload_mb must be at least 1");
+        }
         if self.import_memory_mb < 64 {
             bail!(
                 "import_memory_mb must be at least 64, got {}",
