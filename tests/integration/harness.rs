@@ -7,6 +7,7 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
 use rand::Rng;
 use tagd_proto::v1::customer_service_client::CustomerServiceClient;
+use tagd_proto::v1::dedupe_service_client::DedupeServiceClient;
 use tagd_proto::v1::import_service_client::ImportServiceClient;
 use tagd_proto::v1::job_service_client::JobServiceClient;
 use tagd_proto::v1::tag_service_client::TagServiceClient;
@@ -309,6 +310,15 @@ impl TestServer {
 
     pub fn imports(&self) -> ImportServiceClient<InterceptedService<Channel, Auth>> {
         self.imports_as(As::Admin)
+    }
+
+    pub fn dedupe(&self) -> DedupeServiceClient<InterceptedService<Channel, Auth>> {
+        self.dedupe_as(As::Admin)
+    }
+
+    pub fn dedupe_as(&self, who: As) -> DedupeServiceClient<InterceptedService<Channel, Auth>> {
+        DedupeServiceClient::with_interceptor(self.channel(), Auth(who))
+            .max_decoding_message_size(64 << 20)
     }
 
     pub fn jobs(&self) -> JobServiceClient<InterceptedService<Channel, Auth>> {

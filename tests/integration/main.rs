@@ -11,6 +11,7 @@ mod auth;
 mod catalogue;
 mod cli;
 mod customers;
+mod dedupe;
 mod imports;
 mod operations;
 mod tagging;

@@ -12,12 +12,14 @@ pub const MAX_REPORTED_VALUE_CHARS: usize = 200;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
     Import,
+    Dedupe,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Import => "import",
+            JobKind::Dedupe => "dedupe",
         }
     }
 }
@@ -28,6 +30,7 @@ impl FromStr for JobKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "import" => Ok(JobKind::Import),
+            "dedupe" => Ok(JobKind::Dedupe),
             other => Err(format!("unknown job kind {other:?}")),
         }
     }
@@ -95,6 +98,14 @@ pub struct JobProgress {
     pub bytes_total: u64,
     /// How far into the source the reader is (bytes), when it can be seen.
     pub bytes_read: u64,
+    /// Dedupe: candidate pairs scored.
+    pub comparisons: u64,
+    /// Dedupe: clusters of duplicates found.
+    pub clusters: u64,
+    /// Dedupe: customers merged into another.
+    pub merged: u64,
+    /// Dedupe: pairs queued for review.
+    pub queued_for_review: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

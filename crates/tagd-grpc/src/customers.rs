@@ -56,27 +56,31 @@ impl Customers {
         }
         Ok(clean)
     }
-
-    /// Normalises an upsert entry's fields; every field is optional.
-    fn partial_fields(&self, raw: CustomerFields, prefix: &str) -> Result<CustomerFields, Status> {
-        let wrap = within(prefix);
-        Ok(CustomerFields {
-            name: text::optional("name", &raw.name, text::MAX_NAME_CHARS).map_err(&wrap)?,
-            gender: raw.gender,
-            birthday: raw.birthday,
-            phones: self.rules.phones(&raw.phones).map_err(&wrap)?,
-            emails: domain::emails(&raw.emails).map_err(&wrap)?,
-            address: domain::address(&raw.address).map_err(&wrap)?,
-            company: domain::company(&raw.company).map_err(&wrap)?,
-            source_channel: domain::optional_channel("source_channel", &raw.source_channel)
-                .map_err(&wrap)?,
-            external_ids: domain::external_ids(&raw.external_ids).map_err(&wrap)?,
-            attributes: domain::attributes(&raw.attributes).map_err(&wrap)?,
-        })
-    }
 }
 
-fn raw_fields(customer: &pb::Customer, prefix: &str) -> Result<CustomerFields, Status> {
+/// Normalises an upsert entry's (or a duplicate search's draft's) fields; every field is optional.
+pub(crate) fn partial_fields(
+    rules: &ContactRules,
+    raw: CustomerFields,
+    prefix: &str,
+) -> Result<CustomerFields, Status> {
+    let wrap = within(prefix);
+    Ok(CustomerFields {
+        name: text::optional("name", &raw.name, text::MAX_NAME_CHARS).map_err(&wrap)?,
+        gender: raw.gender,
+        birthday: raw.birthday,
+        phones: rules.phones(&raw.phones).map_err(&wrap)?,
+        emails: domain::emails(&raw.emails).map_err(&wrap)?,
+        address: domain::address(&raw.address).map_err(&wrap)?,
+        company: domain::company(&raw.company).map_err(&wrap)?,
+        source_channel: domain::optional_channel("source_channel", &raw.source_channel)
+            .map_err(&wrap)?,
+        external_ids: domain::external_ids(&raw.external_ids).map_err(&wrap)?,
+        attributes: domain::attributes(&raw.attributes).map_err(&wrap)?,
+    })
+}
+
+pub(crate) fn raw_fields(customer: &pb::Customer, prefix: &str) -> Result<CustomerFields, Status> {
     convert::raw_customer_fields(customer)
         .map_err(|status| Status::invalid_argument(format!("{prefix}.{}", status.message())))
 }
@@ -194,8 +198,11 @@ impl CustomerService for Customers {
             .or_status()?;
             let customer = entry.customer.clone().unwrap_or_default();
             let customer_prefix = format!("{prefix}.customer");
-            let fields =
-                self.partial_fields(raw_fields(&customer, &customer_prefix)?, &customer_prefix)?;
+            let fields = partial_fields(
+                &self.rules,
+                raw_fields(&customer, &customer_prefix)?,
+                &customer_prefix,
+            )?;
             entries.push(UpsertEntry { key, fields });
         }
         let results = self.store.upsert_customers(&entries).await.or_status()?;

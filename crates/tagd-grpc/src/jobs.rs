@@ -26,6 +26,7 @@ pub(crate) fn job(job: Job) -> pb::Job {
         id: job.id,
         kind: match job.kind {
             JobKind::Import => pb::JobKind::Import,
+            JobKind::Dedupe => pb::JobKind::Dedupe,
         }
         .into(),
         state: match job.state {
@@ -51,6 +52,10 @@ pub(crate) fn job(job: Job) -> pb::Job {
             rows_per_second,
             eta_seconds,
             bytes_total: progress.bytes_total,
+            comparisons: progress.comparisons,
+            clusters: progress.clusters,
+            merged: progress.merged,
+            queued_for_review: progress.queued_for_review,
         }),
         error: job.error,
         dry_run: job.dry_run,

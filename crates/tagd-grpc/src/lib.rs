@@ -7,6 +7,7 @@
 
 mod convert;
 mod customers;
+mod dedupe;
 mod error;
 mod imports;
 mod jobs;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tagd_core::customers::ContactRules;
 use tagd_jobs::Jobs;
 use tagd_proto::v1::customer_service_server::CustomerServiceServer;
+use tagd_proto::v1::dedupe_service_server::DedupeServiceServer;
 use tagd_proto::v1::import_service_server::ImportServiceServer;
 use tagd_proto::v1::job_service_server::JobServiceServer;
 use tagd_proto::v1::tag_service_server::TagServiceServer;
@@ -18,6 +19,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::customers::Customers;
+use crate::dedupe::Dedupe;
 use crate::imports::Imports;
 use crate::jobs::JobsService;
 use crate::middleware::{KeyRing, RpcLayer};
@@ -73,6 +75,12 @@ pub async fn serve(
         jobs: options.jobs.clone(),
     })
     .max_decoding_message_size(limit);
+    let dedupe = DedupeServiceServer::new(Dedupe {
+        store: store.clone(),
+        jobs: options.jobs.clone(),
+        rules: options.contact_rules,
+    })
+    .max_decoding_message_size(limit);
     let imports = ImportServiceServer::new(Imports {
         jobs: options.jobs.clone(),
     })
@@ -93,6 +101,9 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<ImportServiceServer<Imports>>()
+        .await;
+    health_reporter
+        .set_serving::<DedupeServiceServer<Dedupe>>()
         .await;
 
     // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
@@ -116,6 +127,7 @@ pub async fn serve(
         .add_service(tagging)
         .add_service(job_service)
         .add_service(imports)
+        .add_service(dedupe)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     sweeper.abort();

@@ -5,6 +5,7 @@
 //! probe) runs in a worker process — the `tagd import-worker` subcommand — whose
 //! frames the supervisor of `tagd-plugin-api` turns into events or a failure.
 
+mod dedupe;
 mod error;
 mod importers;
 mod imports;
@@ -12,10 +13,12 @@ mod records;
 mod registry;
 mod uploads;
 
+pub use dedupe::{DedupeRequest, DuplicateMatch, Explanation, FieldExplanation, MAX_FIND_LIMIT};
 pub use error::{JobError, JobResult};
 pub use importers::Importer;
 pub use imports::{ExistingCustomers, ImportRequest};
 pub use records::DEFAULT_TAG_CATEGORY;
 pub use registry::{Jobs, JobsConfig};
+pub use tagd_match::BlockingKey;
 pub use tagd_plugin_api::host::Limits as WorkerLimits;
 pub use uploads::Upload;

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tagd_cleanse::{CleanseOptions, Cleanser};
 use tagd_core::customers::ContactRules;
-use tagd_core::jobs::{Job, RejectedRow};
+use tagd_core::jobs::{Job, JobKind, RejectedRow};
 use tagd_core::paging::PageRequest;
 use tagd_plugin_api::host::Limits;
-use tagd_store::{Page, Store};
+use tagd_store::{NewJob, Page, Store};
 use tokio::sync::watch;
 
 use crate::error::{JobError, JobResult};
@@ -36,6 +36,14 @@ pub struct JobsConfig {
     pub phone_region: String,
 }
 
+/// Kinds that must not run beside each other.
+fn is_maintenance(kind: JobKind) -> bool {
+    match kind {
+        JobKind::Dedupe => true,
+        JobKind::Import => false,
+    }
+}
+
 impl JobsConfig {
     pub(crate) fn worker_command(&self) -> std::process::Command {
         let mut command = std::process::Command::new(&self.worker_program);
@@ -58,6 +66,8 @@ pub struct Jobs {
     pub(crate) contact: ContactRules,
     pub(crate) importers: ImporterCache,
     running: Mutex<HashMap<String, Arc<RunningJob>>>,
+    /// Held while a maintenance job is checked for and registered, so two starts cannot both pass.
+    maintenance_gate: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -86,6 +96,7 @@ impl Jobs {
             contact,
             importers: ImporterCache::default(),
             running: Mutex::new(HashMap::new()),
+            maintenance_gate: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -105,6 +116,28 @@ impl Jobs {
         self.running_jobs()
             .insert(job.id.clone(), Arc::clone(&running));
         running
+    }
+
+    /// Records and registers a maintenance job (dedupe, cleanse): these rewrite customers
+    /// wholesale, so only one runs at a time; another is refused naming the running one.
+    pub(crate) async fn start_exclusive(&self, new: NewJob) -> JobResult<(Job, Arc<RunningJob>)> {
+        let _gate = self.maintenance_gate.lock().await;
+        let running = self
+            .running_jobs()
+            .values()
+            .map(|running| running.updates.borrow().clone())
+            .find(|job| is_maintenance(job.kind));
+        if let Some(job) = running {
+            return Err(JobError::FailedPrecondition(format!(
+                "{} job {} (started by {:?}) is running; one dedupe or cleanse job runs at a time",
+                job.kind.as_str(),
+                job.id,
+                job.created_by
+            )));
+        }
+        let job = self.store.create_job(new).await?;
+        let running = self.register(&job);
+        Ok((job, running))
     }
 
     pub(crate) fn unregister(&self, job_id: &str) {

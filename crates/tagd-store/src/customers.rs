@@ -15,6 +15,7 @@ use crate::db::{
     BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::merges::MergeQueries;
 use crate::schema::{
     customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
     interactions, purchase_items, purchases, tag_history,
@@ -179,7 +180,7 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn from_row(row: CustomerRow) -> StoreResult<Customer> {
+pub(crate) fn from_row(row: CustomerRow) -> StoreResult<Customer> {
     fn parse<T: serde::de::DeserializeOwned>(id: &str, column: &str, text: &str) -> StoreResult<T> {
         serde_json::from_str(text)
             .map_err(|e| StoreError::Corrupt(format!("customer {id}: {column}: {e}")))
@@ -712,8 +713,18 @@ impl Store {
         Ok(customer)
     }
 
+    /// The customer with this id; an id merged away answers with the customer it was merged into.
     pub async fn get_customer(&self, id: &str) -> StoreResult<Customer> {
-        Ok(with_conn!(self, |conn| conn.load_customer(id).await?))
+        Ok(with_conn!(
+            self,
+            |conn| match conn.load_customer(id).await {
+                Err(StoreError::NotFound { .. }) => match conn.merged_into(id).await? {
+                    Some((_, survivor)) => conn.load_customer(&survivor).await?,
+                    None => return Err(StoreError::not_found("customer", id)),
+                },
+                other => other?,
+            }
+        ))
     }
 
     /// Replaces the fields named in `mask` with those of `fields` (already normalised).

@@ -23,10 +23,12 @@ use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::ImportChangeRow;
 use crate::jobs::RejectedRowRow;
+use crate::merges::MergedCustomerRow;
 use crate::purchases::{InteractionRow, PurchaseItemRow, PurchaseRow};
 use crate::schema::{
     customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
-    import_changes, interactions, job_rejected_rows, purchase_items, purchases, tag_history,
+    import_changes, interactions, job_rejected_rows, merged_customers, purchase_items, purchases,
+    tag_history,
 };
 use crate::tagging::{AssignmentRow, HistoryRow};
 
@@ -366,6 +368,7 @@ batch_inserts! {
     insert_purchase_item_rows(PurchaseItemRow, 9) => purchase_items::table;
     insert_interaction_rows(InteractionRow, 12) => interactions::table;
     insert_import_change_rows(ImportChangeRow, 4) => import_changes::table;
+    insert_merged_customer_rows(MergedCustomerRow, 3) => merged_customers::table;
 }
 
 /// Now, in UTC, truncated to microseconds: what MySQL's DATETIME(6) keeps, so

@@ -60,6 +60,10 @@ struct StoredProgress {
     interactions_added: u64,
     bytes_total: u64,
     bytes_read: u64,
+    comparisons: u64,
+    clusters: u64,
+    merged: u64,
+    queued_for_review: u64,
 }
 
 impl From<&JobProgress> for StoredProgress {
@@ -75,6 +79,10 @@ impl From<&JobProgress> for StoredProgress {
             interactions_added: p.interactions_added,
             bytes_total: p.bytes_total,
             bytes_read: p.bytes_read,
+            comparisons: p.comparisons,
+            clusters: p.clusters,
+            merged: p.merged,
+            queued_for_review: p.queued_for_review,
         }
     }
 }
@@ -92,6 +100,10 @@ impl From<StoredProgress> for JobProgress {
             interactions_added: p.interactions_added,
             bytes_total: p.bytes_total,
             bytes_read: p.bytes_read,
+            comparisons: p.comparisons,
+            clusters: p.clusters,
+            merged: p.merged,
+            queued_for_review: p.queued_for_review,
         }
     }
 }

@@ -197,3 +197,41 @@ diesel::table! {
         before_fields -> Text,
     }
 }
+
+diesel::table! {
+    merges (id) {
+        id -> Text,
+        survivor_id -> Text,
+        merged_ids -> Text,
+        actor -> Text,
+        job_id -> Text,
+        reason -> Text,
+        snapshot -> Text,
+        created_at -> Timestamp,
+        undone_at -> Nullable<Timestamp>,
+        undone_by -> Text,
+    }
+}
+
+diesel::table! {
+    merged_customers (customer_id) {
+        customer_id -> Text,
+        merge_id -> Text,
+        survivor_id -> Text,
+    }
+}
+
+diesel::table! {
+    dedupe_candidates (id) {
+        id -> Text,
+        customer_a -> Text,
+        customer_b -> Text,
+        score -> Double,
+        explanation -> Text,
+        state -> Text,
+        job_id -> Text,
+        created_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Text,
+    }
+}

@@ -29,7 +29,17 @@ use crate::{Page, Store};
 /// Expired assignments handled per sweep transaction.
 const EXPIRE_BATCH: i64 = 1_000;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Queryable,
+    Selectable,
+    Insertable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[diesel(table_name = customer_tags, treat_none_as_default_value = false)]
 pub(crate) struct AssignmentRow {
     pub customer_id: String,

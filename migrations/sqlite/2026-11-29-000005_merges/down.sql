@@ -1,0 +1,9 @@
+DROP INDEX dedupe_candidates_b;
+DROP INDEX dedupe_candidates_state;
+DROP INDEX dedupe_candidates_pair;
+DROP TABLE dedupe_candidates;
+DROP INDEX merged_customers_survivor;
+DROP INDEX merged_customers_merge;
+DROP TABLE merged_customers;
+DROP INDEX merges_survivor;
+DROP TABLE merges;

@@ -1,0 +1,703 @@
+//! Scenarios for de-duplication: explicit merges and their exact undo, merged-away
+//! ids, dedupe jobs with the review queue, and FindDuplicates.
+
+use tagd_proto::v1 as pb;
+use tonic::Code;
+
+use crate::fixtures::{
+    self, UNKNOWN_ID, all_customers, assign, assignment, customer_tags, history,
+};
+use crate::harness::{As, Backend, TestServer, assert_status, backend_tests};
+
+backend_tests!(
+    a_merge_keeps_everything_and_unmerge_restores_it_exactly,
+    merge_requests_are_checked,
+    a_survivor_merged_again_must_be_unmerged_first,
+    a_dedupe_run_merges_the_certain_and_queues_the_doubtful,
+    dedupe_requests_are_checked,
+    find_duplicates_warns_before_a_twin_is_created,
+);
+
+async fn create(server: &TestServer, customer: pb::Customer) -> pb::Customer {
+    server
+        .customers()
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn get(server: &TestServer, id: &str) -> pb::Customer {
+    server
+        .customers()
+        .get_customer(pb::GetCustomerRequest { id: id.to_owned() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn person(name: &str, phone: &str, email: &str, birthday: &str, city: &str) -> pb::Customer {
+    pb::Customer {
+        name: name.to_owned(),
+        phones: [phone]
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| (*p).to_owned())
+            .collect(),
+        emails: [email]
+            .iter()
+            .filter(|e| !e.is_empty())
+            .map(|e| (*e).to_owned())
+            .collect(),
+        birthday: birthday.to_owned(),
+        address: Some(pb::Address {
+            province: "广东".into(),
+            city: city.to_owned(),
+            ..pb::Address::default()
+        }),
+        ..pb::Customer::default()
+    }
+}
+
+async fn merge(server: &TestServer, ids: &[&str], survivor: &str) -> pb::Merge {
+    server
+        .dedupe()
+        .merge_customers(pb::MergeCustomersRequest {
+            customer_ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+            survivor_id: survivor.to_owned(),
+            reason: "ticket 42".into(),
+            ..pb::MergeCustomersRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn unmerge(server: &TestServer, merge_id: &str) -> Result<pb::Merge, tonic::Status> {
+    server
+        .dedupe()
+        .unmerge(pb::UnmergeRequest {
+            merge_id: merge_id.to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Everything the API shows of a customer: the record, its tags and its history.
+async fn everything(
+    server: &TestServer,
+    id: &str,
+) -> (pb::Customer, Vec<pb::CustomerTag>, Vec<pb::TagHistoryEntry>) {
+    (
+        get(server, id).await,
+        customer_tags(server, id).await,
+        history(server, id).await,
+    )
+}
+
+async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tier = fixtures::category(&server, "价值等级", true).await;
+    let high = fixtures::tag(&server, &tier.id, "高价值", pb::ValueType::Flag, &[]).await;
+    let middle = fixtures::tag(&server, &tier.id, "中价值", pb::ValueType::Flag, &[]).await;
+    let interests = fixtures::category(&server, "兴趣", false).await;
+    let tea = fixtures::tag(&server, &interests.id, "茶", pb::ValueType::Flag, &[]).await;
+    let coffee = fixtures::tag(&server, &interests.id, "咖啡", pb::ValueType::Flag, &[]).await;
+    let spend = fixtures::tag(
+        &server,
+        &interests.id,
+        "年消费额",
+        pb::ValueType::Number,
+        &[],
+    )
+    .await;
+
+    let mut first = person("张伟", "13800138000", "zw@example.com", "", "深圳");
+    first.external_ids = vec![pb::ExternalId {
+        channel: "wecom".into(),
+        external_id: "wm1".into(),
+    }];
+    first.attributes.insert("会员等级".into(), "金卡".into());
+    let first = create(&server, first).await;
+    let mut second = person("Zhang Wei", "13900139000", "", "1990-01-02", "深圳");
+    second.company = "示例科技".into();
+    second.external_ids = vec![pb::ExternalId {
+        channel: "shop".into(),
+        external_id: "s1".into(),
+    }];
+    second.attributes.insert("会员等级".into(), "银卡".into());
+    second.attributes.insert("来源活动".into(), "双11".into());
+    let second = create(&server, second).await;
+    assign(
+        &server,
+        &first.id,
+        vec![
+            assignment(&high.id, ""),
+            assignment(&tea.id, ""),
+            assignment(&spend.id, "100"),
+        ],
+    )
+    .await;
+    assign(
+        &server,
+        &second.id,
+        vec![
+            assignment(&middle.id, ""),
+            assignment(&coffee.id, ""),
+            assignment(&spend.id, "250"),
+        ],
+    )
+    .await;
+    let first_before = everything(&server, &first.id).await;
+    let second_before = everything(&server, &second.id).await;
+
+    let merged = merge(&server, &[&second.id, &first.id], &first.id).await;
+    assert_eq!(merged.survivor_id, first.id);
+    assert_eq!(merged.merged_ids, vec![second.id.clone()]);
+    assert_eq!(merged.reason, "ticket 42");
+    assert_eq!(merged.actor, "ops");
+
+    let (survivor, tags, log) = everything(&server, &first.id).await;
+    assert_eq!(survivor.name, "张伟", "the survivor's own values stay");
+    assert_eq!(survivor.phones, vec!["+8613800138000", "+8613900139000"]);
+    assert_eq!(survivor.birthday, "1990-01-02", "an empty field is filled");
+    assert_eq!(survivor.company, "示例科技");
+    assert_eq!(
+        survivor.external_ids.len(),
+        2,
+        "{:?}",
+        survivor.external_ids
+    );
+    assert_eq!(survivor.attributes["会员等级"], "金卡");
+    assert_eq!(survivor.attributes["来源活动"], "双11");
+    let mut names: Vec<&str> = tags.iter().map(|t| t.tag_name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        vec!["中价值", "咖啡", "年消费额", "茶"],
+        "the newer exclusive tag wins; nothing else is dropped"
+    );
+    let spent = tags.iter().find(|t| t.tag_id == spend.id).unwrap();
+    assert_eq!(spent.value, "250", "the newer value of a shared tag wins");
+    assert_eq!(
+        log.len(),
+        first_before.2.len() + second_before.2.len() + 4,
+        "the other's history moves over, plus the merge's own entries (中价值 and 咖啡 assigned, 年消费额 changed, 高价值 replaced): {log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|e| e.source == i32::from(pb::TagSource::Merge) && e.source_ref == merged.id)
+    );
+
+    // The merged-away id still leads somewhere; writes to it are refused.
+    let resolved = get(&server, &second.id).await;
+    assert_eq!(
+        resolved.id, first.id,
+        "GetCustomer answers with the survivor"
+    );
+    assert_eq!(all_customers(&server).await.len(), 1);
+    assert_status(
+        server
+            .tagging()
+            .assign_tags(pb::AssignTagsRequest {
+                customer_id: second.id.clone(),
+                assignments: vec![assignment(&tea.id, "")],
+            })
+            .await,
+        Code::NotFound,
+        &second.id,
+    );
+    let listed = server
+        .dedupe()
+        .list_merges(pb::ListMergesRequest {
+            customer_id: second.id.clone(),
+            ..pb::ListMergesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.merges.len(), 1);
+    assert_eq!(listed.merges[0].id, merged.id);
+
+    let undone = unmerge(&server, &merged.id).await.unwrap();
+    assert!(undone.undone_at.is_some());
+    assert_eq!(undone.undone_by, "ops");
+    assert_eq!(
+        everything(&server, &first.id).await,
+        first_before,
+        "the survivor is as it was"
+    );
+    assert_eq!(
+        everything(&server, &second.id).await,
+        second_before,
+        "the merged customer is back, exactly"
+    );
+    assert_status(
+        unmerge(&server, &merged.id).await,
+        Code::FailedPrecondition,
+        "already undone",
+    );
+}
+
+async fn merge_requests_are_checked(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let a = fixtures::customer(&server, "甲").await;
+    let b = fixtures::customer(&server, "乙").await;
+    let request = |ids: &[&str], survivor: &str| pb::MergeCustomersRequest {
+        customer_ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+        survivor_id: survivor.to_owned(),
+        ..pb::MergeCustomersRequest::default()
+    };
+    let mut dedupe = server.dedupe();
+    assert_status(
+        dedupe.merge_customers(request(&[&a.id], "")).await,
+        Code::InvalidArgument,
+        "at least two",
+    );
+    assert_status(
+        dedupe.merge_customers(request(&[&a.id, &a.id], "")).await,
+        Code::InvalidArgument,
+        "customer_ids[1]: repeats customer_ids[0]",
+    );
+    assert_status(
+        dedupe
+            .merge_customers(request(&[&a.id, UNKNOWN_ID], ""))
+            .await,
+        Code::NotFound,
+        "customer_ids[1]",
+    );
+    assert_status(
+        dedupe
+            .merge_customers(request(&[&a.id, &b.id], UNKNOWN_ID))
+            .await,
+        Code::InvalidArgument,
+        "survivor_id",
+    );
+    assert_status(
+        dedupe
+            .merge_customers(pb::MergeCustomersRequest {
+                reason: "x".repeat(501),
+                ..request(&[&a.id, &b.id], "")
+            })
+            .await,
+        Code::InvalidArgument,
+        "reason",
+    );
+    assert_status(
+        server
+            .dedupe_as(As::Writer)
+            .merge_customers(request(&[&a.id, &b.id], ""))
+            .await,
+        Code::PermissionDenied,
+        "admin",
+    );
+    assert_status(unmerge(&server, UNKNOWN_ID).await, Code::NotFound, "merge");
+    assert_eq!(
+        all_customers(&server).await.len(),
+        2,
+        "nothing was merged by a refused call"
+    );
+
+    let merged = merge(&server, &[&a.id, &b.id], &a.id).await;
+    assert_status(
+        dedupe.merge_customers(request(&[&a.id, &b.id], "")).await,
+        Code::FailedPrecondition,
+        &format!("already merged into {}", a.id),
+    );
+    assert_eq!(merged.merged_ids, vec![b.id.clone()]);
+}
+
+async fn a_survivor_merged_again_must_be_unmerged_first(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let a = fixtures::customer(&server, "甲").await;
+    let b = fixtures::customer(&server, "乙").await;
+    let c = fixtures::customer(&server, "丙").await;
+    let a_before = get(&server, &a.id).await;
+    let b_before = get(&server, &b.id).await;
+    let c_before = get(&server, &c.id).await;
+    let first = merge(&server, &[&a.id, &b.id], &a.id).await;
+    let second = merge(&server, &[&a.id, &c.id], &c.id).await;
+    assert_eq!(
+        get(&server, &b.id).await.id,
+        c.id,
+        "a chain of merges is followed"
+    );
+    assert_status(
+        unmerge(&server, &first.id).await,
+        Code::FailedPrecondition,
+        &second.id,
+    );
+    unmerge(&server, &second.id).await.unwrap();
+    unmerge(&server, &first.id).await.unwrap();
+    assert_eq!(get(&server, &a.id).await, a_before);
+    assert_eq!(get(&server, &b.id).await, b_before);
+    assert_eq!(get(&server, &c.id).await, c_before);
+}
+
+async fn run_dedupe(server: &TestServer, request: pb::StartDedupeRequest) -> pb::Job {
+    let job = server
+        .dedupe()
+        .start_dedupe(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(job.kind, i32::from(pb::JobKind::Dedupe));
+    let mut stream = server
+        .jobs()
+        .watch_job(pb::WatchJobRequest { job_id: job.id })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut last = None;
+    let watching = async {
+        while let Some(update) = stream.message().await.unwrap() {
+            last = Some(update);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), watching)
+        .await
+        .expect("the dedupe job ends within a minute");
+    let last = last.expect("at least one update");
+    assert_eq!(last.state, i32::from(pb::JobState::Succeeded), "{last:?}");
+    last
+}
+
+async fn open_candidates(server: &TestServer) -> Vec<pb::Candidate> {
+    server
+        .dedupe()
+        .list_candidates(pb::ListCandidatesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .candidates
+}
+
+async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // The same person twice, written differently.
+    let zhang = create(
+        &server,
+        person(
+            "张伟",
+            "138-0013-8000",
+            "zhang.wei@example.com",
+            "1990-01-02",
+            "深圳",
+        ),
+    )
+    .await;
+    let zhang_again = create(
+        &server,
+        person(
+            "Zhang Wei",
+            "+86 138 0013 8000",
+            "Zhang.Wei@example.com",
+            "1990-01-02",
+            "深圳市",
+        ),
+    )
+    .await;
+    // Namesakes sharing a phone but born on different days: doubtful, for a human.
+    let li = create(
+        &server,
+        person("李娜", "13900139000", "", "1985-07-01", "广州"),
+    )
+    .await;
+    let li_other = create(
+        &server,
+        person("李娜", "13900139000", "", "1962-03-15", "广州"),
+    )
+    .await;
+    // Someone else entirely.
+    create(
+        &server,
+        person(
+            "王芳",
+            "13700137000",
+            "wf@example.com",
+            "1979-11-30",
+            "杭州",
+        ),
+    )
+    .await;
+
+    let dry = run_dedupe(
+        &server,
+        pb::StartDedupeRequest {
+            dry_run: true,
+            ..pb::StartDedupeRequest::default()
+        },
+    )
+    .await;
+    let counts = dry.progress.unwrap_or_default();
+    assert_eq!(counts.rows_read, 5);
+    assert_eq!((counts.clusters, counts.merged), (1, 1), "{counts:?}");
+    assert!(counts.queued_for_review >= 1, "{counts:?}");
+    assert!(counts.comparisons >= 2, "{counts:?}");
+    assert_eq!(
+        all_customers(&server).await.len(),
+        5,
+        "a dry run merges nothing"
+    );
+    assert!(
+        open_candidates(&server).await.is_empty(),
+        "a dry run queues nothing"
+    );
+
+    let applied = run_dedupe(&server, pb::StartDedupeRequest::default()).await;
+    assert_eq!(applied.progress.unwrap_or_default().merged, 1);
+    assert_eq!(all_customers(&server).await.len(), 4);
+    let survivor = get(&server, &zhang_again.id).await;
+    assert!(survivor.id == zhang.id || survivor.id == zhang_again.id);
+    let merges = server
+        .dedupe()
+        .list_merges(pb::ListMergesRequest {
+            job_id: applied.id.clone(),
+            ..pb::ListMergesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .merges;
+    assert_eq!(merges.len(), 1);
+
+    let queue = open_candidates(&server).await;
+    let pair = queue
+        .iter()
+        .find(|c| {
+            let ids = [
+                c.left.as_ref().unwrap().id.as_str(),
+                c.right.as_ref().unwrap().id.as_str(),
+            ];
+            ids.contains(&li.id.as_str()) && ids.contains(&li_other.id.as_str())
+        })
+        .unwrap_or_else(|| panic!("the namesakes are queued: {queue:#?}"));
+    let explanation = pair.explanation.clone().unwrap();
+    assert!(
+        explanation.fields.iter().any(|f| f.field == "phone"),
+        "{explanation:?}"
+    );
+    assert!(
+        !explanation.guard.is_empty(),
+        "the rule that held it back is named: {explanation:?}"
+    );
+    assert!(pair.score < 0.95 && pair.score >= 0.5, "{}", pair.score);
+
+    let resolved = server
+        .dedupe()
+        .resolve_candidate(pb::ResolveCandidateRequest {
+            candidate_id: pair.id.clone(),
+            resolution: pb::Resolution::NotDuplicate.into(),
+            ..pb::ResolveCandidateRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        resolved.candidate.unwrap().state,
+        i32::from(pb::CandidateState::NotDuplicate)
+    );
+    assert_status(
+        server
+            .dedupe()
+            .resolve_candidate(pb::ResolveCandidateRequest {
+                candidate_id: pair.id.clone(),
+                resolution: pb::Resolution::Merge.into(),
+                ..pb::ResolveCandidateRequest::default()
+            })
+            .await,
+        Code::FailedPrecondition,
+        "already resolved",
+    );
+    // "Not a duplicate" is remembered: a full run does not propose the pair again.
+    run_dedupe(
+        &server,
+        pb::StartDedupeRequest {
+            full: true,
+            ..pb::StartDedupeRequest::default()
+        },
+    )
+    .await;
+    assert!(
+        !open_candidates(&server)
+            .await
+            .iter()
+            .any(|c| c.id == pair.id
+                || [
+                    c.left.as_ref().map(|l| l.id.clone()),
+                    c.right.as_ref().map(|r| r.id.clone())
+                ]
+                .contains(&Some(li.id.clone()))),
+        "the pair is not proposed again"
+    );
+    assert_eq!(all_customers(&server).await.len(), 4, "and never merged");
+}
+
+async fn dedupe_requests_are_checked(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut dedupe = server.dedupe();
+    assert_status(
+        dedupe
+            .start_dedupe(pb::StartDedupeRequest {
+                merge_threshold: 1.5,
+                ..pb::StartDedupeRequest::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "merge_threshold",
+    );
+    assert_status(
+        dedupe
+            .start_dedupe(pb::StartDedupeRequest {
+                merge_threshold: 0.6,
+                review_threshold: 0.8,
+                ..pb::StartDedupeRequest::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "review_threshold",
+    );
+    assert_status(
+        dedupe
+            .start_dedupe(pb::StartDedupeRequest {
+                blocking_keys: vec![99],
+                ..pb::StartDedupeRequest::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "blocking_keys[0]",
+    );
+    assert_status(
+        server
+            .dedupe_as(As::Writer)
+            .start_dedupe(pb::StartDedupeRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "admin",
+    );
+    assert_status(
+        dedupe
+            .resolve_candidate(pb::ResolveCandidateRequest {
+                candidate_id: UNKNOWN_ID.into(),
+                resolution: pb::Resolution::Merge.into(),
+                ..pb::ResolveCandidateRequest::default()
+            })
+            .await,
+        Code::NotFound,
+        "candidate_id",
+    );
+    assert_status(
+        dedupe
+            .list_candidates(pb::ListCandidatesRequest {
+                state: 42,
+                ..pb::ListCandidatesRequest::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "state",
+    );
+}
+
+async fn find_duplicates_warns_before_a_twin_is_created(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let stored = create(
+        &server,
+        person(
+            "张伟",
+            "13800138000",
+            "zhang.wei@example.com",
+            "1990-01-02",
+            "深圳",
+        ),
+    )
+    .await;
+    create(
+        &server,
+        person(
+            "王芳",
+            "13700137000",
+            "wf@example.com",
+            "1979-11-30",
+            "杭州",
+        ),
+    )
+    .await;
+    let mut reader = server.dedupe_as(As::Reader);
+    let draft = person("Zhang Wei", "+86 138-0013-8000", "", "1990-01-02", "深圳市");
+    let found = reader
+        .find_duplicates(pb::FindDuplicatesRequest {
+            subject: Some(pb::find_duplicates_request::Subject::Draft(draft)),
+            ..pb::FindDuplicatesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .matches;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].customer.as_ref().unwrap().id, stored.id);
+    assert!(found[0].score >= 0.95, "{}", found[0].score);
+    assert!(!found[0].explanation.as_ref().unwrap().fields.is_empty());
+
+    let by_id = reader
+        .find_duplicates(pb::FindDuplicatesRequest {
+            subject: Some(pb::find_duplicates_request::Subject::CustomerId(
+                stored.id.clone(),
+            )),
+            ..pb::FindDuplicatesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .matches;
+    assert!(
+        by_id.is_empty(),
+        "a customer is not its own duplicate: {by_id:#?}"
+    );
+
+    assert_status(
+        reader
+            .find_duplicates(pb::FindDuplicatesRequest::default())
+            .await,
+        Code::InvalidArgument,
+        "subject",
+    );
+    assert_status(
+        reader
+            .find_duplicates(pb::FindDuplicatesRequest {
+                subject: Some(pb::find_duplicates_request::Subject::CustomerId(
+                    UNKNOWN_ID.into(),
+                )),
+                ..pb::FindDuplicatesRequest::default()
+            })
+            .await,
+        Code::NotFound,
+        "customer",
+    );
+    assert_status(
+        reader
+            .find_duplicates(pb::FindDuplicatesRequest {
+                subject: Some(pb::find_duplicates_request::Subject::CustomerId(
+                    stored.id.clone(),
+                )),
+                limit: 101,
+                ..pb::FindDuplicatesRequest::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "limit",
+    );
+    assert_status(
+        reader
+            .find_duplicates(pb::FindDuplicatesRequest {
+                subject: Some(pb::find_duplicates_request::Subject::Draft(person(
+                    "x", "12", "", "", "",
+                ))),
+                ..pb::FindDuplicatesRequest::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "draft.phones[0]",
+    );
+}
