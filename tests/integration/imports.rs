@@ -537,6 +537,28 @@ async fn a_revert_undoes_an_import_unless_its_customers_changed_since(backend: B
         Code::NotFound,
         "job",
     );
+
+    // A customer the import created and that was merged away since lives on in the survivor:
+    // the revert is refused rather than taking from the survivor what the merge gave it.
+    let newcomer = write_file(folder.path(), "newcomer.csv", "客户名称,手机号\n陈静,13500135000\n");
+    let third = run_import(&server, request("spreadsheet", &newcomer)).await;
+    let third = third.last().unwrap().clone();
+    let chen = customers_with_phone(&server, "+8613500135000").await;
+    let merged = server
+        .dedupe()
+        .merge_customers(pb::MergeCustomersRequest {
+            customer_ids: vec![zhang.clone(), chen[0].id.clone()],
+            survivor_id: zhang.clone(),
+            ..pb::MergeCustomersRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_status(
+        revert(&server, &third.id).await,
+        Code::FailedPrecondition,
+        &format!("merged into {zhang} by merge {}", merged.id),
+    );
 }
 
 /// The plugins' own sample files, as a user would import them.

@@ -14,6 +14,7 @@ use tagd_core::tagging::{HistoryAction, TagSource};
 
 use crate::Store;
 use crate::customers::{CustomerQueries, fields_from_json};
+use crate::merges::MergeQueries;
 use crate::db::{BackendOps, BatchInsert, IN_CHUNK, now, with_conn, write_transaction};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::ImportChangeRow;
@@ -100,6 +101,16 @@ impl Store {
 
             // Refuse when anything about these customers changed after the import.
             let mut later: BTreeMap<String, String> = BTreeMap::new();
+            // A customer merged away since lives on in its survivor: undoing the import would
+            // take from the survivor what the merge gave it.
+            for id in touched.iter().filter(|id| !stored.contains_key(*id)) {
+                if let Some((merge_id, survivor)) = conn.merged_into(id).await? {
+                    later.insert(
+                        id.clone(),
+                        format!("merged into {survivor} by merge {merge_id}"),
+                    );
+                }
+            }
             for customer in stored.values() {
                 if customer.updated_at > finished_at {
                     later.insert(
