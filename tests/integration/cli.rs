@@ -20,6 +20,7 @@ backend_tests!(
     settings_come_from_flags_then_env_then_file,
     imports_are_started_watched_and_reported,
     jobs_are_listed_watched_and_cancelled,
+    duplicates_are_found_merged_reviewed_and_undone,
 );
 
 async fn catalogue_customers_and_tagging_round_trip(backend: Backend) {
@@ -887,6 +888,127 @@ impl CliServer {
             stderr: String::from_utf8(output.stderr).unwrap(),
         }
     }
+}
+
+async fn duplicates_are_found_merged_reviewed_and_undone(backend: Backend) {
+    let server = CliServer::start(backend).await;
+    let admin = server.as_key(ADMIN_KEY);
+    let person =
+        |name: &'static str, phone: &'static str, email: &'static str, birthday: &'static str| {
+            vec![
+                "customers",
+                "create",
+                name,
+                "--phone",
+                phone,
+                "--email",
+                email,
+                "--birthday",
+                birthday,
+            ]
+        };
+    let zhang = admin
+        .json(&person(
+            "张伟",
+            "138-0013-8000",
+            "zw@example.com",
+            "1990-01-02",
+        ))
+        .await;
+    admin
+        .json(&person(
+            "Zhang Wei",
+            "+86 13800138000",
+            "ZW@example.com",
+            "1990-01-02",
+        ))
+        .await;
+    admin
+        .json(&person(
+            "李娜",
+            "13900139000",
+            "ln@example.com",
+            "1985-07-01",
+        ))
+        .await;
+    admin
+        .json(&person(
+            "李娜",
+            "13900139000",
+            "ln@example.com",
+            "1962-03-15",
+        ))
+        .await;
+
+    let found = admin
+        .json(&[
+            "dedupe",
+            "find",
+            "--name",
+            "张 伟",
+            "--phone",
+            "13800138000",
+        ])
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 2, "{found}");
+
+    let job = admin.json(&["dedupe", "run"]).await;
+    assert_eq!(job["kind"], "dedupe");
+    assert_eq!(job["state"], "succeeded");
+    assert_eq!(job["progress"]["merged"], 1, "{job}");
+    let merges = admin.json(&["dedupe", "merges"]).await;
+    assert_eq!(merges.as_array().unwrap().len(), 1);
+    let merge_id = text(&merges[0]["id"]);
+
+    // Interactive review: the namesakes are shown side by side; "n" keeps them apart.
+    let mut review = tokio::process::Command::new(tagctl_binary())
+        .current_dir(server.dir.path())
+        .env_clear()
+        .env("HOME", server.dir.path())
+        .env("TAGCTL_SERVER", &server.url)
+        .env("TAGCTL_KEY", ADMIN_KEY)
+        .args(["dedupe", "review"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stdin = review.stdin.take().unwrap();
+        stdin.write_all(b"n\n").await.unwrap();
+    }
+    let reviewed = tokio::time::timeout(Duration::from_secs(60), review.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8(reviewed.stdout).unwrap();
+    assert!(reviewed.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("李娜") && stdout.contains("+8613900139000"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 merged, 1 kept apart"), "{stdout}");
+    let settled = admin
+        .json(&["dedupe", "candidates", "--state", "not-duplicate"])
+        .await;
+    assert_eq!(settled.as_array().unwrap().len(), 1, "{settled}");
+
+    let undone = admin.json(&["dedupe", "unmerge", &merge_id]).await;
+    assert!(undone["undone_at"].is_string(), "{undone}");
+    let found = admin
+        .json(&["dedupe", "find", "--customer", &text(&zhang["id"])])
+        .await;
+    assert_eq!(
+        found.as_array().unwrap().len(),
+        1,
+        "the twin is back: {found}"
+    );
+    server
+        .as_key(READER_KEY)
+        .run(&["dedupe", "merge", &text(&zhang["id"]), UNKNOWN_ID])
+        .await
+        .assert_failed(3, "error: PERMISSION_DENIED");
 }
 
 struct Caller<'a> {

@@ -540,7 +540,11 @@ async fn a_revert_undoes_an_import_unless_its_customers_changed_since(backend: B
 
     // A customer the import created and that was merged away since lives on in the survivor:
     // the revert is refused rather than taking from the survivor what the merge gave it.
-    let newcomer = write_file(folder.path(), "newcomer.csv", "客户名称,手机号\n陈静,13500135000\n");
+    let newcomer = write_file(
+        folder.path(),
+        "newcomer.csv",
+        "客户名称,手机号\n陈静,13500135000\n",
+    );
     let third = run_import(&server, request("spreadsheet", &newcomer)).await;
     let third = third.last().unwrap().clone();
     let chen = customers_with_phone(&server, "+8613500135000").await;

@@ -91,8 +91,133 @@ pub enum Command {
     /// Server-side jobs (imports, later cleansing and dedupe): list, get, watch, cancel
     #[command(subcommand, visible_alias = "job")]
     Jobs(JobsCommand),
-    // Later groups (cleanse, dedupe, segments) go here, one module each; their
+    /// Duplicate customers (去重): run a dedupe job, review doubtful pairs, merge, unmerge, find
+    #[command(subcommand)]
+    Dedupe(DedupeCommand),
+    // Later groups (cleanse, segments) go here, one module each; their
     // long-running commands follow their job with `jobs::follow`.
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DedupeCommand {
+    /// Start a dedupe job and follow it: certain duplicates are merged, doubtful pairs queued
+    Run(DedupeRunArgs),
+    /// The review queue (open pairs by default), highest score first
+    Candidates {
+        #[arg(long, value_enum)]
+        state: Option<CandidateStateArg>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Review open pairs one by one: both customers side by side with the field scores;
+    /// answer merge, not a duplicate, skip or quit
+    Review {
+        /// Who survives a merge (default: the most complete)
+        #[arg(long, value_enum)]
+        survivor: Option<SurvivorArg>,
+    },
+    /// Settle one queued pair: merge it (default) or mark it not a duplicate
+    Resolve {
+        candidate_id: String,
+        /// The pair is two different people; never propose it again
+        #[arg(long)]
+        not_duplicate: bool,
+        /// For a merge: which of the two survives
+        #[arg(long = "survivor", value_name = "CUSTOMER_ID")]
+        survivor_id: Option<String>,
+    },
+    /// Merge two or more customers into one, in one transaction
+    Merge {
+        #[arg(required = true, num_args = 2..)]
+        customer_ids: Vec<String>,
+        /// Which of them survives (default: chosen by --rule)
+        #[arg(long = "survivor", value_name = "CUSTOMER_ID")]
+        survivor_id: Option<String>,
+        #[arg(long, value_enum)]
+        rule: Option<SurvivorArg>,
+        /// Why, for the record (a ticket number)
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Undo a merge: the merged customers come back exactly as they were
+    Unmerge { merge_id: String },
+    /// Merges, newest first
+    Merges {
+        /// Only merges involving this customer
+        #[arg(long = "customer", value_name = "CUSTOMER_ID")]
+        customer_id: Option<String>,
+        /// Only merges a dedupe job made
+        #[arg(long = "job", value_name = "JOB_ID")]
+        job_id: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Stored customers that may be the same person as a customer or a draft
+    Find {
+        /// A stored customer (otherwise describe a draft with the flags below)
+        #[arg(long = "customer", value_name = "CUSTOMER_ID", conflicts_with_all = ["name", "phones", "emails", "birthday"])]
+        customer_id: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "phone")]
+        phones: Vec<String>,
+        #[arg(long = "email")]
+        emails: Vec<String>,
+        #[arg(long)]
+        birthday: Option<String>,
+        /// At most N matches (1..100, default 10)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        limit: Option<u32>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DedupeRunArgs {
+    /// Report what would be merged and queued; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Compare everyone, not only the customers changed since the last run
+    #[arg(long)]
+    pub full: bool,
+    /// Pairs scoring at least this (0..1) are merged (default 0.95)
+    #[arg(long)]
+    pub merge_threshold: Option<f64>,
+    /// Pairs scoring at least this (0..1) are queued for review (default 0.5)
+    #[arg(long)]
+    pub review_threshold: Option<f64>,
+    /// A blocking key (repeatable; default: all but pinyin)
+    #[arg(long = "blocking-key", value_enum)]
+    pub keys: Vec<BlockingKeyArg>,
+    /// Who survives each merge (default: the most complete)
+    #[arg(long, value_enum)]
+    pub survivor: Option<SurvivorArg>,
+    /// Print the job id and return without watching the job
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SurvivorArg {
+    MostComplete,
+    Oldest,
+    MostRecentlyUpdated,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BlockingKeyArg {
+    Phone,
+    Email,
+    NameBirthday,
+    NameCity,
+    NameWordBirthday,
+    Pinyin,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CandidateStateArg {
+    Open,
+    Merged,
+    NotDuplicate,
 }
 
 const IMPORT_HELP: &str = "\

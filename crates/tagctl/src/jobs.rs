@@ -47,6 +47,10 @@ pub struct ProgressView {
     /// Absent when the server cannot estimate it (it sends -1).
     pub eta_seconds: Option<i64>,
     pub bytes_total: u64,
+    pub comparisons: u64,
+    pub clusters: u64,
+    pub merged: u64,
+    pub queued_for_review: u64,
 }
 
 impl From<pb::JobProgress> for ProgressView {
@@ -63,6 +67,10 @@ impl From<pb::JobProgress> for ProgressView {
             rows_per_second: p.rows_per_second,
             eta_seconds: (p.eta_seconds >= 0).then_some(p.eta_seconds),
             bytes_total: p.bytes_total,
+            comparisons: p.comparisons,
+            clusters: p.clusters,
+            merged: p.merged,
+            queued_for_review: p.queued_for_review,
         }
     }
 }
@@ -126,13 +134,26 @@ impl View for JobView {
             ("kind", self.kind.clone()),
             ("subject", self.subject.clone()),
             ("state", self.human_state()),
-            ("rows read", count(p.rows_read)),
-            ("created", count(p.created)),
-            ("updated", count(p.updated)),
-            ("unchanged", count(p.unchanged)),
-            ("rejected", count(p.rejected)),
-            ("tags added", count(p.tags_added)),
         ];
+        if self.kind == "dedupe" {
+            fields.extend([
+                ("customers read", count(p.rows_read)),
+                ("pairs compared", count(p.comparisons)),
+                ("clusters", count(p.clusters)),
+                ("customers merged", count(p.merged)),
+                ("queued for review", count(p.queued_for_review)),
+                ("clusters skipped", count(p.rejected)),
+            ]);
+        } else {
+            fields.extend([
+                ("rows read", count(p.rows_read)),
+                ("created", count(p.created)),
+                ("updated", count(p.updated)),
+                ("unchanged", count(p.unchanged)),
+                ("rejected", count(p.rejected)),
+                ("tags added", count(p.tags_added)),
+            ]);
+        }
         // Only some importers bring these; zeros would be noise for the rest.
         if p.purchases_added > 0 {
             fields.push(("purchases added", count(p.purchases_added)));

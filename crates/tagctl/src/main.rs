@@ -10,6 +10,7 @@ mod categories;
 mod cli;
 mod connect;
 mod customers;
+mod dedupe;
 mod exit;
 mod imports;
 mod input;
@@ -78,5 +79,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::ImportRevert { job_id } => imports::revert(job_id, &connection, out).await,
         Command::Jobs(command) => jobs::run(command, &connection, out).await,
+        Command::Dedupe(command) => dedupe::run(command, &connection, out).await,
     }
 }

@@ -14,10 +14,10 @@ use tagd_core::tagging::{HistoryAction, TagSource};
 
 use crate::Store;
 use crate::customers::{CustomerQueries, fields_from_json};
-use crate::merges::MergeQueries;
 use crate::db::{BackendOps, BatchInsert, IN_CHUNK, now, with_conn, write_transaction};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::ImportChangeRow;
+use crate::merges::MergeQueries;
 use crate::schema::{
     customer_tags, import_changes, interactions, jobs, purchase_items, purchases, tag_history, tags,
 };
