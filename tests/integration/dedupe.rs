@@ -16,6 +16,7 @@ backend_tests!(
     a_dedupe_run_merges_the_certain_and_queues_the_doubtful,
     dedupe_requests_are_checked,
     find_duplicates_warns_before_a_twin_is_created,
+    a_thousand_identical_records_become_one_and_names_alone_merge_nothing,
 );
 
 async fn create(server: &TestServer, customer: pb::Customer) -> pb::Customer {
@@ -699,5 +700,44 @@ async fn find_duplicates_warns_before_a_twin_is_created(backend: Backend) {
             .await,
         Code::InvalidArgument,
         "draft.phones[0]",
+    );
+}
+
+async fn a_thousand_identical_records_become_one_and_names_alone_merge_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let entries: Vec<pb::UpsertCustomerEntry> = (0..1000)
+        .map(|i| pb::UpsertCustomerEntry {
+            key: Some(pb::ExternalId {
+                channel: "shop".into(),
+                external_id: format!("buyer-{i}"),
+            }),
+            customer: Some(person(
+                "张伟",
+                "13800138000",
+                "zw@example.com",
+                "1990-01-02",
+                "深圳",
+            )),
+        })
+        .collect();
+    server
+        .customers()
+        .upsert_customers(pb::UpsertCustomersRequest { entries })
+        .await
+        .unwrap();
+    // Same name, nothing else: never merged on the name alone.
+    create(&server, person("王芳", "", "", "", "")).await;
+    create(&server, person("王芳", "", "", "", "")).await;
+
+    let done = run_dedupe(&server, pb::StartDedupeRequest::default()).await;
+    let counts = done.progress.unwrap_or_default();
+    assert_eq!(counts.merged, 999, "{counts:?}");
+    let left = all_customers(&server).await;
+    assert_eq!(left.len(), 3, "one 张伟 and both 王芳");
+    let zhang = left.iter().find(|c| c.name == "张伟").unwrap();
+    assert_eq!(
+        zhang.external_ids.len(),
+        1000,
+        "every channel identity is kept"
     );
 }

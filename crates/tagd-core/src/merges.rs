@@ -521,4 +521,128 @@ mod tests {
         assert_eq!(restored.phones, vec!["+8613800138000", "+8613700137000"]);
         assert!(restored.attributes.is_empty());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn fields() -> impl Strategy<Value = CustomerFields> {
+            (
+                prop::option::of("[张王李]{1,3}"),
+                prop::collection::vec("\\+86138[0-9]{2}", 0..3),
+                prop::collection::vec("[a-c]@x\\.cn", 0..3),
+                prop::collection::vec(("[ab]", "[0-9]{1,2}"), 0..3),
+                prop::collection::btree_map("[k-m]", "[0-9]", 0..3),
+                prop::option::of("[甲乙]"),
+            )
+                .prop_map(|(name, phones, emails, ids, attributes, company)| {
+                    let mut fields = CustomerFields {
+                        name: name.unwrap_or_default(),
+                        company: company.unwrap_or_default(),
+                        attributes,
+                        ..CustomerFields::default()
+                    };
+                    for phone in phones {
+                        if !fields.phones.contains(&phone) {
+                            fields.phones.push(phone);
+                        }
+                    }
+                    for email in emails {
+                        if !fields.emails.contains(&email) {
+                            fields.emails.push(email);
+                        }
+                    }
+                    for (channel, external_id) in ids {
+                        let id = ExternalId {
+                            channel,
+                            external_id,
+                        };
+                        if !fields.external_ids.contains(&id) {
+                            fields.external_ids.push(id);
+                        }
+                    }
+                    fields
+                })
+        }
+
+        proptest! {
+            /// A merge never drops a phone, email, external id or attribute key, and undoing it
+            /// (with nothing changed since) gives the survivor back exactly.
+            #[test]
+            fn merge_keeps_everything_and_unmerge_restores(
+                survivor in fields(),
+                others in prop::collection::vec(fields(), 1..4),
+            ) {
+                let survivor = customer("s", 1, 1, survivor);
+                let others: Vec<Customer> = others
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, f)| customer(&format!("o{i}"), 2, 2 + u32::try_from(i).unwrap_or(0), f))
+                    .collect();
+                let refs: Vec<&Customer> = others.iter().collect();
+                let merged = merge_fields(&survivor, &refs);
+                for one in std::iter::once(&survivor).chain(others.iter()) {
+                    for phone in &one.fields.phones {
+                        prop_assert!(merged.phones.contains(phone));
+                    }
+                    for email in &one.fields.emails {
+                        prop_assert!(merged.emails.contains(email));
+                    }
+                    for id in &one.fields.external_ids {
+                        prop_assert!(merged.external_ids.contains(id));
+                    }
+                    for key in one.fields.attributes.keys() {
+                        prop_assert!(merged.attributes.contains_key(key));
+                    }
+                }
+                prop_assert_eq!(
+                    unmerge_fields(&survivor.fields, &merged, &merged),
+                    survivor.fields.clone()
+                );
+            }
+
+            /// Every tag survives a merge except those an exclusive category or a newer
+            /// assignment of the same tag displaces, and no exclusive category keeps two.
+            #[test]
+            fn surviving_tags_drop_only_what_a_rule_displaces(
+                held in prop::collection::vec((0..3_u8, 0..6_u8, any::<bool>(), 1..28_u32), 1..12),
+            ) {
+                let held: Vec<HeldTag> = held
+                    .into_iter()
+                    .map(|(owner, tag, exclusive_category, day)| HeldTag {
+                        customer_id: format!("c{owner}"),
+                        tag_id: format!("t{tag}"),
+                        // Tags 0-2 belong to one exclusive category, 3-5 each to its own open one.
+                        category_id: if tag < 3 { "tier".to_owned() } else { format!("open{tag}") },
+                        exclusive: tag < 3 && exclusive_category,
+                        assigned_at: at(day),
+                    })
+                    .collect();
+                // A category is exclusive or not, whatever the row says.
+                let exclusive = held.iter().any(|h| h.exclusive);
+                let held: Vec<HeldTag> = held
+                    .into_iter()
+                    .map(|mut h| {
+                        h.exclusive = exclusive && h.category_id == "tier";
+                        h
+                    })
+                    .collect();
+                let kept = surviving_tags(&held, "c0");
+                let kept_tags: std::collections::BTreeSet<&str> =
+                    kept.iter().map(|i| held[*i].tag_id.as_str()).collect();
+                prop_assert_eq!(kept_tags.len(), kept.len(), "one row per tag");
+                for tag in &held {
+                    if !tag.exclusive {
+                        prop_assert!(kept_tags.contains(tag.tag_id.as_str()), "{} dropped", tag.tag_id);
+                    }
+                }
+                let in_tier = kept.iter().filter(|i| held[**i].exclusive).count();
+                prop_assert!(in_tier <= 1);
+                if exclusive {
+                    prop_assert_eq!(in_tier, 1);
+                }
+            }
+        }
+    }
 }
