@@ -5,6 +5,7 @@
 //! measures tagd next to a baseline taken in the same run: a bare tonic echo server for reads,
 //! plain SQL through the same driver stack for writes. See `docs/BENCHMARKS.md`.
 
+mod dedupe;
 mod echo;
 mod import;
 mod load;
@@ -68,6 +69,8 @@ enum Phase {
     Batch,
     /// Imports of generated CSV and XLSX files against multi-row INSERTs of the same customers.
     Import,
+    /// StartDedupe over generated customers with known duplicates: quality (F1) and time.
+    Dedupe,
 }
 
 /// Measures tagd against same-run baselines on SQLite and MariaDB.
@@ -150,6 +153,12 @@ struct Args {
     /// Rows of the generated XLSX file of the import measurement (0: no XLSX import).
     #[arg(long, default_value_t = 100_000)]
     import_xlsx_rows: u64,
+    /// Generated customers (tagd-datagen, with known duplicates) of the dedupe measurement.
+    #[arg(long, default_value_t = 10_000)]
+    dedupe_records: usize,
+    /// Seed of the dedupe measurement's generator (the same seed gives the same customers).
+    #[arg(long, default_value_t = 42)]
+    dedupe_seed: u64,
     /// Folder holding `libtagd_plugin_spreadsheet.so`, passed to tagd as TAGD_PLUGINS_DIR
     /// (default: the folder of the tagd binary, where a workspace build puts the plugins).
     #[arg(long)]
@@ -578,6 +587,16 @@ async fn measure_backend(
         for (kind, rows) in kinds {
             measure_import(backend, &on, kind, rows, report).await?;
         }
+    }
+
+    if args.phases.contains(&Phase::Dedupe)
+        && let Some(channels) = &tagd_channels
+    {
+        let on = dedupe::DedupeOn {
+            channel: channels[0].clone(),
+            server_pid: server.as_ref().and_then(TagdProcess::pid),
+        };
+        dedupe::measure_dedupe(name, &on, args.dedupe_records, args.dedupe_seed, report).await?;
     }
 
     if let Some(server) = server {
