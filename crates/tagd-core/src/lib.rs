@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod interactions;
 pub mod jobs;
+pub mod metrics;
 pub mod paging;
 pub mod purchases;
 pub mod tagging;
