@@ -22,8 +22,9 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::ImportChangeRow;
+use crate::interactions::InteractionRow;
 use crate::jobs::RejectedRowRow;
-use crate::purchases::{InteractionRow, PurchaseItemRow, PurchaseRow};
+use crate::purchases::{PurchaseItemRow, PurchaseRow};
 use crate::schema::{
     customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
     import_changes, interactions, job_rejected_rows, purchase_items, purchases, tag_history,

@@ -42,6 +42,8 @@ pub struct Settings {
     pub import_stall_secs: u64,
     /// Address-space limit of an import worker process, in MiB.
     pub import_memory_mb: u64,
+    /// The windows (in days) customer metrics count orders and amounts over.
+    pub metric_windows_days: Vec<u32>,
     pub auth: AuthSettings,
 }
 
@@ -97,6 +99,13 @@ impl Settings {
             .set_default("max_upload_mb", 1024)?
             .set_default("import_stall_secs", 60)?
             .set_default("import_memory_mb", 2048)?
+            .set_default(
+                "metric_windows_days",
+                tagd_core::metrics::DEFAULT_WINDOWS_DAYS
+                    .iter()
+                    .map(|&days| i64::from(days))
+                    .collect::<Vec<i64>>(),
+            )?
             .set_default("auth.keys", Vec::<String>::new())?;
         if let Some(file) = file {
             if !file.exists() {
@@ -111,7 +120,9 @@ impl Settings {
                 .try_parsing(true)
                 // TAGD_IMPORT_DIRS=/srv/a,/srv/b
                 .list_separator(",")
-                .with_list_parse_key("import_dirs"),
+                .with_list_parse_key("import_dirs")
+                // TAGD_METRIC_WINDOWS_DAYS=30,90,365
+                .with_list_parse_key("metric_windows_days"),
         );
         let settings: Settings = builder
             .build()
@@ -147,6 +158,7 @@ impl Settings {
                 self.import_memory_mb
             );
         }
+        self.metric_windows_days()?;
         self.contact_rules()?;
         self.key_ring()?;
         Ok(())
@@ -169,6 +181,12 @@ impl Settings {
         } else {
             PathBuf::from(&self.upload_dir)
         }
+    }
+
+    /// The metric windows, checked and in ascending order.
+    pub fn metric_windows_days(&self) -> anyhow::Result<Vec<u32>> {
+        tagd_core::metrics::windows("metric_windows_days", &self.metric_windows_days)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     pub fn contact_rules(&self) -> anyhow::Result<ContactRules> {
