@@ -640,7 +640,10 @@ async fn due_follow_ups_span_customers_and_close_with_a_later_contact(backend: B
     }
 }
 
-fn money(amounts: &[pb::Money]) -> Vec<(String, String)> {
+/// Amounts as (currency, amount) pairs.
+type Amounts = Vec<(String, String)>;
+
+fn money(amounts: &[pb::Money]) -> Amounts {
     amounts
         .iter()
         .map(|m| (m.currency.clone(), m.amount.clone()))
@@ -719,7 +722,7 @@ async fn metrics_are_computed_from_purchases_and_interactions(backend: Backend) 
     assert_eq!(metrics.recency_days, Some(2));
     let e1_time = all_purchases(&server, &zhang.id).await[0].order_time;
     assert_eq!(metrics.last_purchase_time, e1_time);
-    let windows: Vec<(u32, u64, Vec<(String, String)>)> = metrics
+    let windows: Vec<(u32, u64, Amounts)> = metrics
         .windows
         .iter()
         .map(|w| (w.days, w.order_count, money(&w.amounts)))
