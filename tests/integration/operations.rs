@@ -148,6 +148,16 @@ async fn bad_configuration_stops_start_up_with_a_reason() {
             "0",
             "metric_windows_days: 0 is not 1..=36500 days",
         ),
+        (
+            "TAGD_METRIC_WINDOWS_DAYS",
+            "30,x",
+            "\"x\" is not a whole number of days",
+        ),
+        (
+            "TAGD_METRIC_WINDOWS_DAYS",
+            "-3",
+            "-3 is not a whole number of days",
+        ),
     ] {
         let stderr = refused_start(&[("TAGD_DATABASE_URL", &sqlite), (key, value)]).await;
         assert!(stderr.contains(reason), "{key}={value}: {stderr}");
