@@ -125,11 +125,11 @@ pub(crate) trait PurchaseQueries {
         purchases: &[(String, Purchase)],
         source_ref: &str,
     ) -> StoreResult<u64>;
-    /// The stored orders among `wanted`, by (channel, order id).
-    async fn stored_orders(
+    /// The rows of the stored orders among `wanted` (without their items).
+    async fn stored_order_rows(
         &mut self,
         wanted: &[(String, Purchase)],
-    ) -> StoreResult<HashMap<(String, String), RecordedPurchase>>;
+    ) -> StoreResult<Vec<PurchaseRow>>;
     /// The orders of these rows with their items, in the rows' order.
     async fn with_items(&mut self, rows: Vec<PurchaseRow>) -> StoreResult<Vec<RecordedPurchase>>;
     /// Records orders for the API (see [`Store::record_purchases`]).
@@ -147,8 +147,13 @@ macro_rules! purchase_queries {
                 wanted: &[(String, Purchase)],
                 source_ref: &str,
             ) -> StoreResult<u64> {
-                let mut known: HashSet<(String, String)> =
-                    self.stored_orders(wanted).await?.into_keys().collect();
+                // Only the keys matter here: an import skips orders it already has.
+                let mut known: HashSet<(String, String)> = self
+                    .stored_order_rows(wanted)
+                    .await?
+                    .into_iter()
+                    .map(|row| (row.channel, row.order_id))
+                    .collect();
                 let at = now();
                 let mut rows = Vec::new();
                 let mut items = Vec::new();
@@ -166,10 +171,10 @@ macro_rules! purchase_queries {
                 Ok(rows.len() as u64)
             }
 
-            async fn stored_orders(
+            async fn stored_order_rows(
                 &mut self,
                 wanted: &[(String, Purchase)],
-            ) -> StoreResult<HashMap<(String, String), RecordedPurchase>> {
+            ) -> StoreResult<Vec<PurchaseRow>> {
                 let mut by_channel: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
                 for (_, purchase) in wanted {
                     by_channel
@@ -190,20 +195,7 @@ macro_rules! purchase_queries {
                         rows.extend(found);
                     }
                 }
-                Ok(self
-                    .with_items(rows)
-                    .await?
-                    .into_iter()
-                    .map(|order| {
-                        (
-                            (
-                                order.purchase.channel.clone(),
-                                order.purchase.order_id.clone(),
-                            ),
-                            order,
-                        )
-                    })
-                    .collect())
+                Ok(rows)
             }
 
             async fn with_items(
@@ -253,7 +245,20 @@ macro_rules! purchase_queries {
                             .at(&format!("purchases[{index}].customer_id")));
                     }
                 }
-                let stored = self.stored_orders(wanted).await?;
+                let rows = self.stored_order_rows(wanted).await?;
+                // Their items too: an order sent again must match in full to be unchanged.
+                let stored: HashMap<(String, String), RecordedPurchase> = self
+                    .with_items(rows)
+                    .await?
+                    .into_iter()
+                    .map(|order| {
+                        let key = (
+                            order.purchase.channel.clone(),
+                            order.purchase.order_id.clone(),
+                        );
+                        (key, order)
+                    })
+                    .collect();
                 let at = now();
                 let mut results = Vec::with_capacity(wanted.len());
                 let mut rows = Vec::new();
