@@ -264,6 +264,7 @@ impl Store {
             query.load(conn).await?
         });
         let next_page_token = finish_page(&mut rows, page.size, |row| {
+            // Always set: the query keeps only rows with a follow-up date.
             date_key(row.next_follow_up.unwrap_or_default(), &row.id)
         });
         Ok(Page {
