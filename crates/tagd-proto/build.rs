@@ -13,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "jobs.proto",
         "imports.proto",
         "dedupe.proto",
+        "purchases.proto",
+        "interactions.proto",
+        "metrics.proto",
     ]
     .map(|name| proto_root.join("tagd/v1").join(name));
     for file in &files {

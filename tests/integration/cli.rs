@@ -21,6 +21,7 @@ backend_tests!(
     imports_are_started_watched_and_reported,
     jobs_are_listed_watched_and_cancelled,
     duplicates_are_found_merged_reviewed_and_undone,
+    purchases_interactions_and_metrics_round_trip,
 );
 
 async fn catalogue_customers_and_tagging_round_trip(backend: Backend) {
@@ -795,6 +796,142 @@ async fn jobs_are_listed_watched_and_cancelled(backend: Backend) {
         .assert_failed(2, "error: FAILED_PRECONDITION: ");
     admin
         .run(&["jobs", "get", UNKNOWN_ID])
+        .await
+        .assert_failed(2, "error: NOT_FOUND: ");
+}
+
+async fn purchases_interactions_and_metrics_round_trip(backend: Backend) {
+    let server = CliServer::start(backend).await;
+    let writer = server.as_key(WRITER_KEY);
+    let zhang = writer.json(&["customers", "create", "张伟"]).await;
+    let id = text(&zhang["id"]);
+    let order = |order_id: &str, time: &str, quantity: i64| {
+        format!(
+            r#"{{"customer_id": "{id}", "channel": "shop", "order_id": "{order_id}", "time": "{time}", "items": [{{"name": "奶粉", "category": "母婴", "quantity": {quantity}, "unit_price": "99.50"}}]}}"#
+        )
+    };
+    let orders = server.file(
+        "orders.jsonl",
+        &[
+            order("E1", "2026-10-01T10:00:00+08:00", 2),
+            order("E2", "2026-11-01", 1),
+            order("E3", "2026-09-01T00:00:00Z", 1),
+        ]
+        .join("\n"),
+    );
+    let record = [
+        "purchases",
+        "record",
+        "--file",
+        orders.to_str().unwrap(),
+        "--chunk-size",
+        "2",
+    ];
+    let first = writer.json(&record).await;
+    assert_eq!(
+        (first["created"].as_u64(), first["calls"].as_u64()),
+        (Some(3), Some(2))
+    );
+    let again = writer.ok(&record).await;
+    assert!(
+        again.contains("recorded 3 orders in 2 calls: 0 created, 3 unchanged"),
+        "{again}"
+    );
+    let listed = writer.json(&["purchases", "list", &id]).await;
+    let order_ids: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| text(&p["order_id"]))
+        .collect();
+    assert_eq!(order_ids, ["E2", "E1", "E3"], "newest first");
+    assert_eq!(listed[1]["total"], "199.00");
+    let table = writer.ok(&["purchases", "list", &id, "--limit", "1"]).await;
+    assert!(table.contains("E2") && !table.contains("E1"), "{table}");
+    assert!(
+        table.contains("99.50 CNY") && table.contains("奶粉 ×1"),
+        "{table}"
+    );
+
+    let bad = server.file(
+        "bad.jsonl",
+        &[order("E4", "2026-11-02", 1), order("E5", "2026-11-02", 0)].join("\n"),
+    );
+    let bad_path = bad.to_str().unwrap();
+    let refused = writer
+        .run(&["purchases", "record", "--file", bad_path])
+        .await;
+    refused.assert_failed(
+        2,
+        "error: INVALID_ARGUMENT: purchases[1].items[0].quantity: must be positive",
+    );
+    assert!(
+        refused.stderr.contains(&format!(
+            "the failing record is {bad_path}:2; nothing was applied"
+        )),
+        "{}",
+        refused.stderr
+    );
+    server
+        .as_key(READER_KEY)
+        .run(&["purchases", "record", "--file", orders.to_str().unwrap()])
+        .await
+        .assert_failed(3, "error: PERMISSION_DENIED: ");
+
+    let contact = [
+        "interactions",
+        "record",
+        &id,
+        "--channel",
+        "phone",
+        "--direction",
+        "outbound",
+        "--summary",
+        "介绍新品",
+        "--staff",
+        "王芳",
+        "--time",
+        "2026-11-03T10:00:00Z",
+        "--follow-up",
+        "2026-11-20",
+    ];
+    let recorded = writer.json(&contact).await;
+    assert_eq!(recorded["created"], true);
+    assert_eq!(recorded["interaction"]["channel"], "phone");
+    assert_eq!(recorded["interaction"]["direction"], "outbound");
+    let repeated = writer.ok(&contact).await;
+    assert!(repeated.contains("already recorded"), "{repeated}");
+    let contacts = writer.ok(&["interactions", "list", &id]).await;
+    assert!(
+        contacts.contains("介绍新品") && contacts.contains("2026-11-20"),
+        "{contacts}"
+    );
+    let due = writer
+        .json(&["interactions", "due", "--before", "2026-12-01"])
+        .await;
+    assert_eq!(due.as_array().unwrap().len(), 1);
+    assert_eq!(due[0]["customer_id"], Value::from(id.clone()));
+    writer
+        .run(&["interactions", "record", &id, "--channel", "fax"])
+        .await
+        .assert_failed(1, "error: invalid value 'fax'");
+
+    let metrics = writer.json(&["customers", "metrics", &id]).await;
+    assert_eq!(metrics["lifetime_order_count"], 3);
+    assert_eq!(metrics["lifetime_amounts"][0]["amount"], "398.00");
+    assert_eq!(metrics["categories"][0]["category"], "母婴");
+    assert_eq!(metrics["windows"].as_array().unwrap().len(), 3);
+    let card = writer.ok(&["customers", "metrics", &id]).await;
+    assert!(
+        record_field(&card, "lifetime").contains("3 orders, 398.00 CNY"),
+        "{card}"
+    );
+    assert!(
+        record_field(&card, "categories").contains("母婴 (3)"),
+        "{card}"
+    );
+    writer
+        .run(&["customers", "metrics", UNKNOWN_ID])
         .await
         .assert_failed(2, "error: NOT_FOUND: ");
 }

@@ -9,7 +9,10 @@ use rand::Rng;
 use tagd_proto::v1::customer_service_client::CustomerServiceClient;
 use tagd_proto::v1::dedupe_service_client::DedupeServiceClient;
 use tagd_proto::v1::import_service_client::ImportServiceClient;
+use tagd_proto::v1::interaction_service_client::InteractionServiceClient;
 use tagd_proto::v1::job_service_client::JobServiceClient;
+use tagd_proto::v1::metrics_service_client::MetricsServiceClient;
+use tagd_proto::v1::purchase_service_client::PurchaseServiceClient;
 use tagd_proto::v1::tag_service_client::TagServiceClient;
 use tagd_proto::v1::tagging_service_client::TaggingServiceClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -323,6 +326,33 @@ impl TestServer {
 
     pub fn jobs(&self) -> JobServiceClient<InterceptedService<Channel, Auth>> {
         JobServiceClient::with_interceptor(self.channel(), Auth(As::Admin))
+    }
+
+    pub fn purchases_as(
+        &self,
+        who: As,
+    ) -> PurchaseServiceClient<InterceptedService<Channel, Auth>> {
+        PurchaseServiceClient::with_interceptor(self.channel(), Auth(who))
+            .max_encoding_message_size(64 << 20)
+    }
+
+    pub fn purchases(&self) -> PurchaseServiceClient<InterceptedService<Channel, Auth>> {
+        self.purchases_as(As::Admin)
+    }
+
+    pub fn interactions_as(
+        &self,
+        who: As,
+    ) -> InteractionServiceClient<InterceptedService<Channel, Auth>> {
+        InteractionServiceClient::with_interceptor(self.channel(), Auth(who))
+    }
+
+    pub fn interactions(&self) -> InteractionServiceClient<InterceptedService<Channel, Auth>> {
+        self.interactions_as(As::Admin)
+    }
+
+    pub fn metrics_as(&self, who: As) -> MetricsServiceClient<InterceptedService<Channel, Auth>> {
+        MetricsServiceClient::with_interceptor(self.channel(), Auth(who))
     }
 
     /// Stops the server with SIGTERM and returns its exit status.

@@ -7,6 +7,7 @@
 mod fixtures;
 mod harness;
 
+mod activity;
 mod auth;
 mod catalogue;
 mod cli;

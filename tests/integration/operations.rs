@@ -138,6 +138,26 @@ async fn bad_configuration_stops_start_up_with_a_reason() {
             "0",
             "max_upload_mb must be at least 1",
         ),
+        (
+            "TAGD_METRIC_WINDOWS_DAYS",
+            "30,90,30",
+            "metric_windows_days: lists 30 days twice",
+        ),
+        (
+            "TAGD_METRIC_WINDOWS_DAYS",
+            "0",
+            "metric_windows_days: 0 is not 1..=36500 days",
+        ),
+        (
+            "TAGD_METRIC_WINDOWS_DAYS",
+            "30,x",
+            "\"x\" is not a whole number of days",
+        ),
+        (
+            "TAGD_METRIC_WINDOWS_DAYS",
+            "-3",
+            "-3 is not a whole number of days",
+        ),
     ] {
         let stderr = refused_start(&[("TAGD_DATABASE_URL", &sqlite), (key, value)]).await;
         assert!(stderr.contains(reason), "{key}={value}: {stderr}");

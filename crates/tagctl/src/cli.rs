@@ -12,11 +12,11 @@ use tagd_proto::v1 as pb;
 use crate::exit;
 
 const ABOUT: &str = "Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, \
-                     imports and jobs over gRPC";
+                     purchases, interactions, imports and jobs over gRPC";
 
 const LONG_ABOUT: &str = "\
-Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, imports and
-jobs over gRPC.
+Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, purchases,
+interactions, imports and jobs over gRPC.
 
 Connection settings come from, highest first: the --server/--key flags, the
 TAGCTL_SERVER/TAGCTL_KEY environment variables, the TOML config file (--config, or
@@ -67,6 +67,12 @@ pub enum Command {
     /// A customer's tags: assign, remove, list, history, batch assign from a file
     #[command(subcommand)]
     Tagging(TaggingCommand),
+    /// Orders (订单): record from a file, list a customer's
+    #[command(subcommand, visible_alias = "purchase")]
+    Purchases(PurchasesCommand),
+    /// Contacts with customers (沟通记录): record, list, follow-ups due
+    #[command(subcommand, visible_alias = "interaction")]
+    Interactions(InteractionsCommand),
     /// The importer plugins the server has, with their options (--verbose)
     Importers {
         /// Also show each importer's options and description
@@ -445,6 +451,12 @@ pub enum CustomersCommand {
         /// Customer id
         id: String,
     },
+    /// A customer's metrics: recency, orders and amounts per window, lifetime value,
+    /// categories bought, last contact, frequency trend
+    Metrics {
+        /// Customer id
+        id: String,
+    },
     /// Create or update customers keyed by (channel, external_id) from a JSON or JSON Lines file
     #[command(long_about = UPSERT_HELP)]
     Upsert {
@@ -542,6 +554,127 @@ impl ClearField {
             ClearField::SourceChannel => "source_channel",
             ClearField::ExternalIds => "external_ids",
             ClearField::Attributes => "attributes",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PurchasesCommand {
+    /// Record orders from a JSON or JSON Lines file (an order already recorded is unchanged)
+    #[command(long_about = RECORD_PURCHASES_HELP)]
+    Record {
+        /// A JSON array or JSON Lines file; `-` reads stdin
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Orders per RecordPurchases call; each call is all-or-nothing
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        chunk_size: u32,
+    },
+    /// A customer's orders with their items, newest first
+    List {
+        /// Customer id
+        customer: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+}
+
+const RECORD_PURCHASES_HELP: &str = "\
+Record orders from a JSON or JSON Lines file, one order per record:
+
+  {\"customer_id\": \"0193…\", \"channel\": \"shop\", \"order_id\": \"E1001\",
+   \"time\": \"2026-11-28T10:00:00+08:00\", \"currency\": \"CNY\", \"total\": \"199.00\",
+   \"status\": \"paid\", \"items\": [{\"product_id\": \"sku-1\", \"name\": \"奶粉\",
+   \"category\": \"母婴\", \"quantity\": 2, \"unit_price\": \"99.50\"}]}
+
+`time` is RFC 3339 or YYYY-MM-DD (UTC midnight); `currency` defaults to CNY, `total` to
+the sum of the items; `status` and `items` are optional. An order is known by (channel,
+order_id): one already recorded with the same content is reported unchanged, one with
+different content is refused. Records are sent in chunks of --chunk-size; each chunk is
+all-or-nothing, and when one fails the chunks before it stay applied (the error says
+which record failed).";
+
+#[derive(Debug, Subcommand)]
+pub enum InteractionsCommand {
+    /// Record a contact with a customer (the same contact recorded twice is stored once)
+    Record {
+        /// Customer id
+        customer: String,
+        /// How the contact happened
+        #[arg(long, value_enum)]
+        channel: InteractionChannelArg,
+        /// What was said
+        #[arg(long, default_value = "")]
+        summary: String,
+        /// When it happened: RFC 3339 time or YYYY-MM-DD (UTC midnight) [default: now]
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        time: Option<prost_types::Timestamp>,
+        /// Who reached out
+        #[arg(long, value_enum)]
+        direction: Option<DirectionArg>,
+        /// Who handled it
+        #[arg(long, default_value = "")]
+        staff: String,
+        /// What came of it
+        #[arg(long, default_value = "")]
+        outcome: String,
+        /// When to follow up, YYYY-MM-DD
+        #[arg(long, value_name = "DATE")]
+        follow_up: Option<String>,
+    },
+    /// A customer's interactions, newest first
+    List {
+        /// Customer id
+        customer: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Follow-ups due before a date, across customers, oldest first (a later
+    /// contact with the customer closes a follow-up)
+    Due {
+        /// YYYY-MM-DD; follow-ups dated before it are listed [default: tomorrow, so
+        /// today's and overdue ones]
+        #[arg(long, value_name = "DATE")]
+        before: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InteractionChannelArg {
+    Phone,
+    Wechat,
+    Email,
+    Visit,
+    Other,
+}
+
+impl From<InteractionChannelArg> for pb::InteractionChannel {
+    fn from(value: InteractionChannelArg) -> Self {
+        match value {
+            InteractionChannelArg::Phone => pb::InteractionChannel::Phone,
+            InteractionChannelArg::Wechat => pb::InteractionChannel::Wechat,
+            InteractionChannelArg::Email => pb::InteractionChannel::Email,
+            InteractionChannelArg::Visit => pb::InteractionChannel::Visit,
+            InteractionChannelArg::Other => pb::InteractionChannel::Other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirectionArg {
+    /// The customer reached out
+    Inbound,
+    /// Staff reached out
+    Outbound,
+}
+
+impl From<DirectionArg> for pb::InteractionDirection {
+    fn from(value: DirectionArg) -> Self {
+        match value {
+            DirectionArg::Inbound => pb::InteractionDirection::Inbound,
+            DirectionArg::Outbound => pb::InteractionDirection::Outbound,
         }
     }
 }

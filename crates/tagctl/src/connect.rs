@@ -5,7 +5,10 @@ use std::time::Duration;
 use tagd_proto::v1::customer_service_client::CustomerServiceClient;
 use tagd_proto::v1::dedupe_service_client::DedupeServiceClient;
 use tagd_proto::v1::import_service_client::ImportServiceClient;
+use tagd_proto::v1::interaction_service_client::InteractionServiceClient;
 use tagd_proto::v1::job_service_client::JobServiceClient;
+use tagd_proto::v1::metrics_service_client::MetricsServiceClient;
+use tagd_proto::v1::purchase_service_client::PurchaseServiceClient;
 use tagd_proto::v1::tag_service_client::TagServiceClient;
 use tagd_proto::v1::tagging_service_client::TaggingServiceClient;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -71,6 +74,21 @@ impl Connection {
     pub fn jobs(&self) -> JobServiceClient<Authed> {
         JobServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn purchases(&self) -> PurchaseServiceClient<Authed> {
+        PurchaseServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn interactions(&self) -> InteractionServiceClient<Authed> {
+        InteractionServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn metrics(&self) -> MetricsServiceClient<Authed> {
+        MetricsServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     pub fn tagging(&self) -> TaggingServiceClient<Authed> {

@@ -285,6 +285,7 @@ pub async fn run(
                 &sentence,
             )
         }
+        CustomersCommand::Metrics { id } => crate::metrics::customer(id, connection, out).await,
         CustomersCommand::Upsert { file, chunk_size } => {
             upsert(connection, out, &file, chunk_size).await
         }

@@ -79,6 +79,14 @@ pub fn entry_path(message: &str) -> Option<(usize, Option<usize>)> {
     Some((entry, assignment))
 }
 
+/// The index of the `{list}[i]` a server error message names first, if any
+/// (`purchases[3].items[0].quantity: …` → 3 for `purchases`).
+pub fn list_index(message: &str, list: &str) -> Option<usize> {
+    let start = format!("{list}[");
+    let rest = &message[message.find(&start)? + start.len()..];
+    rest.split_once(']')?.0.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +137,13 @@ mod tests {
             Some((12, Some(4)))
         );
         assert_eq!(entry_path("tag not found"), None);
+        assert_eq!(
+            list_index("purchases[7].items[0].quantity: bad", "purchases"),
+            Some(7)
+        );
+        assert_eq!(
+            list_index("purchases: must not be empty", "purchases"),
+            None
+        );
     }
 }

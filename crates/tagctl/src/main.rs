@@ -14,9 +14,12 @@ mod dedupe;
 mod exit;
 mod imports;
 mod input;
+mod interactions;
 mod jobs;
+mod metrics;
 mod output;
 mod paging;
+mod purchases;
 mod settings;
 mod tagging;
 mod tags;
@@ -72,6 +75,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tags(command) => tags::run(command, &connection, out).await,
         Command::Customers(command) => customers::run(*command, &connection, out).await,
         Command::Tagging(command) => tagging::run(command, &connection, out).await,
+        Command::Purchases(command) => purchases::run(command, &connection, out).await,
+        Command::Interactions(command) => interactions::run(command, &connection, out).await,
         Command::Importers { verbose } => imports::importers(verbose, &connection, out).await,
         Command::Import(args) => imports::import(*args, &connection, out).await,
         Command::ImportReport { job_id, paging } => {

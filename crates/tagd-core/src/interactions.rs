@@ -86,6 +86,17 @@ impl Interaction {
     }
 }
 
+/// An interaction as stored, with who it was with and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedInteraction {
+    pub id: String,
+    pub customer_id: String,
+    pub interaction: Interaction,
+    /// The import job that wrote it; "" when recorded through the API.
+    pub source_ref: String,
+    pub recorded_at: NaiveDateTime,
+}
+
 /// An interaction as a source wrote it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawInteraction<'a> {
@@ -96,6 +107,19 @@ pub struct RawInteraction<'a> {
     pub summary: &'a str,
     pub outcome: &'a str,
     pub next_follow_up: &'a str,
+}
+
+/// A follow-up date, "YYYY-MM-DD" or "YYYY/MM/DD"; `None` when empty.
+pub fn follow_up_date(field: &str, raw: &str) -> DomainResult<Option<NaiveDate>> {
+    match text::normalize(raw).as_str() {
+        "" => Ok(None),
+        date => NaiveDate::parse_from_str(date, "%Y-%m-%d")
+            .or_else(|_| NaiveDate::parse_from_str(date, "%Y/%m/%d"))
+            .map(Some)
+            .map_err(|_| {
+                DomainError::invalid(field, format!("{raw:?} is not a date (YYYY-MM-DD)"))
+            }),
+    }
 }
 
 pub fn interaction(field: &str, raw: &RawInteraction<'_>) -> DomainResult<Interaction> {
@@ -110,19 +134,7 @@ pub fn interaction(field: &str, raw: &RawInteraction<'_>) -> DomainResult<Intera
             ));
         }
     };
-    let next_follow_up = match text::normalize(raw.next_follow_up).as_str() {
-        "" => None,
-        date => Some(
-            NaiveDate::parse_from_str(date, "%Y-%m-%d")
-                .or_else(|_| NaiveDate::parse_from_str(date, "%Y/%m/%d"))
-                .map_err(|_| {
-                    DomainError::invalid(
-                        format!("{field}.next_follow_up"),
-                        format!("{:?} is not a date (YYYY-MM-DD)", raw.next_follow_up),
-                    )
-                })?,
-        ),
-    };
+    let next_follow_up = follow_up_date(&format!("{field}.next_follow_up"), raw.next_follow_up)?;
     Ok(Interaction {
         occurred_at: purchases::time(&format!("{field}.time"), raw.time)?,
         channel: InteractionChannel::from_source(raw.channel),

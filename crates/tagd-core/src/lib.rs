@@ -11,6 +11,7 @@ pub mod ids;
 pub mod interactions;
 pub mod jobs;
 pub mod merges;
+pub mod metrics;
 pub mod paging;
 pub mod purchases;
 pub mod tagging;

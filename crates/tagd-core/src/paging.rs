@@ -6,6 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::error::{DomainError, DomainResult};
 
@@ -68,6 +69,34 @@ pub fn finish_page<T>(rows: &mut Vec<T>, size: usize, key: impl Fn(&T) -> String
     }
 }
 
+/// The key of a row sorted by time, then id: rows at the same microsecond
+/// still page without gaps or repeats.
+pub fn time_key(time: NaiveDateTime, id: &str) -> String {
+    format!("{}|{id}", time.and_utc().timestamp_micros())
+}
+
+/// The (time, id) a [`time_key`] holds.
+pub fn parse_time_key(key: &str) -> DomainResult<(NaiveDateTime, String)> {
+    let invalid = || DomainError::invalid("page_token", "is not a token this list issued");
+    let (micros, id) = key.split_once('|').ok_or_else(invalid)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let time = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    Ok((time.naive_utc(), id.to_owned()))
+}
+
+/// The key of a row sorted by date, then id.
+pub fn date_key(date: NaiveDate, id: &str) -> String {
+    format!("{}|{id}", date.format("%Y-%m-%d"))
+}
+
+/// The (date, id) a [`date_key`] holds.
+pub fn parse_date_key(key: &str) -> DomainResult<(NaiveDate, String)> {
+    let invalid = || DomainError::invalid("page_token", "is not a token this list issued");
+    let (date, id) = key.split_once('|').ok_or_else(invalid)?;
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| invalid())?;
+    Ok((date, id.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +134,22 @@ mod tests {
         );
         let mut last = vec![1];
         assert_eq!(finish_page(&mut last, 2, |n| n.to_string()), "");
+    }
+
+    #[test]
+    fn time_and_date_keys_round_trip() {
+        let time = DateTime::from_timestamp_micros(1_767_225_600_123_456)
+            .unwrap()
+            .naive_utc();
+        let key = time_key(time, "0190-a|b");
+        assert_eq!(parse_time_key(&key), Ok((time, "0190-a|b".to_owned())));
+        assert!(parse_time_key("x|y").is_err());
+        assert!(parse_time_key("123").is_err());
+        let date = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(
+            parse_date_key(&date_key(date, "id")),
+            Ok((date, "id".to_owned()))
+        );
+        assert!(parse_date_key("2026-13-01|id").is_err());
     }
 }

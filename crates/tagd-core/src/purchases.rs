@@ -7,6 +7,9 @@ use crate::error::{DomainError, DomainResult};
 use crate::text;
 
 pub const MAX_ORDER_ID_CHARS: usize = 200;
+/// The most orders one `RecordPurchases` call may carry: one transaction stays
+/// short (each order may hold up to [`MAX_ITEMS_PER_PURCHASE`] items).
+pub const MAX_PURCHASES_PER_CALL: usize = 1_000;
 pub const MAX_ITEMS_PER_PURCHASE: usize = 500;
 pub const MAX_ITEM_TEXT_CHARS: usize = 200;
 /// The currency of an amount written without one.
@@ -40,6 +43,52 @@ pub struct Purchase {
     pub total_cents: i64,
     pub status: String,
     pub items: Vec<PurchaseItem>,
+}
+
+/// An order as stored, with who it belongs to and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedPurchase {
+    pub id: String,
+    pub customer_id: String,
+    pub purchase: Purchase,
+    /// The import job that wrote it; "" when recorded through the API.
+    pub source_ref: String,
+    pub recorded_at: NaiveDateTime,
+}
+
+/// What recording an order did: a new order, or the same order sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Created,
+    Unchanged,
+}
+
+/// An amount in cents as a decimal text with two decimals ("1299.50").
+pub fn format_cents(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// The fields in which `stored` differs from `wanted` (same channel and order id).
+pub fn differences(stored: &Purchase, wanted: &Purchase) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if stored.ordered_at != wanted.ordered_at {
+        fields.push("time");
+    }
+    if stored.currency != wanted.currency {
+        fields.push("currency");
+    }
+    if stored.total_cents != wanted.total_cents {
+        fields.push("total");
+    }
+    if stored.status != wanted.status {
+        fields.push("status");
+    }
+    if stored.items != wanted.items {
+        fields.push("items");
+    }
+    fields
 }
 
 /// An order as a source wrote it: every field raw text.
@@ -241,6 +290,37 @@ mod tests {
         assert!(amount_cents("t", "1.005").is_err());
         assert!(amount_cents("t", "abc").is_err());
         assert!(amount_cents("t", "").is_err());
+    }
+
+    #[test]
+    fn cents_format_with_two_decimals() {
+        assert_eq!(format_cents(129_950), "1299.50");
+        assert_eq!(format_cents(7), "0.07");
+        assert_eq!(format_cents(0), "0.00");
+        assert_eq!(format_cents(-150), "-1.50");
+    }
+
+    #[test]
+    fn differences_name_the_changed_fields() {
+        let raw = RawPurchase {
+            order_id: "E1",
+            time: "2024-06-01",
+            total: "10",
+            ..RawPurchase::default()
+        };
+        let stored = purchase("p", "shop", &raw).unwrap();
+        assert!(differences(&stored, &stored).is_empty());
+        let other = purchase(
+            "p",
+            "shop",
+            &RawPurchase {
+                total: "11",
+                currency: "USD",
+                ..raw
+            },
+        )
+        .unwrap();
+        assert_eq!(differences(&stored, &other), ["currency", "total"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Tagd's gRPC adapter: the only crate that implements tonic services.
 //!
-//! Each service module (`tags`, `customers`, `tagging`) turns requests into
+//! Each service module (`tags`, `customers`, `tagging`, `imports`, `jobs`,
+//! `purchases`, `interactions`, `metrics`) turns requests into
 //! domain values (validated by `tagd-core`), calls the store, and maps results
 //! back; `error` maps every store error to a status in one place; `middleware`
 //! authenticates callers, enforces roles and logs one line per RPC.
@@ -10,8 +11,11 @@ mod customers;
 mod dedupe;
 mod error;
 mod imports;
+mod interactions;
 mod jobs;
+mod metrics;
 mod middleware;
+mod purchases;
 mod server;
 mod tagging;
 mod tags;

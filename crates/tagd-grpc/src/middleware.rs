@@ -105,10 +105,11 @@ fn required_role(path: &str) -> Role {
     match method {
         "GetTag" | "ListCategories" | "ListTags" | "GetCustomer" | "ListCustomers"
         | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs" | "WatchJob"
-        | "ListImporters" | "GetImportReport" | "FindDuplicates" => Role::Reader,
+        | "ListImporters" | "GetImportReport" | "ListPurchases" | "ListInteractions"
+        | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates" => Role::Reader,
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
         | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
-        | "BatchAssignTags" => Role::Writer,
+        | "BatchAssignTags" | "RecordPurchases" | "RecordInteraction" => Role::Writer,
         _ => Role::Admin,
     }
 }
@@ -290,6 +291,24 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn activity_records_need_a_writer_and_reads_a_reader() {
+        for method in [
+            "PurchaseService/RecordPurchases",
+            "InteractionService/RecordInteraction",
+        ] {
+            assert_eq!(required_role(&format!("/tagd.v1.{method}")), Role::Writer);
+        }
+        for method in [
+            "PurchaseService/ListPurchases",
+            "InteractionService/ListInteractions",
+            "InteractionService/ListDueFollowUps",
+            "MetricsService/GetCustomerMetrics",
+        ] {
+            assert_eq!(required_role(&format!("/tagd.v1.{method}")), Role::Reader);
+        }
     }
 
     #[test]

@@ -10,7 +10,10 @@ use tagd_jobs::Jobs;
 use tagd_proto::v1::customer_service_server::CustomerServiceServer;
 use tagd_proto::v1::dedupe_service_server::DedupeServiceServer;
 use tagd_proto::v1::import_service_server::ImportServiceServer;
+use tagd_proto::v1::interaction_service_server::InteractionServiceServer;
 use tagd_proto::v1::job_service_server::JobServiceServer;
+use tagd_proto::v1::metrics_service_server::MetricsServiceServer;
+use tagd_proto::v1::purchase_service_server::PurchaseServiceServer;
 use tagd_proto::v1::tag_service_server::TagServiceServer;
 use tagd_proto::v1::tagging_service_server::TaggingServiceServer;
 use tagd_store::{AssignQueue, Store};
@@ -21,8 +24,11 @@ use tonic::transport::server::TcpIncoming;
 use crate::customers::Customers;
 use crate::dedupe::Dedupe;
 use crate::imports::Imports;
+use crate::interactions::Interactions;
 use crate::jobs::JobsService;
+use crate::metrics::Metrics;
 use crate::middleware::{KeyRing, RpcLayer};
+use crate::purchases::Purchases;
 use crate::tagging::Tagging;
 use crate::tags::Tags;
 
@@ -37,6 +43,9 @@ pub struct ServerOptions {
     pub expiry_sweep_interval: Duration,
     /// Import (and later cleansing and dedupe) jobs.
     pub jobs: Arc<Jobs>,
+    /// The windows (days) customer metrics count orders over; checked with
+    /// `tagd_core::metrics::windows`.
+    pub metric_windows_days: Vec<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +95,20 @@ pub async fn serve(
     })
     .max_decoding_message_size(limit);
 
+    let purchases = PurchaseServiceServer::new(Purchases {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(limit);
+    let interactions = InteractionServiceServer::new(Interactions {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(limit);
+    let metrics = MetricsServiceServer::new(Metrics {
+        store: store.clone(),
+        windows_days: options.metric_windows_days.clone(),
+    })
+    .max_decoding_message_size(limit);
+
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<TagServiceServer<Tags>>()
@@ -104,6 +127,15 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<DedupeServiceServer<Dedupe>>()
+        .await;
+    health_reporter
+        .set_serving::<PurchaseServiceServer<Purchases>>()
+        .await;
+    health_reporter
+        .set_serving::<InteractionServiceServer<Interactions>>()
+        .await;
+    health_reporter
+        .set_serving::<MetricsServiceServer<Metrics>>()
         .await;
 
     // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
@@ -128,6 +160,9 @@ pub async fn serve(
         .add_service(job_service)
         .add_service(imports)
         .add_service(dedupe)
+        .add_service(purchases)
+        .add_service(interactions)
+        .add_service(metrics)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     sweeper.abort();

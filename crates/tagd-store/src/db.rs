@@ -22,9 +22,10 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::ImportChangeRow;
+use crate::interactions::InteractionRow;
 use crate::jobs::RejectedRowRow;
 use crate::merges::MergedCustomerRow;
-use crate::purchases::{InteractionRow, PurchaseItemRow, PurchaseRow};
+use crate::purchases::{PurchaseItemRow, PurchaseRow};
 use crate::schema::{
     customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
     import_changes, interactions, job_rejected_rows, merged_customers, purchase_items, purchases,

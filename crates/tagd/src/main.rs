@@ -164,6 +164,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         contact_rules: settings.contact_rules()?,
         expiry_sweep_interval: Duration::from_secs(settings.expiry_sweep_secs),
         jobs: Arc::new(jobs),
+        metric_windows_days: settings.metric_windows_days()?,
     };
     tagd_grpc::serve(store, listener, options, shutdown_signal()).await?;
     tracing::info!("tagd stopped");

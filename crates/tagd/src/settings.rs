@@ -42,7 +42,44 @@ pub struct Settings {
     pub import_stall_secs: u64,
     /// Address-space limit of an import worker process, in MiB.
     pub import_memory_mb: u64,
+    /// The windows (in days) customer metrics count orders and amounts over.
+    #[serde(deserialize_with = "one_or_many")]
+    pub metric_windows_days: Vec<u32>,
     pub auth: AuthSettings,
+}
+
+/// A list of day counts, or one for a list of one. The config crate reads
+/// `TAGD_METRIC_WINDOWS_DAYS=30` (no comma) as a number and the items of
+/// `30,90` as text, so both forms and both item types are accepted here.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Number(i64),
+        Text(String),
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(Item),
+        Many(Vec<Item>),
+    }
+    let items = match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(item) => vec![item],
+        OneOrMany::Many(items) => items,
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            // Out-of-range counts fail here; zero and too long a window in `check`.
+            Item::Number(days) => u32::try_from(days).map_err(|_| {
+                serde::de::Error::custom(format!("{days} is not a whole number of days"))
+            }),
+            Item::Text(text) => text.trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!("{text:?} is not a whole number of days"))
+            }),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -97,6 +134,13 @@ impl Settings {
             .set_default("max_upload_mb", 1024)?
             .set_default("import_stall_secs", 60)?
             .set_default("import_memory_mb", 2048)?
+            .set_default(
+                "metric_windows_days",
+                tagd_core::metrics::DEFAULT_WINDOWS_DAYS
+                    .iter()
+                    .map(|&days| i64::from(days))
+                    .collect::<Vec<i64>>(),
+            )?
             .set_default("auth.keys", Vec::<String>::new())?;
         if let Some(file) = file {
             if !file.exists() {
@@ -111,7 +155,9 @@ impl Settings {
                 .try_parsing(true)
                 // TAGD_IMPORT_DIRS=/srv/a,/srv/b
                 .list_separator(",")
-                .with_list_parse_key("import_dirs"),
+                .with_list_parse_key("import_dirs")
+                // TAGD_METRIC_WINDOWS_DAYS=30,90,365
+                .with_list_parse_key("metric_windows_days"),
         );
         let settings: Settings = builder
             .build()
@@ -147,6 +193,7 @@ impl Settings {
                 self.import_memory_mb
             );
         }
+        self.metric_windows_days()?;
         self.contact_rules()?;
         self.key_ring()?;
         Ok(())
@@ -169,6 +216,12 @@ impl Settings {
         } else {
             PathBuf::from(&self.upload_dir)
         }
+    }
+
+    /// The metric windows, checked and in ascending order.
+    pub fn metric_windows_days(&self) -> anyhow::Result<Vec<u32>> {
+        tagd_core::metrics::windows("metric_windows_days", &self.metric_windows_days)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     pub fn contact_rules(&self) -> anyhow::Result<ContactRules> {
@@ -209,5 +262,40 @@ impl Settings {
             });
         }
         Ok(KeyRing::new(keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Windows {
+        #[serde(deserialize_with = "one_or_many")]
+        days: Vec<u32>,
+    }
+
+    fn windows(json: &str) -> Result<Vec<u32>, String> {
+        serde_json::from_str::<Windows>(&format!("{{\"days\": {json}}}"))
+            .map(|w| w.days)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn metric_windows_are_one_number_or_a_list_of_numbers_or_texts() {
+        assert_eq!(windows("30"), Ok(vec![30]));
+        assert_eq!(windows("[365, 30]"), Ok(vec![365, 30]));
+        // What TAGD_METRIC_WINDOWS_DAYS=7,14 becomes.
+        assert_eq!(windows("[\"7\", \" 14\"]"), Ok(vec![7, 14]));
+        assert!(
+            windows("-3")
+                .unwrap_err()
+                .contains("-3 is not a whole number of days")
+        );
+        assert!(
+            windows("[\"x\"]")
+                .unwrap_err()
+                .contains("\"x\" is not a whole number")
+        );
     }
 }

@@ -1,0 +1,69 @@
+//! The stored activity customer metrics are computed from: a customer's
+//! orders with their item categories, and the time of the last interaction.
+//! Read from the purchases and interactions tables on every call, so the
+//! metrics are never stale.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use tagd_core::metrics::{Activity, Order};
+
+use crate::Store;
+use crate::db::with_conn;
+use crate::error::{StoreError, StoreResult};
+use crate::schema::{customers, interactions, purchase_items, purchases};
+
+impl Store {
+    /// The customer's orders (time, currency, total, item categories) and last interaction.
+    pub async fn customer_activity(&self, customer_id: &str) -> StoreResult<Activity> {
+        let activity = with_conn!(self, |conn| {
+            let exists: i64 = customers::table
+                .filter(customers::id.eq(customer_id))
+                .count()
+                .get_result(conn)
+                .await?;
+            if exists == 0 {
+                return Err(StoreError::not_found("customer", customer_id));
+            }
+            let orders: Vec<(String, NaiveDateTime, String, i64)> = purchases::table
+                .filter(purchases::customer_id.eq(customer_id))
+                .select((
+                    purchases::id,
+                    purchases::ordered_at,
+                    purchases::currency,
+                    purchases::total_cents,
+                ))
+                .load(conn)
+                .await?;
+            let items: Vec<(String, String)> = purchase_items::table
+                .filter(purchase_items::customer_id.eq(customer_id))
+                .select((purchase_items::purchase_id, purchase_items::category))
+                .load(conn)
+                .await?;
+            let last_interaction_at: Option<NaiveDateTime> = interactions::table
+                .filter(interactions::customer_id.eq(customer_id))
+                .select(diesel::dsl::max(interactions::occurred_at))
+                .get_result(conn)
+                .await?;
+            let mut categories: HashMap<String, Vec<String>> = HashMap::new();
+            for (purchase_id, category) in items {
+                categories.entry(purchase_id).or_default().push(category);
+            }
+            Activity {
+                orders: orders
+                    .into_iter()
+                    .map(|(id, ordered_at, currency, total_cents)| Order {
+                        categories: categories.remove(&id).unwrap_or_default(),
+                        ordered_at,
+                        currency,
+                        total_cents,
+                    })
+                    .collect(),
+                last_interaction_at,
+            }
+        });
+        Ok(activity)
+    }
+}
