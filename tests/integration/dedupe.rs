@@ -86,16 +86,83 @@ async fn unmerge(server: &TestServer, merge_id: &str) -> Result<pb::Merge, tonic
         .map(tonic::Response::into_inner)
 }
 
-/// Everything the API shows of a customer: the record, its tags and its history.
-async fn everything(
-    server: &TestServer,
-    id: &str,
-) -> (pb::Customer, Vec<pb::CustomerTag>, Vec<pb::TagHistoryEntry>) {
-    (
-        get(server, id).await,
-        customer_tags(server, id).await,
-        history(server, id).await,
-    )
+/// Everything the API shows of a customer: the record, its tags and history, its orders and contacts.
+#[derive(Debug, PartialEq)]
+struct Everything {
+    customer: pb::Customer,
+    tags: Vec<pb::CustomerTag>,
+    history: Vec<pb::TagHistoryEntry>,
+    purchases: Vec<pb::Purchase>,
+    interactions: Vec<pb::Interaction>,
+}
+
+async fn everything(server: &TestServer, id: &str) -> Everything {
+    Everything {
+        customer: get(server, id).await,
+        tags: customer_tags(server, id).await,
+        history: history(server, id).await,
+        purchases: server
+            .purchases()
+            .list_purchases(pb::ListPurchasesRequest {
+                customer_id: id.to_owned(),
+                ..pb::ListPurchasesRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .purchases,
+        interactions: server
+            .interactions()
+            .list_interactions(pb::ListInteractionsRequest {
+                customer_id: id.to_owned(),
+                ..pb::ListInteractionsRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .interactions,
+    }
+}
+
+async fn order_and_contact(server: &TestServer, customer_id: &str, order_id: &str) {
+    let time = Some(prost_types::Timestamp {
+        seconds: 1_735_000_000,
+        nanos: 0,
+    });
+    server
+        .purchases()
+        .record_purchases(pb::RecordPurchasesRequest {
+            purchases: vec![pb::Purchase {
+                customer_id: customer_id.to_owned(),
+                channel: "shop".into(),
+                order_id: order_id.to_owned(),
+                order_time: time,
+                items: vec![pb::PurchaseItem {
+                    product_id: "P1".into(),
+                    name: "婴儿奶粉".into(),
+                    category: "母婴".into(),
+                    quantity: 2,
+                    unit_price: "99.50".into(),
+                }],
+                ..pb::Purchase::default()
+            }],
+        })
+        .await
+        .unwrap();
+    server
+        .interactions()
+        .record_interaction(pb::RecordInteractionRequest {
+            interaction: Some(pb::Interaction {
+                customer_id: customer_id.to_owned(),
+                time,
+                channel: pb::InteractionChannel::Phone.into(),
+                staff: "小李".into(),
+                summary: format!("回访 {order_id}"),
+                ..pb::Interaction::default()
+            }),
+        })
+        .await
+        .unwrap();
 }
 
 async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backend) {
@@ -151,6 +218,8 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
         ],
     )
     .await;
+    order_and_contact(&server, &first.id, "E1").await;
+    order_and_contact(&server, &second.id, "E2").await;
     let first_before = everything(&server, &first.id).await;
     let second_before = everything(&server, &second.id).await;
 
@@ -160,7 +229,18 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
     assert_eq!(merged.reason, "ticket 42");
     assert_eq!(merged.actor, "ops");
 
-    let (survivor, tags, log) = everything(&server, &first.id).await;
+    let merged_view = everything(&server, &first.id).await;
+    let (survivor, tags, log) = (
+        merged_view.customer.clone(),
+        merged_view.tags.clone(),
+        merged_view.history.clone(),
+    );
+    assert_eq!(
+        merged_view.purchases.len(),
+        2,
+        "the other's orders move over"
+    );
+    assert_eq!(merged_view.interactions.len(), 2, "and its contacts");
     assert_eq!(survivor.name, "张伟", "the survivor's own values stay");
     assert_eq!(survivor.phones, vec!["+8613800138000", "+8613900139000"]);
     assert_eq!(survivor.birthday, "1990-01-02", "an empty field is filled");
@@ -184,7 +264,7 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
     assert_eq!(spent.value, "250", "the newer value of a shared tag wins");
     assert_eq!(
         log.len(),
-        first_before.2.len() + second_before.2.len() + 4,
+        first_before.history.len() + second_before.history.len() + 4,
         "the other's history moves over, plus the merge's own entries (中价值 and 咖啡 assigned, 年消费额 changed, 高价值 replaced): {log:#?}"
     );
     assert!(
