@@ -482,10 +482,13 @@ async fn review(
             let view = CandidateView::from(candidate);
             show_pair(&view, out)?;
             let answer = loop {
-                print!("merge (m), not a duplicate (n), skip (s), quit (q)? ");
-                std::io::stdout()
-                    .flush()
-                    .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
+                let mut stdout = std::io::stdout().lock();
+                write!(
+                    stdout,
+                    "merge (m), not a duplicate (n), skip (s), quit (q)? "
+                )
+                .and_then(|()| stdout.flush())
+                .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
                 let mut line = String::new();
                 let read = answers
                     .read_line(&mut line)
