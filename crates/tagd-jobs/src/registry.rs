@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tagd_cleanse::{CleanseOptions, Cleanser};
 use tagd_core::customers::ContactRules;
-use tagd_core::jobs::{Job, RejectedRow};
+use tagd_core::jobs::{Job, JobKind, RejectedRow};
 use tagd_core::paging::PageRequest;
 use tagd_plugin_api::host::Limits;
-use tagd_store::{Page, Store};
+use tagd_store::{NewJob, Page, Store};
 use tokio::sync::watch;
 
 use crate::error::{JobError, JobResult};
@@ -46,6 +46,7 @@ impl JobsConfig {
 
 /// What a running job's owner holds: the progress it publishes and the cancel signal it obeys.
 pub(crate) struct RunningJob {
+    pub kind: JobKind,
     pub updates: watch::Sender<Job>,
     pub cancel: watch::Sender<bool>,
 }
@@ -58,6 +59,9 @@ pub struct Jobs {
     pub(crate) contact: ContactRules,
     pub(crate) importers: ImporterCache,
     running: Mutex<HashMap<String, Arc<RunningJob>>>,
+    /// Held while a job of an exclusive kind is checked, recorded and registered:
+    /// without it two starts could both see no such job running and both begin.
+    exclusive_start: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -86,6 +90,7 @@ impl Jobs {
             contact,
             importers: ImporterCache::default(),
             running: Mutex::new(HashMap::new()),
+            exclusive_start: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -98,10 +103,45 @@ impl Jobs {
         self.importers.discover(&self.config).await
     }
 
-    pub(crate) fn register(&self, job: &Job) -> Arc<RunningJob> {
+    /// Records a new job and registers it as running. A job of an exclusive kind
+    /// ([`JobKind::is_exclusive_maintenance`]) is refused, naming the other, while
+    /// one of any exclusive kind runs; check and registration happen under one lock,
+    /// so of two simultaneous starts exactly one wins.
+    pub(crate) async fn begin(&self, new: NewJob) -> JobResult<(Job, Arc<RunningJob>)> {
+        let exclusive = new.kind.is_exclusive_maintenance();
+        let _start = if exclusive {
+            Some(self.exclusive_start.lock().await)
+        } else {
+            None
+        };
+        if exclusive && let Some((id, kind)) = self.running_exclusive() {
+            return Err(JobError::FailedPrecondition(format!(
+                "a {} job is already running (job {id}); jobs that rewrite customers \
+                 across the store run one at a time: wait for it to finish or cancel it",
+                kind.as_str()
+            )));
+        }
+        let job = self.store.create_job(new).await?;
+        let running = self.register(&job);
+        Ok((job, running))
+    }
+
+    /// A running job of an exclusive kind, if there is one: its id and kind.
+    fn running_exclusive(&self) -> Option<(String, JobKind)> {
+        self.running_jobs()
+            .iter()
+            .find(|(_, running)| running.kind.is_exclusive_maintenance())
+            .map(|(id, running)| (id.clone(), running.kind))
+    }
+
+    fn register(&self, job: &Job) -> Arc<RunningJob> {
         let (updates, _) = watch::channel(job.clone());
         let (cancel, _) = watch::channel(false);
-        let running = Arc::new(RunningJob { updates, cancel });
+        let running = Arc::new(RunningJob {
+            kind: job.kind,
+            updates,
+            cancel,
+        });
         self.running_jobs()
             .insert(job.id.clone(), Arc::clone(&running));
         running

@@ -5,9 +5,11 @@
 //! once per backend. Every multi-row change runs in one transaction.
 
 mod assign_queue;
+mod cleanse;
 mod customers;
 mod db;
 mod error;
+mod field_history;
 mod import_reverts;
 mod imports;
 mod jobs;
@@ -19,6 +21,7 @@ mod tags;
 use tokio::sync::Mutex;
 
 pub use crate::assign_queue::AssignQueue;
+pub use crate::cleanse::{CleanseConflict, CleanseOutcome, CleanseSettings, CleanseUpdate};
 pub use crate::customers::{CustomerFilter, UpsertEntry, UpsertOutcome, UpsertResult};
 pub use crate::db::DatabaseUrl;
 pub use crate::error::{StoreError, StoreResult};
