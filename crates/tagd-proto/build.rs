@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tagging.proto",
         "jobs.proto",
         "imports.proto",
+        "cleanse.proto",
     ]
     .map(|name| proto_root.join("tagd/v1").join(name));
     for file in &files {

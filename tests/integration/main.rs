@@ -9,6 +9,7 @@ mod harness;
 
 mod auth;
 mod catalogue;
+mod cleanse;
 mod cli;
 mod customers;
 mod imports;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use tagd_proto::v1::cleanse_service_client::CleanseServiceClient;
 use tagd_proto::v1::customer_service_client::CustomerServiceClient;
 use tagd_proto::v1::import_service_client::ImportServiceClient;
 use tagd_proto::v1::job_service_client::JobServiceClient;
@@ -59,6 +60,11 @@ impl Connection {
 
     pub fn imports(&self) -> ImportServiceClient<Authed> {
         ImportServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn cleanse(&self) -> CleanseServiceClient<Authed> {
+        CleanseServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 

@@ -26,6 +26,7 @@ pub(crate) fn job(job: Job) -> pb::Job {
         id: job.id,
         kind: match job.kind {
             JobKind::Import => pb::JobKind::Import,
+            JobKind::Cleanse => pb::JobKind::Cleanse,
         }
         .into(),
         state: match job.state {

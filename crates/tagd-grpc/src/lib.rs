@@ -1,10 +1,12 @@
 //! Tagd's gRPC adapter: the only crate that implements tonic services.
 //!
-//! Each service module (`tags`, `customers`, `tagging`) turns requests into
+//! Each service module (`tags`, `customers`, `tagging`, `imports`, `jobs`,
+//! `cleanse`) turns requests into
 //! domain values (validated by `tagd-core`), calls the store, and maps results
 //! back; `error` maps every store error to a status in one place; `middleware`
 //! authenticates callers, enforces roles and logs one line per RPC.
 
+mod cleanse;
 mod convert;
 mod customers;
 mod error;

@@ -105,7 +105,7 @@ fn required_role(path: &str) -> Role {
     match method {
         "GetTag" | "ListCategories" | "ListTags" | "GetCustomer" | "ListCustomers"
         | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs" | "WatchJob"
-        | "ListImporters" | "GetImportReport" => Role::Reader,
+        | "ListImporters" | "GetImportReport" | "GetFieldHistory" => Role::Reader,
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
         | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
         | "BatchAssignTags" => Role::Writer,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tagd_core::customers::ContactRules;
 use tagd_jobs::Jobs;
+use tagd_proto::v1::cleanse_service_server::CleanseServiceServer;
 use tagd_proto::v1::customer_service_server::CustomerServiceServer;
 use tagd_proto::v1::import_service_server::ImportServiceServer;
 use tagd_proto::v1::job_service_server::JobServiceServer;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::cleanse::Cleanse;
 use crate::customers::Customers;
 use crate::imports::Imports;
 use crate::jobs::JobsService;
@@ -33,7 +35,7 @@ pub struct ServerOptions {
     pub contact_rules: ContactRules,
     /// How often expired assignments are removed and recorded in history.
     pub expiry_sweep_interval: Duration,
-    /// Import (and later cleansing and dedupe) jobs.
+    /// Import and cleanse (and later dedupe) jobs.
     pub jobs: Arc<Jobs>,
 }
 
@@ -77,6 +79,10 @@ pub async fn serve(
         jobs: options.jobs.clone(),
     })
     .max_decoding_message_size(limit);
+    let cleanse = CleanseServiceServer::new(Cleanse {
+        jobs: options.jobs.clone(),
+    })
+    .max_decoding_message_size(limit);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -93,6 +99,9 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<ImportServiceServer<Imports>>()
+        .await;
+    health_reporter
+        .set_serving::<CleanseServiceServer<Cleanse>>()
         .await;
 
     // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
@@ -116,6 +125,7 @@ pub async fn serve(
         .add_service(tagging)
         .add_service(job_service)
         .add_service(imports)
+        .add_service(cleanse)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     sweeper.abort();
