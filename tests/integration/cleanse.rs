@@ -120,7 +120,9 @@ fn counts(report: &pb::GetCleanseReportResponse, field: &str) -> (u64, u64, u64)
         .fields
         .iter()
         .find(|count| count.field == field)
-        .map_or((0, 0, 0), |c| (c.changed, c.duplicates_removed, c.unfixable))
+        .map_or((0, 0, 0), |c| {
+            (c.changed, c.duplicates_removed, c.unfixable)
+        })
 }
 
 async fn field_history(server: &TestServer, customer_id: &str) -> Vec<pb::FieldHistoryEntry> {
@@ -137,7 +139,10 @@ async fn field_history(server: &TestServer, customer_id: &str) -> Vec<pb::FieldH
 }
 
 fn province(customer: &pb::Customer) -> &str {
-    customer.address.as_ref().map_or("", |a| a.province.as_str())
+    customer
+        .address
+        .as_ref()
+        .map_or("", |a| a.province.as_str())
 }
 
 fn city(customer: &pb::Customer) -> &str {
@@ -203,7 +208,11 @@ async fn a_dry_run_reports_and_a_run_standardises_with_history(backend: Backend)
         ),
         (seeded.mars.id.as_str(), "address.province", "火星")
     );
-    assert!(unfixable.reason.contains("province"), "{}", unfixable.reason);
+    assert!(
+        unfixable.reason.contains("province"),
+        "{}",
+        unfixable.reason
+    );
     // Nothing written: the customers and their history are as they were.
     assert_eq!(get(&server, &seeded.ayi.id).await, seeded.ayi);
     assert_eq!(get(&server, &seeded.lilei.id).await, seeded.lilei);
@@ -217,9 +226,17 @@ async fn a_dry_run_reports_and_a_run_standardises_with_history(backend: Backend)
         },
     )
     .await;
-    assert_eq!(state(&applied), pb::JobState::Succeeded, "{}", applied.error);
+    assert_eq!(
+        state(&applied),
+        pb::JobState::Succeeded,
+        "{}",
+        applied.error
+    );
     let p = progress(&applied);
-    assert_eq!((p.rows_read, p.updated, p.unchanged, p.rejected), (4, 2, 2, 1));
+    assert_eq!(
+        (p.rows_read, p.updated, p.unchanged, p.rejected),
+        (4, 2, 2, 1)
+    );
     let ayi = get(&server, &seeded.ayi.id).await;
     assert_eq!(ayi.name, "阿依古丽·买买提");
     assert_eq!((province(&ayi), city(&ayi)), ("北京", "北京"));
@@ -313,7 +330,10 @@ async fn a_dry_run_reports_and_a_run_standardises_with_history(backend: Backend)
     )
     .await;
     let p = progress(&again);
-    assert_eq!((p.rows_read, p.updated, p.unchanged, p.rejected), (4, 0, 4, 1));
+    assert_eq!(
+        (p.rows_read, p.updated, p.unchanged, p.rejected),
+        (4, 0, 4, 1)
+    );
     assert_eq!(field_history(&server, &seeded.ayi.id).await.len(), 3);
 
     // Only the fields asked for.
@@ -380,7 +400,12 @@ async fn only_one_cleanse_runs_at_a_time(backend: Backend) {
         (Ok(winner), Err(loser)) | (Err(loser), Ok(winner)) => (winner.into_inner(), loser),
         (a, b) => panic!("exactly one of two simultaneous starts wins: {a:?} {b:?}"),
     };
-    assert_eq!(loser.code(), Code::FailedPrecondition, "{}", loser.message());
+    assert_eq!(
+        loser.code(),
+        Code::FailedPrecondition,
+        "{}",
+        loser.message()
+    );
     assert!(
         loser.message().contains(&winner.id),
         "the refusal names the running job: {}",

@@ -836,7 +836,10 @@ pub(crate) async fn cleanse_from_the_cli(backend: Backend) {
         "火星",
         "tagctl cleanse report",
     ] {
-        assert!(summary.contains(needle), "{needle:?} missing from\n{summary}");
+        assert!(
+            summary.contains(needle),
+            "{needle:?} missing from\n{summary}"
+        );
     }
     let job_id = record_field(&summary, "job");
     let cleansed = admin.json(&["customers", "get", &beijing_id]).await;
@@ -850,8 +853,14 @@ pub(crate) async fn cleanse_from_the_cli(backend: Backend) {
         .iter()
         .find(|count| count["field"] == "address.province")
         .unwrap();
-    assert_eq!((&province["changed"], &province["unfixable"]), (&Value::from(1), &Value::from(1)));
-    assert_eq!(report["unfixable"][0]["customer_id"], Value::from(mars_id.as_str()));
+    assert_eq!(
+        (&province["changed"], &province["unfixable"]),
+        (&Value::from(1), &Value::from(1))
+    );
+    assert_eq!(
+        report["unfixable"][0]["customer_id"],
+        Value::from(mars_id.as_str())
+    );
     assert_eq!(report["unfixable"][0]["value"], "火星");
     let table = admin.ok(&["cleanse", "report", &job_id]).await;
     for needle in ["FIELD", "CHANGED", "UNFIXABLE", "火星", &mars_id] {
@@ -866,7 +875,10 @@ pub(crate) async fn cleanse_from_the_cli(backend: Backend) {
         &format!("cleanse ({job_id})"),
         "ops",
     ] {
-        assert!(history.contains(needle), "{needle:?} missing from\n{history}");
+        assert!(
+            history.contains(needle),
+            "{needle:?} missing from\n{history}"
+        );
     }
     let entries = admin
         .json(&["customers", "field-history", &beijing_id])

@@ -34,7 +34,8 @@ impl From<pb::CleanseFieldCount> for FieldCountView {
 }
 
 impl View for FieldCountView {
-    const COLUMNS: &'static [&'static str] = &["FIELD", "CHANGED", "DUPLICATES REMOVED", "UNFIXABLE"];
+    const COLUMNS: &'static [&'static str] =
+        &["FIELD", "CHANGED", "DUPLICATES REMOVED", "UNFIXABLE"];
 
     fn cells(&self) -> Vec<String> {
         vec![

@@ -12,9 +12,9 @@ use tagd_proto::v1 as pb;
 use crate::cli::JobsCommand;
 use crate::connect::Connection;
 use crate::exit::Failure;
-use crate::{cleanse, imports};
 use crate::output::{Output, Time, View, cell, enum_name};
 use crate::paging::fetch_all;
+use crate::{cleanse, imports};
 
 /// [`JobView::kind`] of a cleanse job.
 const CLEANSE: &str = "cleanse";

@@ -110,9 +110,10 @@ pub struct JobProgress {
     pub tags_added: u64,
     pub purchases_added: u64,
     pub interactions_added: u64,
-    /// Size of the source, when known (bytes).
+    /// Size of the source, when known (bytes); for a cleanse, the customers to scan.
     pub bytes_total: u64,
-    /// How far into the source the reader is (bytes), when it can be seen.
+    /// How far into the source the reader is (bytes), when it can be seen; for a
+    /// cleanse, the customers scanned.
     pub bytes_read: u64,
 }
 

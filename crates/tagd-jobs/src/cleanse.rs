@@ -67,9 +67,8 @@ fn selected_fields(paths: &[String]) -> JobResult<BTreeSet<CustomerField>> {
     let known: Vec<&str> = CLEANSED_FIELDS.iter().map(|f| f.path()).collect();
     let mut selected = BTreeSet::new();
     for (index, path) in paths.iter().enumerate() {
-        let invalid = |why: String| {
-            JobError::Invalid(DomainError::invalid(format!("fields[{index}]"), why))
-        };
+        let invalid =
+            |why: String| JobError::Invalid(DomainError::invalid(format!("fields[{index}]"), why));
         let fields = CustomerField::from_path(path.trim())
             .ok_or_else(|| invalid(format!("unknown field {path:?}")))?;
         for field in fields {
@@ -86,14 +85,22 @@ fn selected_fields(paths: &[String]) -> JobResult<BTreeSet<CustomerField>> {
 }
 
 /// Undoes what a cleanse did to fields the caller did not choose.
-fn restrict(mut cleansed: Cleansed, original: &Customer, selected: &BTreeSet<CustomerField>) -> Cleansed {
+fn restrict(
+    mut cleansed: Cleansed,
+    original: &Customer,
+    selected: &BTreeSet<CustomerField>,
+) -> Cleansed {
     for field in CustomerField::ALL {
         if !selected.contains(&field) {
             cleansed.fields.set(field, &original.fields);
         }
     }
-    cleansed.changes.retain(|change| selected.contains(&change.field));
-    cleansed.problems.retain(|problem| selected.contains(&problem.field));
+    cleansed
+        .changes
+        .retain(|change| selected.contains(&change.field));
+    cleansed
+        .problems
+        .retain(|problem| selected.contains(&problem.field));
     cleansed
 }
 
@@ -150,7 +157,6 @@ impl Jobs {
             ..CleanseOptions::default()
         })
         .map_err(|error| JobError::FailedPrecondition(error.to_string()))?;
-        let total = self.store.count_customers().await?;
         let field_paths: Vec<&str> = fields.iter().map(|f| f.path()).collect();
         let params = serde_json::json!({
             "dry_run": request.dry_run,
@@ -170,8 +176,9 @@ impl Jobs {
                 subject,
                 dry_run: request.dry_run,
                 params: params.to_string(),
-                // The customers to scan: with the scan's position this gives the ETA.
-                bytes_total: total,
+                // Counted by the run itself: a count of millions of rows is slow on
+                // InnoDB, and StartCleanse should answer at once.
+                bytes_total: 0,
             })
             .await?;
         let run = CleanseRun {
@@ -251,7 +258,11 @@ impl CleanseRun {
                 error = format!("cannot save the report: {store_error}");
             }
         }
-        let state = if error.is_empty() { state } else { JobState::Failed };
+        let state = if error.is_empty() {
+            state
+        } else {
+            JobState::Failed
+        };
         match self
             .jobs
             .store
@@ -273,6 +284,12 @@ impl CleanseRun {
     }
 
     async fn drive(&mut self) -> Ending {
+        // The customers to scan: with the scan's position this gives the ETA.
+        match self.jobs.store.count_customers().await {
+            Ok(total) => self.job.progress.bytes_total = total,
+            Err(error) => return Ending::Failed(error.to_string()),
+        }
+        self.publish();
         let mut after: Option<String> = None;
         let mut last_saved = Instant::now();
         loop {

@@ -229,3 +229,67 @@ impl Jobs {
         Ok(self.store.rejected_rows(job_id, page).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn jobs(dir: &tempfile::TempDir) -> Arc<Jobs> {
+        let url = format!("sqlite://{}", dir.path().join("tagd.db").display());
+        let store = Arc::new(Store::open(&url, 2).await.unwrap());
+        let config = JobsConfig {
+            plugins_dir: dir.path().to_owned(),
+            import_dirs: Vec::new(),
+            upload_dir: dir.path().to_owned(),
+            max_upload_bytes: 1,
+            worker_program: PathBuf::from("/bin/false"),
+            worker_args: Vec::new(),
+            limits: Limits::default(),
+            phone_region: "CN".to_owned(),
+        };
+        Arc::new(Jobs::new(store, config).unwrap())
+    }
+
+    fn new_job(kind: JobKind) -> NewJob {
+        NewJob {
+            kind,
+            created_by: "ops".to_owned(),
+            subject: String::new(),
+            dry_run: true,
+            params: "{}".to_owned(),
+            bytes_total: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_simultaneous_maintenance_starts_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = jobs(&dir).await;
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let jobs = Arc::clone(&jobs);
+                tokio::spawn(async move { jobs.begin(new_job(JobKind::Cleanse)).await })
+            })
+            .collect();
+        let mut won = Vec::new();
+        let mut refused = Vec::new();
+        for start in starts {
+            match start.await.unwrap() {
+                Ok((job, _)) => won.push(job.id),
+                Err(error) => refused.push(error.to_string()),
+            }
+        }
+        assert_eq!(won.len(), 1, "{refused:?}");
+        assert_eq!(refused.len(), 7);
+        assert!(
+            refused.iter().all(|message| message.contains(&won[0])),
+            "{refused:?}"
+        );
+
+        // Imports are not maintenance: they start beside it.
+        jobs.begin(new_job(JobKind::Import)).await.unwrap();
+        // Once it ends, the next may start.
+        jobs.unregister(&won[0]);
+        jobs.begin(new_job(JobKind::Cleanse)).await.unwrap();
+    }
+}

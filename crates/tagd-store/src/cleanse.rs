@@ -449,8 +449,13 @@ mod tests {
         let held = HashMap::from([("+8613800138000".to_owned(), vec!["b".to_owned()])]);
         let mut claimed = HashMap::new();
         let a = update("a", &["138-0013-8000"], &["+8613800138000"]);
-        let conflicts =
-            keep_colliding(&a, |f| &f.phones, CustomerField::Phones, &held, &mut claimed);
+        let conflicts = keep_colliding(
+            &a,
+            |f| &f.phones,
+            CustomerField::Phones,
+            &held,
+            &mut claimed,
+        );
         assert_eq!(conflicts.len(), 1);
         assert!(conflicts[0].reason.contains("customer b"), "{conflicts:?}");
         assert!(claimed.is_empty());
@@ -463,11 +468,35 @@ mod tests {
         let a = update("a", &["138-0013-8000"], &["+8613800138000"]);
         let b = update("b", &["138 0013 8000"], &["+8613800138000"]);
         let c = update("c", &["+8613800138000"], &["+8613800138000"]);
-        assert!(keep_colliding(&a, |f| &f.phones, CustomerField::Phones, &held, &mut claimed).is_empty());
-        let second = keep_colliding(&b, |f| &f.phones, CustomerField::Phones, &held, &mut claimed);
+        assert!(
+            keep_colliding(
+                &a,
+                |f| &f.phones,
+                CustomerField::Phones,
+                &held,
+                &mut claimed
+            )
+            .is_empty()
+        );
+        let second = keep_colliding(
+            &b,
+            |f| &f.phones,
+            CustomerField::Phones,
+            &held,
+            &mut claimed,
+        );
         assert_eq!(second.len(), 1);
         assert!(second[0].reason.contains("customer a"));
         // A value the customer held already is not new: nothing to check.
-        assert!(keep_colliding(&c, |f| &f.phones, CustomerField::Phones, &held, &mut claimed).is_empty());
+        assert!(
+            keep_colliding(
+                &c,
+                |f| &f.phones,
+                CustomerField::Phones,
+                &held,
+                &mut claimed
+            )
+            .is_empty()
+        );
     }
 }

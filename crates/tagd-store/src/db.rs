@@ -21,8 +21,8 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::cleanse::{FieldCountRow, UnfixableRow};
 use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
-use crate::field_history::FieldHistoryRow;
 use crate::error::{StoreError, StoreResult};
+use crate::field_history::FieldHistoryRow;
 use crate::imports::ImportChangeRow;
 use crate::jobs::RejectedRowRow;
 use crate::purchases::{InteractionRow, PurchaseItemRow, PurchaseRow};

@@ -46,17 +46,19 @@ pub(crate) fn history_rows(
     changes: Vec<(CustomerField, String, String)>,
     origin: ChangeOrigin<'_>,
 ) -> impl Iterator<Item = FieldHistoryRow> {
-    changes.into_iter().map(move |(field, old, new)| FieldHistoryRow {
-        id: new_id(),
-        customer_id: customer_id.to_owned(),
-        field: field.path().to_owned(),
-        old_value: old,
-        new_value: new,
-        source: origin.source.as_str().to_owned(),
-        source_ref: origin.source_ref.to_owned(),
-        actor: origin.actor.to_owned(),
-        changed_at: origin.at,
-    })
+    changes
+        .into_iter()
+        .map(move |(field, old, new)| FieldHistoryRow {
+            id: new_id(),
+            customer_id: customer_id.to_owned(),
+            field: field.path().to_owned(),
+            old_value: old,
+            new_value: new,
+            source: origin.source.as_str().to_owned(),
+            source_ref: origin.source_ref.to_owned(),
+            actor: origin.actor.to_owned(),
+            changed_at: origin.at,
+        })
 }
 
 impl FieldHistoryRow {
