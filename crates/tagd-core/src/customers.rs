@@ -261,30 +261,27 @@ impl CustomerFields {
     pub fn field_text(&self, field: CustomerField) -> String {
         use CustomerField as F;
         // Serialising strings, maps and pairs of strings cannot fail.
-        let text = match field {
-            F::Phones => serde_json::to_string(&self.phones),
-            F::Emails => serde_json::to_string(&self.emails),
-            F::ExternalIds => serde_json::to_string(
-                &self
-                    .external_ids
-                    .iter()
-                    .map(|id| (&id.channel, &id.external_id))
-                    .collect::<Vec<_>>(),
-            ),
-            F::Attributes => serde_json::to_string(&self.attributes),
-            _ => Ok(String::new()),
-        };
+        let json = |text: serde_json::Result<String>| text.unwrap_or_default();
         match field {
             F::Name => self.name.clone(),
             F::Gender => self.gender.as_str().to_owned(),
             F::Birthday => self.birthday.map(|day| day.to_string()).unwrap_or_default(),
-            F::Phones | F::Emails | F::ExternalIds | F::Attributes => text.unwrap_or_default(),
+            F::Phones => json(serde_json::to_string(&self.phones)),
+            F::Emails => json(serde_json::to_string(&self.emails)),
             F::Province => self.address.province.clone(),
             F::City => self.address.city.clone(),
             F::District => self.address.district.clone(),
             F::AddressDetail => self.address.detail.clone(),
             F::Company => self.company.clone(),
             F::SourceChannel => self.source_channel.clone(),
+            F::ExternalIds => json(serde_json::to_string(
+                &self
+                    .external_ids
+                    .iter()
+                    .map(|id| (&id.channel, &id.external_id))
+                    .collect::<Vec<_>>(),
+            )),
+            F::Attributes => json(serde_json::to_string(&self.attributes)),
         }
     }
 
