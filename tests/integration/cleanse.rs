@@ -12,6 +12,7 @@ use crate::harness::{As, Backend, TestServer, assert_status, backend_tests, buil
 backend_tests!(
     a_dry_run_reports_and_a_run_standardises_with_history,
     only_one_cleanse_runs_at_a_time,
+    a_cleanse_interrupted_by_a_restart_ends_failed_and_can_be_run_again,
     reports_are_checked_and_admin_only,
     a_standard_form_another_customer_holds_is_reported_not_written,
     deleting_a_customer_deletes_its_field_history,
@@ -435,6 +436,37 @@ async fn only_one_cleanse_runs_at_a_time(backend: Backend) {
     assert_eq!(progress(&next).rows_read, 3_001);
     assert_eq!(progress(&next).updated, 3_000);
     assert_eq!(progress(&next).bytes_total, 3_001, "the customers to scan");
+}
+
+async fn a_cleanse_interrupted_by_a_restart_ends_failed_and_can_be_run_again(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    seed_many(&server, 3_000).await;
+    let job = start(&server, pb::StartCleanseRequest::default()).await;
+    let (_, database) = server.terminate().await;
+    let server = TestServer::start_on(database, crate::harness::Options::default()).await;
+    let stopped = server
+        .jobs()
+        .get_job(pb::GetJobRequest {
+            job_id: job.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Usually the stop comes mid-run; a fast machine may have finished first.
+    match state(&stopped) {
+        pb::JobState::Failed => {
+            assert!(stopped.error.contains("interrupted"), "{}", stopped.error);
+        }
+        other => assert_eq!(other, pb::JobState::Succeeded, "never left running"),
+    }
+    // What the stopped run committed stays; a new run does the rest, after which
+    // nothing is left to change.
+    let again = run(&server, pb::StartCleanseRequest::default()).await;
+    assert_eq!(state(&again), pb::JobState::Succeeded, "{}", again.error);
+    let done = progress(&again);
+    assert_eq!(done.rows_read, 3_000);
+    let last = run(&server, pb::StartCleanseRequest::default()).await;
+    assert_eq!(progress(&last).updated, 0);
 }
 
 async fn reports_are_checked_and_admin_only(backend: Backend) {

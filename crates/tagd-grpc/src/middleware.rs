@@ -293,6 +293,18 @@ mod tests {
     }
 
     #[test]
+    fn field_history_is_read_and_cleansing_is_administered() {
+        for (path, role) in [
+            ("/tagd.v1.CustomerService/GetFieldHistory", Role::Reader),
+            ("/tagd.v1.CleanseService/StartCleanse", Role::Admin),
+            // A report lists customers' raw values: it goes with starting the job.
+            ("/tagd.v1.CleanseService/GetCleanseReport", Role::Admin),
+        ] {
+            assert_eq!(required_role(path), role, "{path}");
+        }
+    }
+
+    #[test]
     fn open_ring_admits_everyone_as_anonymous() {
         let caller = authorize(
             &KeyRing::default(),
