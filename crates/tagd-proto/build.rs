@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "purchases.proto",
         "interactions.proto",
         "metrics.proto",
+        "cleanse.proto",
     ]
     .map(|name| proto_root.join("tagd/v1").join(name));
     for file in &files {

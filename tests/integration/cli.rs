@@ -936,6 +936,109 @@ async fn purchases_interactions_and_metrics_round_trip(backend: Backend) {
         .assert_failed(2, "error: NOT_FOUND: ");
 }
 
+/// `tagctl cleanse run` (dry run, then for real) with its summary, `tagctl cleanse
+/// report` as a table and as JSON, `tagctl customers field-history`; a scenario of
+/// the `cleanse` module.
+pub(crate) async fn cleanse_from_the_cli(backend: Backend) {
+    let server = CliServer::start(backend).await;
+    let admin = server.as_key(ADMIN_KEY);
+    let beijing = admin
+        .json(&["customers", "create", "张伟", "--province", "北京市"])
+        .await;
+    let beijing_id = text(&beijing["id"]);
+    let mars = admin
+        .json(&["customers", "create", "王芳", "--province", "火星"])
+        .await;
+    let mars_id = text(&mars["id"]);
+
+    let dry = admin.json(&["cleanse", "run", "--dry-run"]).await;
+    assert_eq!(
+        (&dry["kind"], &dry["state"], &dry["dry_run"]),
+        (
+            &Value::from("cleanse"),
+            &Value::from("succeeded"),
+            &Value::from(true)
+        )
+    );
+    assert_eq!(dry["progress"]["updated"], 1);
+    assert_eq!(dry["progress"]["rejected"], 1);
+    let unchanged = admin.json(&["customers", "get", &beijing_id]).await;
+    assert_eq!(unchanged["address"]["province"], "北京市");
+
+    let summary = admin.ok(&["cleanse", "run"]).await;
+    for needle in [
+        "customers scanned",
+        "unfixable values",
+        "Per field:",
+        "address.province",
+        "火星",
+        "tagctl cleanse report",
+    ] {
+        assert!(
+            summary.contains(needle),
+            "{needle:?} missing from\n{summary}"
+        );
+    }
+    let job_id = record_field(&summary, "job");
+    let cleansed = admin.json(&["customers", "get", &beijing_id]).await;
+    assert_eq!(cleansed["address"]["province"], "北京");
+
+    let report = admin.json(&["cleanse", "report", &job_id]).await;
+    assert_eq!(report["job"]["id"], Value::from(job_id.as_str()));
+    let province = report["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|count| count["field"] == "address.province")
+        .unwrap();
+    assert_eq!(
+        (&province["changed"], &province["unfixable"]),
+        (&Value::from(1), &Value::from(1))
+    );
+    assert_eq!(
+        report["unfixable"][0]["customer_id"],
+        Value::from(mars_id.as_str())
+    );
+    assert_eq!(report["unfixable"][0]["value"], "火星");
+    let table = admin.ok(&["cleanse", "report", &job_id]).await;
+    for needle in ["FIELD", "CHANGED", "UNFIXABLE", "火星", &mars_id] {
+        assert!(table.contains(needle), "{needle:?} missing from\n{table}");
+    }
+
+    let history = admin.ok(&["customers", "field-history", &beijing_id]).await;
+    for needle in [
+        "address.province",
+        "北京市",
+        "北京",
+        &format!("cleanse ({job_id})"),
+        "ops",
+    ] {
+        assert!(
+            history.contains(needle),
+            "{needle:?} missing from\n{history}"
+        );
+    }
+    let entries = admin
+        .json(&["customers", "field-history", &beijing_id])
+        .await;
+    assert_eq!(entries[0]["source"], "cleanse");
+    assert_eq!(entries[0]["old_value"], "北京市");
+
+    server
+        .as_key(READER_KEY)
+        .run(&["cleanse", "run"])
+        .await
+        .assert_failed(3, "error: PERMISSION_DENIED: ");
+    admin
+        .run(&["cleanse", "report", UNKNOWN_ID])
+        .await
+        .assert_failed(2, "error: NOT_FOUND: ");
+    admin
+        .run(&["cleanse", "run", "--field", "gender"])
+        .await
+        .assert_failed(2, "error: INVALID_ARGUMENT: fields[0]");
+}
+
 /// A `tagd` with the three role keys whose address tagctl can be pointed at.
 ///
 /// `TestServer` keeps its address to itself, so this starts `tagd` the same way.

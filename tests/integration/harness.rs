@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
 use rand::Rng;
+use tagd_proto::v1::cleanse_service_client::CleanseServiceClient;
 use tagd_proto::v1::customer_service_client::CustomerServiceClient;
 use tagd_proto::v1::dedupe_service_client::DedupeServiceClient;
 use tagd_proto::v1::import_service_client::ImportServiceClient;
@@ -114,6 +115,39 @@ impl Database {
             let _ = admin.batch_execute(&format!("KILL {}", process.id)).await;
         }
         processes.len()
+    }
+}
+
+impl Database {
+    /// How many rows of `table` belong to the customer (read beside the running server).
+    pub async fn count_rows(&self, table: &str, customer_id: &str) -> i64 {
+        use diesel::prelude::*;
+        use diesel::sql_types::{BigInt, Text};
+
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+
+        let query = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE customer_id = ?"
+        ))
+        .bind::<Text, _>(customer_id.to_owned());
+        let count: Count = match &self.mysql_name {
+            Some(_) => {
+                let mut conn = AsyncMysqlConnection::establish(&self.url).await.unwrap();
+                diesel_async::RunQueryDsl::get_result(query, &mut conn)
+                    .await
+                    .unwrap()
+            }
+            None => {
+                let path = self.url.strip_prefix("sqlite://").unwrap();
+                let mut conn = SqliteConnection::establish(path).unwrap();
+                RunQueryDsl::get_result(query, &mut conn).unwrap()
+            }
+        };
+        count.n
     }
 }
 
@@ -322,6 +356,14 @@ impl TestServer {
     pub fn dedupe_as(&self, who: As) -> DedupeServiceClient<InterceptedService<Channel, Auth>> {
         DedupeServiceClient::with_interceptor(self.channel(), Auth(who))
             .max_decoding_message_size(64 << 20)
+    }
+
+    pub fn cleanse(&self) -> CleanseServiceClient<InterceptedService<Channel, Auth>> {
+        self.cleanse_as(As::Admin)
+    }
+
+    pub fn cleanse_as(&self, who: As) -> CleanseServiceClient<InterceptedService<Channel, Auth>> {
+        CleanseServiceClient::with_interceptor(self.channel(), Auth(who))
     }
 
     pub fn jobs(&self) -> JobServiceClient<InterceptedService<Channel, Auth>> {

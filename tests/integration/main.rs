@@ -10,6 +10,7 @@ mod harness;
 mod activity;
 mod auth;
 mod catalogue;
+mod cleanse;
 mod cli;
 mod customers;
 mod dedupe;

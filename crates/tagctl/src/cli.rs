@@ -1,6 +1,6 @@
 //! The command line: global connection flags and one subcommand group per service noun.
 //!
-//! A new group (cleanse, dedupe, segments) is one variant of [`Command`] plus one
+//! A new group (dedupe, segments) is one variant of [`Command`] plus one
 //! module with its `run`; long server-side jobs share `jobs.rs` (`jobs watch`, the
 //! progress bar and the summary).
 
@@ -12,11 +12,11 @@ use tagd_proto::v1 as pb;
 use crate::exit;
 
 const ABOUT: &str = "Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, \
-                     purchases, interactions, imports and jobs over gRPC";
+                     purchases, interactions, imports, cleansing, dedupe and jobs over gRPC";
 
 const LONG_ABOUT: &str = "\
 Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, purchases,
-interactions, imports and jobs over gRPC.
+interactions, imports, cleansing, dedupe and jobs over gRPC.
 
 Connection settings come from, highest first: the --server/--key flags, the
 TAGCTL_SERVER/TAGCTL_KEY environment variables, the TOML config file (--config, or
@@ -94,13 +94,16 @@ pub enum Command {
         /// Job id of the import
         job_id: String,
     },
-    /// Server-side jobs (imports, later cleansing and dedupe): list, get, watch, cancel
+    /// Server-side jobs (imports, cleansing; later dedupe): list, get, watch, cancel
     #[command(subcommand, visible_alias = "job")]
     Jobs(JobsCommand),
+    /// Cleansing (数据清洗): standardise every customer's fields, and the report of what could not be
+    #[command(subcommand)]
+    Cleanse(CleanseCommand),
     /// Duplicate customers (去重): run a dedupe job, review doubtful pairs, merge, unmerge, find
     #[command(subcommand)]
     Dedupe(DedupeCommand),
-    // Later groups (cleanse, segments) go here, one module each; their
+    // Later groups (segments) go here, one module each; their
     // long-running commands follow their job with `jobs::follow`.
 }
 
@@ -177,6 +180,21 @@ pub enum DedupeCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CleanseCommand {
+    /// Cleanse every customer, showing progress
+    #[command(long_about = CLEANSE_HELP)]
+    Run(CleanseArgs),
+    /// A cleanse job's counts per field and every value it could not standardise
+    Report {
+        /// Job id (printed by `cleanse run`, listed by `jobs list`)
+        job_id: String,
+        /// Stop after N unfixable values (default: all)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        limit: Option<u32>,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct DedupeRunArgs {
     /// Report what would be merged and queued; write nothing
@@ -198,6 +216,41 @@ pub struct DedupeRunArgs {
     #[arg(long, value_enum)]
     pub survivor: Option<SurvivorArg>,
     /// Print the job id and return without watching the job
+    #[arg(long)]
+    pub detach: bool,
+}
+
+const CLEANSE_HELP: &str = "\
+Cleanse every customer on the server: names, phones (E.164), emails, birthdays,
+provinces and cities (北京市 → 北京), address parts and company. Changed customers are
+written batch by batch, each changed field recorded in the customer's field history
+(`tagctl customers field-history ID`); values that cannot be standardised are left as
+they were and listed by `tagctl cleanse report JOB_ID`. Only one cleanse (or dedupe)
+runs at a time.
+
+tagctl follows the job with a progress bar on stderr (customers scanned, changed,
+unchanged, unfixable values) and then prints a summary. Ctrl-C stops watching, not the
+job; --detach prints the job id and returns at once.
+
+Exit status: 0 when the job succeeded, even with unfixable values; 2 when it was
+refused (another is running), failed or was cancelled; otherwise as for every command.";
+
+#[derive(Debug, Args)]
+pub struct CleanseArgs {
+    /// Report what would change; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Fold Gmail addresses: dots and +tags dropped, googlemail.com → gmail.com
+    #[arg(long)]
+    pub fold_gmail: bool,
+    /// Lower-case the part of emails before '@' too
+    #[arg(long)]
+    pub lowercase_emails: bool,
+    /// Only this field (repeatable): name, birthday, phones, emails, address,
+    /// address.province, address.city, address.district, address.detail, company
+    #[arg(long = "field", value_name = "FIELD")]
+    pub fields: Vec<String>,
+    /// Print the job id and return without following it
     #[arg(long)]
     pub detach: bool,
 }
@@ -404,6 +457,14 @@ pub enum TagsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CustomersCommand {
+    /// The values a customer's fields had before a cleanse (or merge, import, person)
+    /// changed them, newest first
+    FieldHistory {
+        /// Customer id
+        customer: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
     /// List customers; filters combine (all must match)
     List {
         /// Name contains this text

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use tagd_proto::v1::cleanse_service_client::CleanseServiceClient;
 use tagd_proto::v1::customer_service_client::CustomerServiceClient;
 use tagd_proto::v1::dedupe_service_client::DedupeServiceClient;
 use tagd_proto::v1::import_service_client::ImportServiceClient;
@@ -68,6 +69,11 @@ impl Connection {
 
     pub fn dedupe(&self) -> DedupeServiceClient<Authed> {
         DedupeServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn cleanse(&self) -> CleanseServiceClient<Authed> {
+        CleanseServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 

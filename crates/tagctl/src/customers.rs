@@ -14,6 +14,54 @@ use crate::input::{Record, entry_path, read_records};
 use crate::output::{Output, Time, View, cell, enum_name};
 use crate::paging::fetch_all;
 
+/// One changed field of a customer, as `customers field-history` shows it.
+#[derive(Debug, Serialize)]
+pub struct FieldHistoryView {
+    pub id: String,
+    pub customer_id: String,
+    pub field: String,
+    pub old_value: String,
+    pub new_value: String,
+    pub source: String,
+    pub source_ref: String,
+    pub actor: String,
+    pub change_time: Option<Time>,
+}
+
+impl From<pb::FieldHistoryEntry> for FieldHistoryView {
+    fn from(entry: pb::FieldHistoryEntry) -> Self {
+        FieldHistoryView {
+            source: pb::FieldChangeSource::try_from(entry.source).map_or_else(
+                |_| format!("unknown({})", entry.source),
+                |s| enum_name(s.as_str_name(), "FIELD_CHANGE_SOURCE_"),
+            ),
+            change_time: Time::from_proto(entry.change_time.as_ref()),
+            id: entry.id,
+            customer_id: entry.customer_id,
+            field: entry.field,
+            old_value: entry.old_value,
+            new_value: entry.new_value,
+            source_ref: entry.source_ref,
+            actor: entry.actor,
+        }
+    }
+}
+
+impl View for FieldHistoryView {
+    const COLUMNS: &'static [&'static str] = &["TIME", "FIELD", "OLD", "NEW", "SOURCE", "ACTOR"];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            cell(self.change_time.as_ref()),
+            self.field.clone(),
+            self.old_value.clone(),
+            self.new_value.clone(),
+            crate::tagging::with_ref(&self.source, &self.source_ref),
+            self.actor.clone(),
+        ]
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct CustomerView {
     pub id: String,
@@ -202,6 +250,30 @@ pub async fn run(
             })
             .await?;
             out.list(&rows.into_iter().map(CustomerView::from).collect::<Vec<_>>())
+        }
+        CustomersCommand::FieldHistory { customer, paging } => {
+            let entries = fetch_all(paging.limit, |page_size, page_token| {
+                let mut client = client.clone();
+                let customer_id = customer.clone();
+                async move {
+                    let page = client
+                        .get_field_history(pb::GetFieldHistoryRequest {
+                            customer_id,
+                            page_size,
+                            page_token,
+                        })
+                        .await?
+                        .into_inner();
+                    Ok((page.entries, page.next_page_token))
+                }
+            })
+            .await?;
+            out.list(
+                &entries
+                    .into_iter()
+                    .map(FieldHistoryView::from)
+                    .collect::<Vec<_>>(),
+            )
         }
         CustomersCommand::Get { id } => {
             let customer = client

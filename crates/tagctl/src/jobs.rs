@@ -1,7 +1,7 @@
 //! `tagctl jobs …` and what every long server-side job shares: how a job is shown,
 //! following one to its end with a progress bar ([`follow`]), and the summary and
-//! exit status at the end ([`conclude`]). `import` uses both; cleanse and dedupe
-//! commands will too.
+//! exit status at the end ([`conclude`]). `import` and `cleanse run` use both; dedupe
+//! will too.
 
 use std::time::Duration;
 
@@ -12,9 +12,14 @@ use tagd_proto::v1 as pb;
 use crate::cli::JobsCommand;
 use crate::connect::Connection;
 use crate::exit::Failure;
-use crate::imports;
 use crate::output::{Output, Time, View, cell, enum_name};
 use crate::paging::fetch_all;
+use crate::{cleanse, imports};
+
+/// [`JobView::kind`] of a cleanse job.
+const CLEANSE: &str = "cleanse";
+/// The kind name of a dedupe job, whose counters mean other things.
+const DEDUPE: &str = "dedupe";
 
 #[derive(Debug, Serialize)]
 pub struct JobView {
@@ -135,7 +140,15 @@ impl View for JobView {
             ("subject", self.subject.clone()),
             ("state", self.human_state()),
         ];
-        if self.kind == "dedupe" {
+        if self.kind == CLEANSE {
+            // A cleanse counts customers and the values it could not standardise.
+            fields.extend([
+                ("customers scanned", count(p.rows_read)),
+                ("changed", count(p.updated)),
+                ("unchanged", count(p.unchanged)),
+                ("unfixable values", count(p.rejected)),
+            ]);
+        } else if self.kind == DEDUPE {
             fields.extend([
                 ("customers read", count(p.rows_read)),
                 ("pairs compared", count(p.comparisons)),
@@ -301,8 +314,11 @@ pub async fn conclude(connection: &Connection, job: pb::Job, out: Output) -> Res
     let kind = pb::JobKind::try_from(job.kind).unwrap_or_default();
     out.record(&JobView::from(job.clone()))?;
     // What else a summary shows depends on the kind of job.
-    if kind == pb::JobKind::Import {
-        imports::show_rejected(connection, &job, state, out).await?;
+    match kind {
+        pb::JobKind::Import => imports::show_rejected(connection, &job, state, out).await?,
+        pb::JobKind::Cleanse => cleanse::show_unfixable(connection, &job, out).await?,
+        // A dedupe run's counts are its summary; `dedupe run` adds where the review queue is.
+        pb::JobKind::Dedupe | pb::JobKind::Unspecified => {}
     }
     let id = &job.id;
     let reason = if job.error.is_empty() {
@@ -405,22 +421,34 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
-/// `1,234 rows · 456 rows/s · ETA 12s · created 10 · updated 2 · unchanged 0 · rejected 1 · 8s`
+/// `1,234 rows · 456 rows/s · ETA 12s · created 10 · updated 2 · unchanged 0 · rejected 1 · 8s`;
+/// a cleanse: `1,234 customers · … · changed 10 · unchanged 1,223 · unfixable 3 · 8s`.
 fn progress_line(job: &pb::Job, p: &pb::JobProgress) -> String {
+    let cleanse = job.kind == pb::JobKind::Cleanse as i32;
+    let unit = if cleanse { "customers" } else { "rows" };
     let mut parts = vec![
-        format!("{} rows", count(p.rows_read)),
+        format!("{} {unit}", count(p.rows_read)),
         rate(p.rows_per_second),
     ];
     if p.eta_seconds >= 0 {
         parts.push(format!("ETA {}", seconds(p.eta_seconds as f64)));
     }
-    for (name, value) in [
-        ("created", p.created),
-        ("updated", p.updated),
-        ("unchanged", p.unchanged),
-        ("rejected", p.rejected),
-    ] {
-        parts.push(format!("{name} {}", count(value)));
+    let counters: &[(&str, u64)] = if cleanse {
+        &[
+            ("changed", p.updated),
+            ("unchanged", p.unchanged),
+            ("unfixable", p.rejected),
+        ]
+    } else {
+        &[
+            ("created", p.created),
+            ("updated", p.updated),
+            ("unchanged", p.unchanged),
+            ("rejected", p.rejected),
+        ]
+    };
+    for (name, value) in counters {
+        parts.push(format!("{name} {}", count(*value)));
     }
     if let Some(elapsed) = job_seconds(job) {
         parts.push(seconds(elapsed.round()));

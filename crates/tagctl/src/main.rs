@@ -7,6 +7,7 @@
 //! `UNAVAILABLE` or anything else; 130 Ctrl-C while watching a job. See [`exit`].
 
 mod categories;
+mod cleanse;
 mod cli;
 mod connect;
 mod customers;
@@ -85,5 +86,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::ImportRevert { job_id } => imports::revert(job_id, &connection, out).await,
         Command::Jobs(command) => jobs::run(command, &connection, out).await,
         Command::Dedupe(command) => dedupe::run(command, &connection, out).await,
+        Command::Cleanse(command) => cleanse::run(command, &connection, out).await,
     }
 }

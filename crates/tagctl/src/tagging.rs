@@ -130,7 +130,7 @@ fn source_name(source: i32) -> String {
 }
 
 /// `import (job-7)`: the reference is what makes a source traceable.
-fn with_ref(source: &str, source_ref: &str) -> String {
+pub(crate) fn with_ref(source: &str, source_ref: &str) -> String {
     if source_ref.is_empty() {
         source.to_owned()
     } else {

@@ -59,6 +59,13 @@ impl CustomerService for Echo {
         Err(Status::unimplemented("echo baseline"))
     }
 
+    async fn get_field_history(
+        &self,
+        _request: Request<tagd_proto::v1::GetFieldHistoryRequest>,
+    ) -> Result<Response<tagd_proto::v1::GetFieldHistoryResponse>, Status> {
+        Err(Status::unimplemented("echo baseline"))
+    }
+
     async fn upsert_customers(
         &self,
         _request: Request<UpsertCustomersRequest>,

@@ -5,22 +5,8 @@ use tagd_core::customers::CustomerField;
 /// The field's update-mask path, e.g. `address.province` (the inverse of
 /// [`CustomerField::from_path`] for single fields).
 pub fn field_name(field: CustomerField) -> &'static str {
-    use CustomerField as F;
-    match field {
-        F::Name => "name",
-        F::Gender => "gender",
-        F::Birthday => "birthday",
-        F::Phones => "phones",
-        F::Emails => "emails",
-        F::Province => "address.province",
-        F::City => "address.city",
-        F::District => "address.district",
-        F::AddressDetail => "address.detail",
-        F::Company => "company",
-        F::SourceChannel => "source_channel",
-        F::ExternalIds => "external_ids",
-        F::Attributes => "attributes",
-    }
+    // The path is tagd-core's, so reports and field history name fields alike.
+    field.path()
 }
 
 #[cfg(test)]

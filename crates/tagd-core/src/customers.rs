@@ -140,6 +140,101 @@ impl CustomerField {
     }
 }
 
+impl CustomerField {
+    /// Every field, in the order reports list them.
+    pub const ALL: [CustomerField; 13] = [
+        CustomerField::Name,
+        CustomerField::Gender,
+        CustomerField::Birthday,
+        CustomerField::Phones,
+        CustomerField::Emails,
+        CustomerField::Province,
+        CustomerField::City,
+        CustomerField::District,
+        CustomerField::AddressDetail,
+        CustomerField::Company,
+        CustomerField::SourceChannel,
+        CustomerField::ExternalIds,
+        CustomerField::Attributes,
+    ];
+
+    /// The field's update-mask path, e.g. `address.province` (the inverse of
+    /// [`CustomerField::from_path`] for single fields); reports and field history name
+    /// fields by it.
+    pub fn path(self) -> &'static str {
+        use CustomerField as F;
+        match self {
+            F::Name => "name",
+            F::Gender => "gender",
+            F::Birthday => "birthday",
+            F::Phones => "phones",
+            F::Emails => "emails",
+            F::Province => "address.province",
+            F::City => "address.city",
+            F::District => "address.district",
+            F::AddressDetail => "address.detail",
+            F::Company => "company",
+            F::SourceChannel => "source_channel",
+            F::ExternalIds => "external_ids",
+            F::Attributes => "attributes",
+        }
+    }
+}
+
+/// What replaced a customer's field value, as its field history records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldSource {
+    /// A cleanse job; `source_ref` is its id.
+    Cleanse,
+    /// Two customers merged into one.
+    Merge,
+    /// An import job; `source_ref` is its id.
+    Import,
+    /// A person, through the API.
+    Manual,
+}
+
+impl FieldSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldSource::Cleanse => "cleanse",
+            FieldSource::Merge => "merge",
+            FieldSource::Import => "import",
+            FieldSource::Manual => "manual",
+        }
+    }
+}
+
+impl FromStr for FieldSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "cleanse" => FieldSource::Cleanse,
+            "merge" => FieldSource::Merge,
+            "import" => FieldSource::Import,
+            "manual" => FieldSource::Manual,
+            other => return Err(format!("unknown field history source {other:?}")),
+        })
+    }
+}
+
+/// One replaced value of one customer field, kept so the change can be traced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldHistoryEntry {
+    pub id: String,
+    pub customer_id: String,
+    pub field: CustomerField,
+    /// The value before, as [`CustomerFields::field_text`] writes it.
+    pub old_value: String,
+    pub new_value: String,
+    pub source: FieldSource,
+    /// What made the change, e.g. the job id.
+    pub source_ref: String,
+    pub actor: String,
+    pub changed_at: NaiveDateTime,
+}
+
 impl CustomerFields {
     /// Copies the named field from `other` into `self`.
     pub fn set(&mut self, field: CustomerField, other: &CustomerFields) {
@@ -159,6 +254,47 @@ impl CustomerFields {
             F::ExternalIds => self.external_ids.clone_from(&other.external_ids),
             F::Attributes => self.attributes.clone_from(&other.attributes),
         }
+    }
+
+    /// One field's value as text for field history: scalars as they are (a birthday as
+    /// YYYY-MM-DD, "" when unknown), lists and maps as JSON, so the old value is exact.
+    pub fn field_text(&self, field: CustomerField) -> String {
+        use CustomerField as F;
+        // Serialising strings, maps and pairs of strings cannot fail.
+        let json = |text: serde_json::Result<String>| text.unwrap_or_default();
+        match field {
+            F::Name => self.name.clone(),
+            F::Gender => self.gender.as_str().to_owned(),
+            F::Birthday => self.birthday.map(|day| day.to_string()).unwrap_or_default(),
+            F::Phones => json(serde_json::to_string(&self.phones)),
+            F::Emails => json(serde_json::to_string(&self.emails)),
+            F::Province => self.address.province.clone(),
+            F::City => self.address.city.clone(),
+            F::District => self.address.district.clone(),
+            F::AddressDetail => self.address.detail.clone(),
+            F::Company => self.company.clone(),
+            F::SourceChannel => self.source_channel.clone(),
+            F::ExternalIds => json(serde_json::to_string(
+                &self
+                    .external_ids
+                    .iter()
+                    .map(|id| (&id.channel, &id.external_id))
+                    .collect::<Vec<_>>(),
+            )),
+            F::Attributes => json(serde_json::to_string(&self.attributes)),
+        }
+    }
+
+    /// The fields whose value differs from `before`, with the old and new value as text.
+    pub fn changes_since(&self, before: &CustomerFields) -> Vec<(CustomerField, String, String)> {
+        CustomerField::ALL
+            .into_iter()
+            .filter_map(|field| {
+                let old = before.field_text(field);
+                let new = self.field_text(field);
+                (old != new).then_some((field, old, new))
+            })
+            .collect()
     }
 
     /// Merges what an upsert brings into a stored customer: non-empty scalar
@@ -447,6 +583,52 @@ fn push_unique(values: &mut Vec<String>, value: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_paths_round_trip_and_sources_parse() {
+        for field in CustomerField::ALL {
+            assert_eq!(CustomerField::from_path(field.path()), Some(&[field][..]));
+        }
+        for source in [
+            FieldSource::Cleanse,
+            FieldSource::Merge,
+            FieldSource::Import,
+            FieldSource::Manual,
+        ] {
+            assert_eq!(source.as_str().parse::<FieldSource>(), Ok(source));
+        }
+        assert!("robot".parse::<FieldSource>().is_err());
+    }
+
+    #[test]
+    fn changes_list_each_changed_field_with_exact_old_values() {
+        let before = CustomerFields {
+            name: "张  伟".into(),
+            phones: vec!["138-0013-8000".into(), "+8613900139000".into()],
+            address: Address {
+                province: "北京市".into(),
+                ..Address::default()
+            },
+            ..CustomerFields::default()
+        };
+        let mut after = before.clone();
+        after.name = "张 伟".into();
+        after.phones = vec!["+8613800138000".into(), "+8613900139000".into()];
+        after.address.province = "北京".into();
+        assert_eq!(
+            after.changes_since(&before),
+            vec![
+                (CustomerField::Name, "张  伟".into(), "张 伟".into()),
+                (
+                    CustomerField::Phones,
+                    r#"["138-0013-8000","+8613900139000"]"#.into(),
+                    r#"["+8613800138000","+8613900139000"]"#.into()
+                ),
+                (CustomerField::Province, "北京市".into(), "北京".into()),
+            ]
+        );
+        assert!(before.changes_since(&before).is_empty());
+    }
 
     fn cn() -> ContactRules {
         ContactRules::for_region("CN").unwrap()

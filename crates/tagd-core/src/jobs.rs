@@ -1,10 +1,13 @@
-//! Long-running jobs (imports now; cleansing and dedupe later): their kinds,
-//! states and progress counters, and the rows an import rejected.
+//! Long-running jobs (imports and cleansing; dedupe later): their kinds, which
+//! of them exclude each other, states and progress counters, and the rows an
+//! import rejected.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::NaiveDateTime;
+
+use crate::customers::CustomerField;
 
 /// The longest raw value a rejected-row report keeps, in characters.
 pub const MAX_REPORTED_VALUE_CHARS: usize = 200;
@@ -13,6 +16,8 @@ pub const MAX_REPORTED_VALUE_CHARS: usize = 200;
 pub enum JobKind {
     Import,
     Dedupe,
+    /// Standardises every stored customer's fields (see `tagd-cleanse`).
+    Cleanse,
 }
 
 impl JobKind {
@@ -20,6 +25,19 @@ impl JobKind {
         match self {
             JobKind::Import => "import",
             JobKind::Dedupe => "dedupe",
+            JobKind::Cleanse => "cleanse",
+        }
+    }
+
+    /// Whether the job rewrites customers across the whole store, so that two
+    /// such jobs at once would fight over the same rows (and one would judge
+    /// data the other is halfway through changing): at most one of these kinds
+    /// runs at a time, whichever it is. The job registry enforces it; a new
+    /// kind of the sort (dedupe) says `true` here and needs nothing else.
+    pub fn is_exclusive_maintenance(self) -> bool {
+        match self {
+            JobKind::Import => false,
+            JobKind::Cleanse | JobKind::Dedupe => true,
         }
     }
 }
@@ -31,6 +49,7 @@ impl FromStr for JobKind {
         match s {
             "import" => Ok(JobKind::Import),
             "dedupe" => Ok(JobKind::Dedupe),
+            "cleanse" => Ok(JobKind::Cleanse),
             other => Err(format!("unknown job kind {other:?}")),
         }
     }
@@ -94,9 +113,10 @@ pub struct JobProgress {
     pub tags_added: u64,
     pub purchases_added: u64,
     pub interactions_added: u64,
-    /// Size of the source, when known (bytes).
+    /// Size of the source, when known (bytes); for a cleanse, the customers to scan.
     pub bytes_total: u64,
-    /// How far into the source the reader is (bytes), when it can be seen.
+    /// How far into the source the reader is (bytes), when it can be seen; for a
+    /// cleanse, the customers scanned.
     pub bytes_read: u64,
     /// Dedupe: candidate pairs scored.
     pub comparisons: u64,
@@ -176,6 +196,45 @@ impl RejectedRow {
     }
 }
 
+/// What a cleanse did to one field over every customer it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanseFieldCounts {
+    pub field: CustomerField,
+    /// Values rewritten in standard form.
+    pub changed: u64,
+    /// Values dropped because they equalled another after standardising.
+    pub duplicates_removed: u64,
+    /// Values kept as they were: not standardisable, or not written (see [`UnfixableValue`]).
+    pub unfixable: u64,
+}
+
+/// A value a cleanse left as it was, and why: it cannot be standardised, or its
+/// standard form belongs to another customer, or the customer changed meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfixableValue {
+    pub customer_id: String,
+    pub field: CustomerField,
+    /// The value as stored, cut to [`MAX_REPORTED_VALUE_CHARS`].
+    pub value: String,
+    pub reason: String,
+}
+
+impl UnfixableValue {
+    pub fn new(
+        customer_id: impl Into<String>,
+        field: CustomerField,
+        value: &str,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            customer_id: customer_id.into(),
+            field,
+            value: value.chars().take(MAX_REPORTED_VALUE_CHARS).collect(),
+            reason: reason.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +253,16 @@ mod tests {
         assert!("done".parse::<JobState>().is_err());
         assert!(!JobState::Running.is_finished());
         assert!(JobState::Cancelled.is_finished());
+    }
+
+    #[test]
+    fn kinds_round_trip_and_maintenance_kinds_are_exclusive() {
+        for kind in [JobKind::Import, JobKind::Cleanse] {
+            assert_eq!(kind.as_str().parse::<JobKind>(), Ok(kind));
+        }
+        assert!(JobKind::Cleanse.is_exclusive_maintenance());
+        // Imports run beside each other and beside maintenance: they are keyed by identity.
+        assert!(!JobKind::Import.is_exclusive_maintenance());
     }
 
     #[test]

@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use prost_types::{FieldMask, Timestamp};
 use tagd_core::DomainError;
-use tagd_core::customers::{Address, Customer, CustomerField, CustomerFields, ExternalId, Gender};
+use tagd_core::customers::{
+    Address, Customer, CustomerField, CustomerFields, ExternalId, FieldHistoryEntry, FieldSource,
+    Gender,
+};
 use tagd_core::ids;
 use tagd_core::tagging::{CustomerTag, HistoryAction, HistoryEntry, TagSource};
 use tagd_core::tags::{Category, Tag, ValueType};
@@ -298,6 +301,26 @@ pub(crate) fn history_entry(entry: HistoryEntry) -> pb::TagHistoryEntry {
         source_ref: entry.source_ref,
         actor: entry.actor,
         time: Some(timestamp(entry.at)),
+    }
+}
+
+pub(crate) fn field_history_entry(entry: FieldHistoryEntry) -> pb::FieldHistoryEntry {
+    pb::FieldHistoryEntry {
+        source: match entry.source {
+            FieldSource::Cleanse => pb::FieldChangeSource::Cleanse,
+            FieldSource::Merge => pb::FieldChangeSource::Merge,
+            FieldSource::Import => pb::FieldChangeSource::Import,
+            FieldSource::Manual => pb::FieldChangeSource::Manual,
+        }
+        .into(),
+        id: entry.id,
+        customer_id: entry.customer_id,
+        field: entry.field.path().to_owned(),
+        old_value: entry.old_value,
+        new_value: entry.new_value,
+        source_ref: entry.source_ref,
+        actor: entry.actor,
+        change_time: Some(timestamp(entry.changed_at)),
     }
 }
 

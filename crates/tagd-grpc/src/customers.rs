@@ -229,4 +229,26 @@ impl CustomerService for Customers {
         }
         Ok(Response::new(response))
     }
+
+    async fn get_field_history(
+        &self,
+        request: Request<pb::GetFieldHistoryRequest>,
+    ) -> Result<Response<pb::GetFieldHistoryResponse>, Status> {
+        let request = request.into_inner();
+        let customer_id = id("customer_id", &request.customer_id)?;
+        let page = PageRequest::parse(request.page_size, &request.page_token).or_status()?;
+        let page = self
+            .store
+            .field_history(&customer_id, &page)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::GetFieldHistoryResponse {
+            entries: page
+                .items
+                .into_iter()
+                .map(convert::field_history_entry)
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
 }

@@ -27,6 +27,7 @@ pub(crate) fn job(job: Job) -> pb::Job {
         kind: match job.kind {
             JobKind::Import => pb::JobKind::Import,
             JobKind::Dedupe => pb::JobKind::Dedupe,
+            JobKind::Cleanse => pb::JobKind::Cleanse,
         }
         .into(),
         state: match job.state {

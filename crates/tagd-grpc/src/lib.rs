@@ -1,11 +1,12 @@
 //! Tagd's gRPC adapter: the only crate that implements tonic services.
 //!
 //! Each service module (`tags`, `customers`, `tagging`, `imports`, `jobs`,
-//! `purchases`, `interactions`, `metrics`) turns requests into
+//! `purchases`, `interactions`, `metrics`, `cleanse`, `dedupe`) turns requests into
 //! domain values (validated by `tagd-core`), calls the store, and maps results
 //! back; `error` maps every store error to a status in one place; `middleware`
 //! authenticates callers, enforces roles and logs one line per RPC.
 
+mod cleanse;
 mod convert;
 mod customers;
 mod dedupe;

@@ -106,7 +106,9 @@ fn required_role(path: &str) -> Role {
         "GetTag" | "ListCategories" | "ListTags" | "GetCustomer" | "ListCustomers"
         | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs" | "WatchJob"
         | "ListImporters" | "GetImportReport" | "ListPurchases" | "ListInteractions"
-        | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates" => Role::Reader,
+        | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates" | "GetFieldHistory" => {
+            Role::Reader
+        }
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
         | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
         | "BatchAssignTags" | "RecordPurchases" | "RecordInteraction" => Role::Writer,
@@ -308,6 +310,31 @@ mod tests {
             "MetricsService/GetCustomerMetrics",
         ] {
             assert_eq!(required_role(&format!("/tagd.v1.{method}")), Role::Reader);
+        }
+    }
+
+    #[test]
+    fn field_history_is_read_and_cleansing_is_administered() {
+        for (path, role) in [
+            ("/tagd.v1.CustomerService/GetFieldHistory", Role::Reader),
+            ("/tagd.v1.CleanseService/StartCleanse", Role::Admin),
+            // A report lists customers' raw values: it goes with starting the job.
+            ("/tagd.v1.CleanseService/GetCleanseReport", Role::Admin),
+        ] {
+            assert_eq!(required_role(path), role, "{path}");
+        }
+    }
+
+    #[test]
+    fn dedupe_is_administered_but_anyone_may_look_for_duplicates() {
+        for (path, role) in [
+            ("/tagd.v1.DedupeService/FindDuplicates", Role::Reader),
+            ("/tagd.v1.DedupeService/MergeCustomers", Role::Admin),
+            ("/tagd.v1.DedupeService/Unmerge", Role::Admin),
+            ("/tagd.v1.DedupeService/StartDedupe", Role::Admin),
+            ("/tagd.v1.DedupeService/ListCandidates", Role::Admin),
+        ] {
+            assert_eq!(required_role(path), role, "{path}");
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tagd_core::customers::ContactRules;
 use tagd_jobs::Jobs;
+use tagd_proto::v1::cleanse_service_server::CleanseServiceServer;
 use tagd_proto::v1::customer_service_server::CustomerServiceServer;
 use tagd_proto::v1::dedupe_service_server::DedupeServiceServer;
 use tagd_proto::v1::import_service_server::ImportServiceServer;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::cleanse::Cleanse;
 use crate::customers::Customers;
 use crate::dedupe::Dedupe;
 use crate::imports::Imports;
@@ -41,7 +43,7 @@ pub struct ServerOptions {
     pub contact_rules: ContactRules,
     /// How often expired assignments are removed and recorded in history.
     pub expiry_sweep_interval: Duration,
-    /// Import (and later cleansing and dedupe) jobs.
+    /// Import and cleanse (and later dedupe) jobs.
     pub jobs: Arc<Jobs>,
     /// The windows (days) customer metrics count orders over; checked with
     /// `tagd_core::metrics::windows`.
@@ -94,6 +96,10 @@ pub async fn serve(
         jobs: options.jobs.clone(),
     })
     .max_decoding_message_size(limit);
+    let cleanse = CleanseServiceServer::new(Cleanse {
+        jobs: options.jobs.clone(),
+    })
+    .max_decoding_message_size(limit);
 
     let purchases = PurchaseServiceServer::new(Purchases {
         store: store.clone(),
@@ -137,6 +143,9 @@ pub async fn serve(
     health_reporter
         .set_serving::<MetricsServiceServer<Metrics>>()
         .await;
+    health_reporter
+        .set_serving::<CleanseServiceServer<Cleanse>>()
+        .await;
 
     // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -163,6 +172,7 @@ pub async fn serve(
         .add_service(purchases)
         .add_service(interactions)
         .add_service(metrics)
+        .add_service(cleanse)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     sweeper.abort();

@@ -17,7 +17,7 @@ use crate::error::{JobError, JobResult};
 use crate::registry::{Jobs, RunningJob};
 
 /// Customers read per page while loading everyone.
-const LOAD_PAGE: i64 = 5_000;
+const LOAD_PAGE: usize = 5_000;
 /// The most matches FindDuplicates returns.
 pub const MAX_FIND_LIMIT: u32 = 100;
 
@@ -147,7 +147,7 @@ impl Jobs {
             "full": request.full,
         });
         let (job, running) = self
-            .start_exclusive(NewJob {
+            .begin(NewJob {
                 kind: JobKind::Dedupe,
                 created_by: actor.to_owned(),
                 subject: format!(
@@ -447,7 +447,11 @@ impl DedupeRun {
             if self.cancelled() {
                 return Ok(None);
             }
-            let page = self.jobs.store.customers_after(&after, LOAD_PAGE).await?;
+            let page = self
+                .jobs
+                .store
+                .customers_after((!after.is_empty()).then_some(after.as_str()), LOAD_PAGE)
+                .await?;
             let Some(last) = page.last() else { break };
             last.id.clone_into(&mut after);
             for customer in page {

@@ -89,9 +89,8 @@ impl Jobs {
             },
             "create_missing_tags": request.create_missing_tags,
         });
-        let job = self
-            .store
-            .create_job(NewJob {
+        let (job, running) = self
+            .begin(NewJob {
                 kind: JobKind::Import,
                 created_by: actor.to_owned(),
                 subject: format!("{}: {}", importer.name, source.display()),
@@ -100,7 +99,6 @@ impl Jobs {
                 bytes_total,
             })
             .await?;
-        let running = self.register(&job);
         let run = ImportRun {
             jobs: Arc::clone(self),
             running,

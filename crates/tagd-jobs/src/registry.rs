@@ -36,14 +36,6 @@ pub struct JobsConfig {
     pub phone_region: String,
 }
 
-/// Kinds that must not run beside each other.
-fn is_maintenance(kind: JobKind) -> bool {
-    match kind {
-        JobKind::Dedupe => true,
-        JobKind::Import => false,
-    }
-}
-
 impl JobsConfig {
     pub(crate) fn worker_command(&self) -> std::process::Command {
         let mut command = std::process::Command::new(&self.worker_program);
@@ -54,6 +46,7 @@ impl JobsConfig {
 
 /// What a running job's owner holds: the progress it publishes and the cancel signal it obeys.
 pub(crate) struct RunningJob {
+    pub kind: JobKind,
     pub updates: watch::Sender<Job>,
     pub cancel: watch::Sender<bool>,
 }
@@ -66,8 +59,9 @@ pub struct Jobs {
     pub(crate) contact: ContactRules,
     pub(crate) importers: ImporterCache,
     running: Mutex<HashMap<String, Arc<RunningJob>>>,
-    /// Held while a maintenance job is checked for and registered, so two starts cannot both pass.
-    maintenance_gate: tokio::sync::Mutex<()>,
+    /// Held while a job of an exclusive kind is checked, recorded and registered:
+    /// without it two starts could both see no such job running and both begin.
+    exclusive_start: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -96,7 +90,7 @@ impl Jobs {
             contact,
             importers: ImporterCache::default(),
             running: Mutex::new(HashMap::new()),
-            maintenance_gate: tokio::sync::Mutex::new(()),
+            exclusive_start: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -109,35 +103,48 @@ impl Jobs {
         self.importers.discover(&self.config).await
     }
 
-    pub(crate) fn register(&self, job: &Job) -> Arc<RunningJob> {
-        let (updates, _) = watch::channel(job.clone());
-        let (cancel, _) = watch::channel(false);
-        let running = Arc::new(RunningJob { updates, cancel });
-        self.running_jobs()
-            .insert(job.id.clone(), Arc::clone(&running));
-        running
-    }
-
-    /// Records and registers a maintenance job (dedupe, cleanse): these rewrite customers
-    /// wholesale, so only one runs at a time; another is refused naming the running one.
-    pub(crate) async fn start_exclusive(&self, new: NewJob) -> JobResult<(Job, Arc<RunningJob>)> {
-        let _gate = self.maintenance_gate.lock().await;
-        let running = self
-            .running_jobs()
-            .values()
-            .map(|running| running.updates.borrow().clone())
-            .find(|job| is_maintenance(job.kind));
-        if let Some(job) = running {
+    /// Records a new job and registers it as running. A job of an exclusive kind
+    /// ([`JobKind::is_exclusive_maintenance`]) is refused, naming the other, while
+    /// one of any exclusive kind runs; check and registration happen under one lock,
+    /// so of two simultaneous starts exactly one wins.
+    pub(crate) async fn begin(&self, new: NewJob) -> JobResult<(Job, Arc<RunningJob>)> {
+        let exclusive = new.kind.is_exclusive_maintenance();
+        let _start = if exclusive {
+            Some(self.exclusive_start.lock().await)
+        } else {
+            None
+        };
+        if exclusive && let Some((id, kind)) = self.running_exclusive() {
             return Err(JobError::FailedPrecondition(format!(
-                "{} job {} (started by {:?}) is running; one dedupe or cleanse job runs at a time",
-                job.kind.as_str(),
-                job.id,
-                job.created_by
+                "a {} job is already running (job {id}); jobs that rewrite customers \
+                 across the store run one at a time: wait for it to finish or cancel it",
+                kind.as_str()
             )));
         }
         let job = self.store.create_job(new).await?;
         let running = self.register(&job);
         Ok((job, running))
+    }
+
+    /// A running job of an exclusive kind, if there is one: its id and kind.
+    fn running_exclusive(&self) -> Option<(String, JobKind)> {
+        self.running_jobs()
+            .iter()
+            .find(|(_, running)| running.kind.is_exclusive_maintenance())
+            .map(|(id, running)| (id.clone(), running.kind))
+    }
+
+    fn register(&self, job: &Job) -> Arc<RunningJob> {
+        let (updates, _) = watch::channel(job.clone());
+        let (cancel, _) = watch::channel(false);
+        let running = Arc::new(RunningJob {
+            kind: job.kind,
+            updates,
+            cancel,
+        });
+        self.running_jobs()
+            .insert(job.id.clone(), Arc::clone(&running));
+        running
     }
 
     pub(crate) fn unregister(&self, job_id: &str) {
@@ -220,5 +227,69 @@ impl Jobs {
         page: &PageRequest,
     ) -> JobResult<Page<RejectedRow>> {
         Ok(self.store.rejected_rows(job_id, page).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn jobs(dir: &tempfile::TempDir) -> Arc<Jobs> {
+        let url = format!("sqlite://{}", dir.path().join("tagd.db").display());
+        let store = Arc::new(Store::open(&url, 2).await.unwrap());
+        let config = JobsConfig {
+            plugins_dir: dir.path().to_owned(),
+            import_dirs: Vec::new(),
+            upload_dir: dir.path().to_owned(),
+            max_upload_bytes: 1,
+            worker_program: PathBuf::from("/bin/false"),
+            worker_args: Vec::new(),
+            limits: Limits::default(),
+            phone_region: "CN".to_owned(),
+        };
+        Arc::new(Jobs::new(store, config).unwrap())
+    }
+
+    fn new_job(kind: JobKind) -> NewJob {
+        NewJob {
+            kind,
+            created_by: "ops".to_owned(),
+            subject: String::new(),
+            dry_run: true,
+            params: "{}".to_owned(),
+            bytes_total: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_simultaneous_maintenance_starts_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = jobs(&dir).await;
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let jobs = Arc::clone(&jobs);
+                tokio::spawn(async move { jobs.begin(new_job(JobKind::Cleanse)).await })
+            })
+            .collect();
+        let mut won = Vec::new();
+        let mut refused = Vec::new();
+        for start in starts {
+            match start.await.unwrap() {
+                Ok((job, _)) => won.push(job.id),
+                Err(error) => refused.push(error.to_string()),
+            }
+        }
+        assert_eq!(won.len(), 1, "{refused:?}");
+        assert_eq!(refused.len(), 7);
+        assert!(
+            refused.iter().all(|message| message.contains(&won[0])),
+            "{refused:?}"
+        );
+
+        // Imports are not maintenance: they start beside it.
+        jobs.begin(new_job(JobKind::Import)).await.unwrap();
+        // Once it ends, the next may start.
+        jobs.unregister(&won[0]);
+        jobs.begin(new_job(JobKind::Cleanse)).await.unwrap();
     }
 }

@@ -17,8 +17,9 @@ use crate::db::{
 use crate::error::{StoreError, StoreResult};
 use crate::merges::MergeQueries;
 use crate::schema::{
-    customer_emails, customer_external_ids, customer_phones, customer_tags, customers,
-    interactions, purchase_items, purchases, tag_history,
+    cleanse_unfixable, customer_emails, customer_external_ids, customer_field_history,
+    customer_phones, customer_tags, customers, interactions, purchase_items, purchases,
+    tag_history,
 };
 use crate::tags::page_limit;
 use crate::{Page, Store};
@@ -331,8 +332,8 @@ pub(crate) trait CustomerQueries {
         before: &HashMap<String, CustomerFields>,
     ) -> StoreResult<()>;
     async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()>;
-    /// Deletes customers and everything that belongs to them: tags, history,
-    /// purchases with their items, interactions, phones, emails, identities.
+    /// Deletes customers and everything that belongs to them: tags, tag and field
+    /// history, values cleanse reports kept, purchases with their items, interactions, phones, emails, identities.
     async fn erase_customers(&mut self, ids: &[String]) -> StoreResult<()>;
     /// Creates or merges customers keyed by channel identity (see
     /// [`Store::upsert_customers`]); with `skip_existing`, stored customers are
@@ -644,6 +645,19 @@ macro_rules! customer_queries {
                     )
                     .execute(self)
                     .await?;
+                    diesel::delete(
+                        customer_field_history::table
+                            .filter(customer_field_history::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
+                    // A cleanse report's values are the customer's data too.
+                    diesel::delete(
+                        cleanse_unfixable::table
+                            .filter(cleanse_unfixable::customer_id.eq_any(chunk)),
+                    )
+                    .execute(self)
+                    .await?;
                     // Orders and contacts belong to the customer; an order id freed here may be recorded again.
                     diesel::delete(
                         purchase_items::table.filter(purchase_items::customer_id.eq_any(chunk)),
@@ -759,7 +773,7 @@ impl Store {
         })
     }
 
-    /// Deletes the customer with its tags and tag history; returns the live assignments removed.
+    /// Deletes the customer with its tags, tag and field history; returns the live assignments removed.
     pub async fn delete_customer(&self, id: &str) -> StoreResult<u64> {
         write_transaction!(self, |conn| {
             if conn.lock_customers(&[id.to_owned()]).await?.is_empty() {

@@ -12,7 +12,7 @@ use tagd_core::jobs::{JobKind, JobState};
 use tagd_core::merges::CandidateState;
 use tagd_core::paging::{PageRequest, finish_page};
 
-use crate::customers::{CustomerQueries, CustomerRow, from_row};
+use crate::customers::CustomerQueries;
 use crate::db::{IN_CHUNK, now, with_conn, write_transaction};
 use crate::error::{StoreError, StoreResult};
 use crate::merges::{MergeQueries, MergeRecord, MergeRequest};
@@ -289,20 +289,6 @@ impl Store {
             actor.clone_into(&mut candidate.resolved_by);
             Ok((candidate, merge))
         })
-    }
-
-    /// Up to `limit` customers after `after` in id order: how a dedupe run reads everyone in pages.
-    pub async fn customers_after(&self, after: &str, limit: i64) -> StoreResult<Vec<Customer>> {
-        let rows: Vec<CustomerRow> = with_conn!(self, |conn| {
-            customers::table
-                .filter(customers::id.gt(after))
-                .order(customers::id)
-                .limit(limit)
-                .select(CustomerRow::as_select())
-                .load(conn)
-                .await?
-        });
-        rows.into_iter().map(from_row).collect()
     }
 
     /// Customers that share a phone, an email or the exact name key with a draft: where

@@ -5,10 +5,12 @@
 //! once per backend. Every multi-row change runs in one transaction.
 
 mod assign_queue;
+mod cleanse;
 mod customers;
 mod db;
 mod dedupe;
 mod error;
+mod field_history;
 mod import_reverts;
 mod imports;
 mod interactions;
@@ -23,6 +25,7 @@ mod tags;
 use tokio::sync::Mutex;
 
 pub use crate::assign_queue::AssignQueue;
+pub use crate::cleanse::{CleanseConflict, CleanseOutcome, CleanseSettings, CleanseUpdate};
 pub use crate::customers::{CustomerFilter, UpsertEntry, UpsertOutcome, UpsertResult};
 pub use crate::db::DatabaseUrl;
 pub use crate::dedupe::{Candidate, CandidatePair, QueueOutcome, Resolution};

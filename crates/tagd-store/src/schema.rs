@@ -235,3 +235,38 @@ diesel::table! {
         resolved_by -> Text,
     }
 }
+
+diesel::table! {
+    customer_field_history (id) {
+        id -> Text,
+        customer_id -> Text,
+        field -> Text,
+        old_value -> Text,
+        new_value -> Text,
+        source -> Text,
+        source_ref -> Text,
+        actor -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cleanse_field_counts (job_id, field) {
+        job_id -> Text,
+        field -> Text,
+        changed -> BigInt,
+        duplicates_removed -> BigInt,
+        unfixable -> BigInt,
+    }
+}
+
+diesel::table! {
+    cleanse_unfixable (job_id, seq) {
+        job_id -> Text,
+        seq -> BigInt,
+        customer_id -> Text,
+        field -> Text,
+        value -> Text,
+        reason -> Text,
+    }
+}
