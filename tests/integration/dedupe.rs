@@ -94,6 +94,7 @@ struct Everything {
     history: Vec<pb::TagHistoryEntry>,
     purchases: Vec<pb::Purchase>,
     interactions: Vec<pb::Interaction>,
+    field_history: Vec<pb::FieldHistoryEntry>,
 }
 
 async fn everything(server: &TestServer, id: &str) -> Everything {
@@ -121,6 +122,16 @@ async fn everything(server: &TestServer, id: &str) -> Everything {
             .unwrap()
             .into_inner()
             .interactions,
+        field_history: server
+            .customers()
+            .get_field_history(pb::GetFieldHistoryRequest {
+                customer_id: id.to_owned(),
+                ..pb::GetFieldHistoryRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .entries,
     }
 }
 
@@ -241,6 +252,16 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
         "the other's orders move over"
     );
     assert_eq!(merged_view.interactions.len(), 2, "and its contacts");
+    let filled: Vec<(&str, &str, &str)> = merged_view
+        .field_history
+        .iter()
+        .filter(|e| e.source_ref == merged.id)
+        .map(|e| (e.field.as_str(), e.old_value.as_str(), e.new_value.as_str()))
+        .collect();
+    assert!(
+        filled.contains(&("birthday", "", "1990-01-02")),
+        "the survivor's field history says what the merge filled: {filled:?}"
+    );
     assert_eq!(survivor.name, "张伟", "the survivor's own values stay");
     assert_eq!(survivor.phones, vec!["+8613800138000", "+8613900139000"]);
     assert_eq!(survivor.birthday, "1990-01-02", "an empty field is filled");

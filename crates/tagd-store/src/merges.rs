@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
-use tagd_core::customers::{Customer, ExternalId};
+use tagd_core::customers::{Customer, ExternalId, FieldSource};
 use tagd_core::ids::new_id;
 use tagd_core::merges::{
     HeldTag, SurvivorRule, check_merge_ids, choose_survivor, merge_fields, unmerge_fields,
@@ -25,9 +25,10 @@ use crate::db::{
     BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::field_history::{ChangeOrigin, FieldHistoryRow, history_rows};
 use crate::schema::{
-    categories, customer_tags, customers, interactions, merged_customers, merges, purchase_items,
-    purchases, tag_history, tags,
+    categories, customer_field_history, customer_tags, customers, interactions, merged_customers,
+    merges, purchase_items, purchases, tag_history, tags,
 };
 use crate::tagging::{AssignmentRow, HistoryRow};
 use crate::tags::page_limit;
@@ -139,10 +140,12 @@ impl SavedCustomer {
 
 /// The rows of one merged customer that moved to the survivor.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct MovedRows {
     history: Vec<String>,
     purchases: Vec<String>,
     interactions: Vec<String>,
+    field_history: Vec<String>,
 }
 
 /// Everything an undo needs.
@@ -356,8 +359,16 @@ macro_rules! merge_queries {
                     .select((interactions::id, interactions::customer_id))
                     .load(self)
                     .await?;
+                let field_history_ids: Vec<(String, String)> = customer_field_history::table
+                    .filter(customer_field_history::customer_id.eq_any(&merged_ids))
+                    .select((customer_field_history::id, customer_field_history::customer_id))
+                    .load(self)
+                    .await?;
                 for (id, owner) in history_ids {
                     moved.entry(owner).or_default().history.push(id);
+                }
+                for (id, owner) in field_history_ids {
+                    moved.entry(owner).or_default().field_history.push(id);
                 }
                 for (id, owner) in purchase_ids {
                     moved.entry(owner).or_default().purchases.push(id);
@@ -382,6 +393,26 @@ macro_rules! merge_queries {
                     .set(tag_history::customer_id.eq(&survivor.id))
                     .execute(self)
                     .await?;
+                diesel::update(
+                    customer_field_history::table
+                        .filter(customer_field_history::customer_id.eq_any(&merged_ids)),
+                )
+                .set(customer_field_history::customer_id.eq(&survivor.id))
+                .execute(self)
+                .await?;
+                // The survivor's fields the merge filled or extended, with their values before.
+                let field_changes: Vec<FieldHistoryRow> = history_rows(
+                    &survivor.id,
+                    after.fields.changes_since(&survivor.fields),
+                    ChangeOrigin {
+                        source: FieldSource::Merge,
+                        source_ref: &merge_id,
+                        actor: request.actor,
+                        at,
+                    },
+                )
+                .collect();
+                self.insert_field_history_rows(&field_changes).await?;
                 diesel::update(purchases::table.filter(purchases::customer_id.eq_any(&merged_ids)))
                     .set(purchases::customer_id.eq(&survivor.id))
                     .execute(self)
@@ -632,6 +663,15 @@ macro_rules! merge_queries {
                         .execute(self)
                         .await?;
                     }
+                    for chunk in rows.field_history.chunks(IN_CHUNK) {
+                        diesel::update(
+                            customer_field_history::table
+                                .filter(customer_field_history::id.eq_any(chunk)),
+                        )
+                        .set(customer_field_history::customer_id.eq(owner))
+                        .execute(self)
+                        .await?;
+                    }
                     for chunk in rows.interactions.chunks(IN_CHUNK) {
                         diesel::update(interactions::table.filter(interactions::id.eq_any(chunk)))
                             .set(interactions::customer_id.eq(owner))
@@ -639,7 +679,14 @@ macro_rules! merge_queries {
                             .await?;
                     }
                 }
-                // The merge's own history entries go: the survivor's log reads as before the merge.
+                // The merge's own history entries go: the survivor's logs read as before the merge.
+                diesel::delete(
+                    customer_field_history::table
+                        .filter(customer_field_history::source_ref.eq(merge_id))
+                        .filter(customer_field_history::source.eq(FieldSource::Merge.as_str())),
+                )
+                .execute(self)
+                .await?;
                 diesel::delete(
                     tag_history::table
                         .filter(tag_history::source_ref.eq(merge_id))
