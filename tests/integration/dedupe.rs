@@ -635,6 +635,42 @@ async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backen
         "the pair is not proposed again"
     );
     assert_eq!(all_customers(&server).await.len(), 4, "and never merged");
+
+    // A queued pair whose customer is merged by hand meanwhile leaves the queue at the next run.
+    let chen = create(
+        &server,
+        person(
+            "陈静",
+            "13500135000",
+            "cj@example.com",
+            "1991-04-05",
+            "杭州",
+        ),
+    )
+    .await;
+    let chen_other = create(
+        &server,
+        person(
+            "陈静",
+            "13500135000",
+            "cj@example.com",
+            "1960-09-09",
+            "杭州",
+        ),
+    )
+    .await;
+    run_dedupe(&server, pb::StartDedupeRequest::default()).await;
+    assert_eq!(
+        open_candidates(&server).await.len(),
+        1,
+        "the new namesakes are queued"
+    );
+    merge(&server, &[&chen.id, &chen_other.id], &chen.id).await;
+    run_dedupe(&server, pb::StartDedupeRequest::default()).await;
+    assert!(
+        open_candidates(&server).await.is_empty(),
+        "nobody can settle a pair whose customer is gone"
+    );
 }
 
 async fn dedupe_requests_are_checked(backend: Backend) {

@@ -218,8 +218,13 @@ pub fn merge_fields(survivor: &Customer, others: &[&Customer]) -> CustomerFields
             merged.address.district.clone_from(&from.address.district);
             merged.address.detail.clone_from(&from.address.detail);
         }
-        fill(&mut merged.address.district, &from.address.district);
-        fill(&mut merged.address.detail, &from.address.detail);
+        // A district or street only fills in an address of the same province and city.
+        if merged.address.province == from.address.province
+            && merged.address.city == from.address.city
+        {
+            fill(&mut merged.address.district, &from.address.district);
+            fill(&mut merged.address.detail, &from.address.detail);
+        }
         fill(&mut merged.company, &from.company);
         fill(&mut merged.source_channel, &from.source_channel);
         for phone in &from.phones {
@@ -479,6 +484,34 @@ mod tests {
         assert_eq!(merged.external_ids.len(), 1);
         assert_eq!(merged.attributes["会员等级"], "金卡");
         assert_eq!(merged.attributes["来源活动"], "双11");
+    }
+
+    #[test]
+    fn address_parts_are_never_mixed_across_cities() {
+        let mut survivor_fields = named("张伟");
+        survivor_fields.address.province = "广东".into();
+        survivor_fields.address.city = "深圳".into();
+        let mut elsewhere = named("张伟");
+        elsewhere.address = Address {
+            province: "北京".into(),
+            city: "北京".into(),
+            district: "朝阳区".into(),
+            detail: "建国路 1 号".into(),
+        };
+        let mut same_city = named("张伟");
+        same_city.address = Address {
+            province: "广东".into(),
+            city: "深圳".into(),
+            district: "南山区".into(),
+            detail: String::new(),
+        };
+        let survivor = customer("s", 1, 1, survivor_fields);
+        let beijing = customer("b", 2, 9, elsewhere);
+        let shenzhen = customer("z", 2, 3, same_city);
+        let merged = merge_fields(&survivor, &[&beijing, &shenzhen]);
+        assert_eq!(merged.address.city, "深圳");
+        assert_eq!(merged.address.district, "南山区", "from the donor in the same city");
+        assert_eq!(merged.address.detail, "", "never a street of another city");
     }
 
     #[test]

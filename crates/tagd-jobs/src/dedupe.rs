@@ -417,6 +417,9 @@ impl DedupeRun {
             }
             self.publish();
         }
+        if let Err(error) = self.jobs.store.drop_stale_candidates().await {
+            return Ending::Failed(error.to_string());
+        }
         match self
             .jobs
             .store

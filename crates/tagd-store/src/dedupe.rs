@@ -184,6 +184,26 @@ impl Store {
         })
     }
 
+    /// Removes open pairs one of whose customers no longer exists (merged away or deleted since
+    /// it was queued): nobody can settle them any more. Returns how many went.
+    pub async fn drop_stale_candidates(&self) -> StoreResult<u64> {
+        let removed = write_transaction!(self, |conn| {
+            let existing = customers::table.select(customers::id);
+            Ok(diesel::delete(
+                dedupe_candidates::table
+                    .filter(dedupe_candidates::state.eq(CandidateState::Open.as_str()))
+                    .filter(diesel::dsl::not(
+                        dedupe_candidates::customer_a
+                            .eq_any(existing)
+                            .and(dedupe_candidates::customer_b.eq_any(existing)),
+                    )),
+            )
+            .execute(conn)
+            .await?)
+        })?;
+        Ok(u64::try_from(removed).unwrap_or(0))
+    }
+
     /// Pairs an admin called "not a duplicate": a dedupe run never proposes them again.
     pub async fn not_duplicate_pairs(&self) -> StoreResult<HashSet<(String, String)>> {
         let pairs: Vec<(String, String)> = with_conn!(self, |conn| {

@@ -270,3 +270,5 @@ diesel::table! {
         reason -> Text,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(dedupe_candidates, customers);
