@@ -27,6 +27,18 @@ const CHANNEL: &str = "bench-dedupe";
 pub struct DedupeOn {
     pub channel: Channel,
     pub server_pid: Option<u32>,
+    /// The server's log, where the job notes how long reading and matching took.
+    pub log_path: std::path::PathBuf,
+}
+
+/// The `seconds=` of the job's "dedupe matched" log line: reading everyone plus matching.
+fn matched_seconds(log_path: &std::path::Path, job_id: &str) -> Option<f64> {
+    let log = std::fs::read_to_string(log_path).ok()?;
+    let line = log
+        .lines()
+        .find(|line| line.contains("dedupe matched") && line.contains(job_id))?;
+    let value = line.split("seconds=").nth(1)?.split_whitespace().next()?;
+    value.parse().ok()
 }
 
 /// A generated record as the server should receive it: cleansed, with only values the API accepts.
@@ -240,20 +252,32 @@ pub async fn measure_dedupe(
         format!("{:.4} / {:.4}", quality.f1, quality.precision),
         quality.f1 >= 0.985 && quality.precision >= 0.995,
     );
-    report.check(
-        backend,
-        &format!("StartDedupe time at {records} customers"),
-        "≤ 60 s at 1,000,000, < 2 GB",
-        format!(
-            "{seconds:.1} s, {}",
-            peak_mib.map_or_else(
-                || "memory unknown".to_owned(),
-                |mib| format!("{mib:.0} MiB")
-            )
+    let matched = matched_seconds(&on.log_path, &last.id);
+    report.note(format!(
+        "{backend}: of those {seconds:.1} s, reading every customer and matching took {}; the rest merged {} clusters ({} per second) and queued the review pairs",
+        matched.map_or_else(|| "an unknown time".to_owned(), |m| format!("{m:.1} s")),
+        progress.clusters,
+        matched.map_or_else(
+            || "?".to_owned(),
+            |m| thousands(progress.clusters as f64 / (seconds - m).max(0.001))
         ),
-        seconds <= 60.0 * (records as f64 / 1_000_000.0).max(0.01)
-            && peak_mib.is_none_or(|m| m < 2048.0),
-    );
+    ));
+    // The speed target is stated at a million customers; smaller runs are reported, not judged.
+    if records >= 1_000_000 {
+        report.check(
+            backend,
+            &format!("StartDedupe time at {records} customers"),
+            "≤ 60 s, < 2 GB",
+            format!(
+                "{seconds:.1} s, {}",
+                peak_mib.map_or_else(
+                    || "memory unknown".to_owned(),
+                    |mib| format!("{mib:.0} MiB")
+                )
+            ),
+            seconds <= 60.0 && peak_mib.is_none_or(|m| m < 2048.0),
+        );
+    }
     Ok(())
 }
 

@@ -595,6 +595,10 @@ async fn measure_backend(
         let on = dedupe::DedupeOn {
             channel: channels[0].clone(),
             server_pid: server.as_ref().and_then(TagdProcess::pid),
+            log_path: server
+                .as_ref()
+                .map(|server| server.log_path.clone())
+                .unwrap_or_default(),
         };
         dedupe::measure_dedupe(name, &on, args.dedupe_records, args.dedupe_seed, report).await?;
     }

@@ -510,7 +510,10 @@ mod tests {
         let shenzhen = customer("z", 2, 3, same_city);
         let merged = merge_fields(&survivor, &[&beijing, &shenzhen]);
         assert_eq!(merged.address.city, "深圳");
-        assert_eq!(merged.address.district, "南山区", "from the donor in the same city");
+        assert_eq!(
+            merged.address.district, "南山区",
+            "from the donor in the same city"
+        );
         assert_eq!(merged.address.detail, "", "never a street of another city");
     }
 

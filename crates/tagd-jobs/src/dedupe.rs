@@ -18,6 +18,8 @@ use crate::registry::{Jobs, RunningJob};
 
 /// Customers read per page while loading everyone.
 const LOAD_PAGE: usize = 5_000;
+/// Clusters merged per transaction: one commit for many small merges.
+const MERGE_BATCH: usize = 200;
 /// The most matches FindDuplicates returns.
 pub const MAX_FIND_LIMIT: u32 = 100;
 
@@ -380,40 +382,60 @@ impl DedupeRun {
             self.publish();
             return Ending::Finished;
         }
-        for cluster in &found.clusters {
+        let reason = format!(
+            "dedupe job {}: score ≥ {}",
+            self.job.id,
+            self.matcher.config().auto_merge_threshold
+        );
+        for batch in found.clusters.chunks(MERGE_BATCH) {
             if self.cancelled() {
                 return Ending::Cancelled;
             }
-            let customer_ids: Vec<String> = cluster
+            let customer_ids: Vec<Vec<String>> = batch
                 .iter()
-                .map(|position| ids[*position as usize].clone())
+                .map(|cluster| {
+                    cluster
+                        .iter()
+                        .map(|position| ids[*position as usize].clone())
+                        .collect()
+                })
                 .collect();
-            let reason = format!(
-                "dedupe job {}: score ≥ {}",
-                self.job.id,
-                self.matcher.config().auto_merge_threshold
-            );
-            let merged = self
-                .jobs
-                .store
-                .merge_customers(&MergeRequest {
+            let requests: Vec<MergeRequest<'_>> = customer_ids
+                .iter()
+                .map(|ids| MergeRequest {
                     field: "cluster",
-                    customer_ids: &customer_ids,
+                    customer_ids: ids,
                     survivor_id: None,
                     rule: self.request.survivor_rule,
                     actor: &self.actor,
                     job_id: &self.job.id,
                     reason: &reason,
                 })
-                .await;
-            match merged {
-                Ok(merge) => self.job.progress.merged += merge.merged_ids.len() as u64,
-                // Someone changed these customers since they were read: leave the cluster for the next run.
-                Err(error @ (StoreError::NotFound { .. } | StoreError::FailedPrecondition(_))) => {
-                    tracing::info!(job = %self.job.id, %error, "cluster skipped");
-                    self.job.progress.rejected += 1;
+                .collect();
+            let outcomes = match self.jobs.store.merge_batch(&requests).await {
+                Ok(outcomes) => outcomes,
+                // The batch failed as a whole: merge its clusters one by one, so only the one at fault fails.
+                Err(batch_error) => {
+                    tracing::info!(job = %self.job.id, %batch_error, "merge batch failed; merging cluster by cluster");
+                    let mut outcomes = Vec::with_capacity(requests.len());
+                    for request in &requests {
+                        outcomes.push(self.jobs.store.merge_customers(request).await);
+                    }
+                    outcomes
                 }
-                Err(error) => return Ending::Failed(error.to_string()),
+            };
+            for outcome in outcomes {
+                match outcome {
+                    Ok(merge) => self.job.progress.merged += merge.merged_ids.len() as u64,
+                    // Someone changed these customers since they were read: leave the cluster for the next run.
+                    Err(
+                        error @ (StoreError::NotFound { .. } | StoreError::FailedPrecondition(_)),
+                    ) => {
+                        tracing::info!(job = %self.job.id, %error, "cluster skipped");
+                        self.job.progress.rejected += 1;
+                    }
+                    Err(error) => return Ending::Failed(error.to_string()),
+                }
             }
             self.publish();
         }

@@ -739,6 +739,53 @@ impl Store {
         write_transaction!(self, |conn| conn.merge(request).await)
     }
 
+    /// Merges several disjoint clusters in one transaction (a dedupe run's batch: one commit
+    /// instead of one per cluster). Each cluster is merged whole or not at all: a cluster with
+    /// a customer deleted or merged away since is answered with its error and left alone
+    /// before anything is written. An error while merging fails the whole batch (the caller
+    /// may then merge cluster by cluster).
+    pub async fn merge_batch(
+        &self,
+        requests: &[MergeRequest<'_>],
+    ) -> StoreResult<Vec<StoreResult<MergeRecord>>> {
+        for request in requests {
+            check_merge_ids(request.field, request.customer_ids, request.survivor_id)?;
+        }
+        let mut all: Vec<String> = requests
+            .iter()
+            .flat_map(|r| r.customer_ids.iter().cloned())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        write_transaction!(self, |conn| {
+            let mut locked = HashSet::with_capacity(all.len());
+            for chunk in all.chunks(IN_CHUNK) {
+                locked.extend(conn.lock_customers(chunk).await?);
+            }
+            let mut outcomes = Vec::with_capacity(requests.len());
+            for request in requests {
+                let missing = request
+                    .customer_ids
+                    .iter()
+                    .enumerate()
+                    .find(|(_, id)| !locked.contains(*id));
+                outcomes.push(match missing {
+                    Some((index, id)) => {
+                        let field = format!("{}[{index}]", request.field);
+                        Err(match conn.merged_into(id).await? {
+                            Some((merge_id, survivor)) => StoreError::FailedPrecondition(format!(
+                                "{field}: customer {id} was already merged into {survivor} (merge {merge_id})"
+                            )),
+                            None => StoreError::not_found("customer", id).at(&field),
+                        })
+                    }
+                    None => Ok(conn.merge(request).await?),
+                });
+            }
+            Ok(outcomes)
+        })
+    }
+
     /// Undoes a merge: the merged customers come back with their own fields, tags, history,
     /// purchases and interactions; the survivor's fields and tags go back to what they were,
     /// except those changed since the merge (a later edit wins).
