@@ -153,8 +153,15 @@ impl XlsxRows {
                 Some(Err(RowError::new(position, "", reason, &raw)))
             }
             Some(Ok(Msg::Fatal(reason))) => {
+                // The row being read when it failed is not sent, even if it looked whole.
                 self.done = true;
-                Some(Err(RowError::new(self.last_position + 1, "", reason, "")))
+                let first_unread = self.last_position + 1;
+                Some(Err(RowError::new(
+                    first_unread,
+                    "",
+                    format!("{reason} (rows from {first_unread} on were not read)"),
+                    "",
+                )))
             }
             Some(Err(_)) | None => {
                 // The thread hung up: the sheet ended, or the thread panicked,

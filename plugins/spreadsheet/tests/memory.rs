@@ -13,6 +13,7 @@ use std::{
     collections::BTreeMap,
     path::Path,
     sync::atomic::{AtomicUsize, Ordering},
+    time::Instant,
 };
 
 use calamine::{Reader, open_workbook_auto};
@@ -150,7 +151,9 @@ fn a_large_workbook_streams_in_bounded_memory() {
     // Streamed: what the plugin does now.
     let rss = reset_hwm();
     let base = reset_peak();
+    let started = Instant::now();
     let reader = SheetReader::open(&path, &Options::new(BTreeMap::new())).unwrap();
+    let open_time = started.elapsed();
     let opened = peak_above(base);
     let after_open = reset_peak();
     let (mut records, mut last) = (0_u32, None);
@@ -160,6 +163,7 @@ fn a_large_workbook_streams_in_bounded_memory() {
         last = Some(record);
     }
     let streaming = peak_above(after_open);
+    let read_time = started.elapsed();
     let streamed_total = opened.max(after_open - base + streaming);
     let streamed_hwm = hwm_above(rss);
     assert_eq!(records, rows);
@@ -174,6 +178,7 @@ fn a_large_workbook_streams_in_bounded_memory() {
     // plugin held it before.
     let rss = reset_hwm();
     let base = reset_peak();
+    let started = Instant::now();
     {
         let mut workbook = open_workbook_auto(&path).unwrap();
         let name = workbook.sheet_names()[0].clone();
@@ -185,16 +190,21 @@ fn a_large_workbook_streams_in_bounded_memory() {
         assert_eq!(text.len(), rows as usize + 1);
     }
     let loaded = peak_above(base);
+    let load_time = started.elapsed();
     let loaded_hwm = hwm_above(rss);
 
     eprintln!(
         "{rows} rows, {:.1} MiB file: streamed peak heap {:.1} MiB (open: {:.1} MiB for shared strings and styles; \
-         rows: {:.2} MiB above that), RSS peak +{streamed_hwm}; loaded whole {:.1} MiB heap, RSS peak +{loaded_hwm}",
+         rows: {:.2} MiB above that), RSS peak +{streamed_hwm}, {:.1} s ({:.1} s to open); \
+         loaded whole {:.1} MiB heap, RSS peak +{loaded_hwm}, {:.1} s",
         mib(usize::try_from(size).unwrap()),
         mib(streamed_total),
         mib(opened),
         mib(streaming),
+        read_time.as_secs_f64(),
+        open_time.as_secs_f64(),
         mib(loaded),
+        load_time.as_secs_f64(),
     );
     // Reading rows adds a bounded amount (the row channel, XML buffers),
     // whatever the row count; only the shared-string table grows with the file.

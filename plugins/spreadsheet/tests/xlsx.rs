@@ -7,12 +7,15 @@
 
 use std::{
     collections::BTreeMap,
+    fs::File,
+    io::Write,
     path::{Path, PathBuf},
 };
 
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook, Worksheet};
 use tagd_plugin_api::{Customer, ImportRecord, Options, RowError};
 use tagd_plugin_spreadsheet::SheetReader;
+use zip::{ZipArchive, ZipWriter, write::SimpleFileOptions};
 
 fn options(pairs: &[(&str, &str)]) -> Options {
     Options::new(
@@ -408,4 +411,101 @@ fn dropping_the_reader_mid_sheet_stops_its_thread() {
         .filter(Result::is_ok)
         .count();
     assert_eq!(count, 5_000);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Damaged workbooks end in an open error or row errors: no panic, no hang.
+    #[test]
+    fn damaged_workbooks_never_panic(
+        flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), 1_u8..=255), 1..8),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("damaged.xlsx");
+        many_rows(&path, 200);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for (at, mask) in flips {
+            let at = at.index(bytes.len());
+            bytes[at] ^= mask;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(reader) = SheetReader::open(&path, &options(&[])) {
+            for _ in reader {}
+        }
+    }
+}
+
+/// A generated workbook whose first sheet's XML is replaced by `body` (the
+/// `<sheetData>` and what follows it): cases no writer produces.
+fn with_sheet_xml(path: &Path, body: &str) {
+    let generated = path.with_extension("generated.xlsx");
+    let mut workbook = Workbook::new();
+    workbook.add_worksheet().write_string(0, 0, "x").unwrap();
+    workbook.save(&generated).unwrap();
+    let mut archive = ZipArchive::new(File::open(&generated).unwrap()).unwrap();
+    let mut out = ZipWriter::new(File::create(path).unwrap());
+    for i in 0..archive.len() {
+        let file = archive.by_index_raw(i).unwrap();
+        if file.name().unwrap() == "xl/worksheets/sheet1.xml" {
+            drop(file);
+            out.start_file("xl/worksheets/sheet1.xml", SimpleFileOptions::default())
+                .unwrap();
+            write!(
+                out,
+                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{body}</worksheet>"#
+            )
+            .unwrap();
+        } else {
+            out.raw_copy_file(file).unwrap();
+        }
+    }
+    out.finish().unwrap();
+}
+
+fn inline(cell: &str, text: &str) -> String {
+    format!(r#"<c r="{cell}" t="inlineStr"><is><t>{text}</t></is></c>"#)
+}
+
+#[test]
+fn a_sheet_broken_midway_ends_with_one_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("midway.xlsx");
+    let body = format!(
+        "<sheetData>\
+         <row r=\"1\">{}{}</row>\
+         <row r=\"2\">{}<c r=\"B2\"><f>1+1</f></c></row>\
+         <row r=\"3\">{}{}</row>\
+         <row r=\"4\">{}</row>\
+         <row r=\"5\"><c r=\"A5\"><bogus/></c></row>\
+         <row r=\"6\">{}</row>\
+         </sheetData>",
+        inline("A1", "姓名"),
+        inline("B1", "积分"),
+        inline("A2", "张三"),
+        inline("A3", "李四"),
+        inline("XFE3", "far"),
+        inline("A4", "王五"),
+        inline("A6", "赵六"),
+    );
+    with_sheet_xml(&path, &body);
+    let (records, errors) = read_path(&path, &[]);
+    // A formula without a cached value is an empty cell, not its text.
+    assert_eq!(records.len(), 1, "{records:?} {errors:?}");
+    assert_eq!(customer(&records[0]).name, "张三");
+    assert!(customer(&records[0]).attributes.is_empty());
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].row, 3);
+    assert!(
+        errors[0].reason.contains("beyond the last column"),
+        "{errors:?}"
+    );
+    // Row 4 was pending when row 5 failed: it is reported unread, not half-imported.
+    assert_eq!(errors[1].row, 4);
+    assert!(
+        errors[1].reason.contains("cannot read sheet `Sheet1` of")
+            && errors[1].reason.contains("midway.xlsx")
+            && errors[1].reason.contains("rows from 4 on were not read"),
+        "{errors:?}"
+    );
 }
