@@ -237,16 +237,21 @@ pub fn plan(headers: &[String], options: &Options) -> Result<Vec<Field>, String>
         })
         .collect();
     for (header, value) in options.with_prefix("map.") {
-        let column = headers
-            .iter()
-            .position(|h| h.trim() == header.trim())
-            .ok_or_else(|| {
-                format!(
-                    "option `map.{header}`: no column `{header}` in the header row ({})",
-                    headers.join(", ")
-                )
-            })?;
-        fields[column] = parse_field(value, header)?;
+        // Every column of that header: a merged header cell names several.
+        let field = parse_field(value, header)?;
+        let mut found = false;
+        for (column, h) in headers.iter().enumerate() {
+            if h.trim() == header.trim() {
+                fields[column] = field.clone();
+                found = true;
+            }
+        }
+        if !found {
+            return Err(format!(
+                "option `map.{header}`: no column `{header}` in the header row ({})",
+                headers.join(", ")
+            ));
+        }
     }
     for wanted in &tag_columns {
         if !headers.iter().any(|h| h.trim() == *wanted) {

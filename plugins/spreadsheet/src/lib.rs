@@ -1,12 +1,13 @@
 //! Tagd importer plugin for customer sheets: CSV (UTF-8 with or without BOM,
-//! GBK/GB18030, CRLF) streamed in constant memory, and XLSX/XLS/ODS through
-//! calamine. A header row is mapped to fields by built-in recognition of common
+//! GBK/GB18030, CRLF) and XLSX/XLSM streamed in constant memory, XLS/XLSB/ODS
+//! loaded through calamine. A header row is mapped to fields by built-in recognition of common
 //! Chinese and English headers, overridable with `map.<header>` options.
 
 mod columns;
 mod decode;
 mod rows;
 mod sheet;
+mod xlsx;
 
 use std::path::Path;
 

@@ -1,4 +1,5 @@
 //! Opens a CSV or workbook, reads its header row and yields records row by row.
+//! CSV and XLSX stream in constant memory; XLS, XLSB and ODS sheets are loaded whole.
 
 use std::{fs::File, path::Path};
 
@@ -9,15 +10,18 @@ use crate::{
     columns::plan,
     decode::{DecodeReader, check_text, choose, sample},
     rows::RowMapper,
+    xlsx::{XlsxRows, date_text, float_text, pick_sheet},
 };
 
 const DEFAULT_TAG_SEPARATORS: &str = ",，;；|、";
 
-/// Where rows come from: a streaming CSV reader or a loaded sheet.
+/// Where rows come from: a streaming CSV reader, a streamed XLSX sheet, or a
+/// loaded sheet (XLS, XLSB, ODS).
 enum Rows {
     /// With the number of records read so far: a CSV row is numbered as a
     /// spreadsheet app shows it (header = row 1), not by physical line.
     Csv(Box<csv::Reader<DecodeReader<File>>>, u64),
+    Xlsx(XlsxRows),
     Sheet(std::vec::IntoIter<(u64, Vec<String>)>),
 }
 
@@ -36,69 +40,54 @@ impl std::fmt::Debug for SheetReader {
     }
 }
 
-fn is_workbook(path: &Path, format: &str) -> Result<bool, String> {
+/// How a file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Csv,
+    /// XLSX/XLSM: streamed row by row.
+    Xlsx,
+    /// XLS, XLSB, ODS: loaded whole through calamine.
+    Loaded,
+}
+
+fn kind(path: &Path, format: &str) -> Result<Kind, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let loaded = matches!(ext.as_str(), "xlsb" | "xls" | "ods");
     match format.to_ascii_lowercase().as_str() {
-        "csv" => Ok(false),
-        "xlsx" | "xls" | "ods" | "excel" => Ok(true),
-        "auto" => {
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            Ok(matches!(
-                ext.as_str(),
-                "xlsx" | "xlsm" | "xlsb" | "xls" | "ods"
-            ))
-        }
+        "csv" => Ok(Kind::Csv),
+        "xlsx" | "xls" | "ods" | "excel" if loaded => Ok(Kind::Loaded),
+        "xlsx" | "xls" | "ods" | "excel" => Ok(Kind::Xlsx),
+        "auto" if loaded => Ok(Kind::Loaded),
+        "auto" if matches!(ext.as_str(), "xlsx" | "xlsm") => Ok(Kind::Xlsx),
+        "auto" => Ok(Kind::Csv),
         other => Err(format!(
             "option `format`: unknown format `{other}` (auto, csv or xlsx)"
         )),
     }
 }
 
-/// A workbook cell as text: whole numbers without `.0` (phone numbers are often numeric), dates as ISO.
+/// A loaded workbook cell as text: whole numbers without `.0` (phone numbers are often numeric), dates as ISO.
 fn cell_text(cell: &Data) -> Result<String, String> {
     Ok(match cell {
         Data::Empty => String::new(),
         Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
         Data::Int(i) => i.to_string(),
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "only whole floats within i64 range are cast"
-        )]
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => (*f as i64).to_string(),
-        Data::Float(f) => f.to_string(),
+        Data::Float(f) => float_text(*f),
         Data::Bool(b) => b.to_string(),
-        Data::DateTime(dt) => {
-            let (y, mo, d, h, mi, s, _) = dt.to_ymd_hms_milli();
-            if (h, mi, s) == (0, 0, 0) {
-                format!("{y:04}-{mo:02}-{d:02}")
-            } else {
-                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
-            }
-        }
+        Data::DateTime(dt) => date_text(dt),
         Data::Error(e) => return Err(format!("cell error {e}")),
     })
 }
 
+/// XLS, XLSB and ODS have no streaming reader in calamine: the sheet is loaded whole.
 fn load_sheet(path: &Path, options: &Options) -> Result<Vec<(u64, Vec<String>)>, String> {
     let mut workbook = open_workbook_auto(path)
         .map_err(|e| format!("cannot read {} as a workbook: {e}", path.display()))?;
-    let names = workbook.sheet_names();
-    let name = match options.get("sheet") {
-        Some(wanted) => names
-            .iter()
-            .find(|n| n.as_str() == wanted)
-            .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "option `sheet`: no sheet `{wanted}` (sheets: {})",
-                    names.join(", ")
-                )
-            })?,
-        None => names.first().cloned().ok_or("the workbook has no sheets")?,
-    };
+    let name = pick_sheet(&workbook.sheet_names(), options.get("sheet"))?;
     let range = workbook
         .worksheet_range(&name)
         .map_err(|e| format!("cannot read sheet `{name}`: {e}"))?;
@@ -158,10 +147,10 @@ fn open_csv(path: &Path, options: &Options) -> Result<csv::Reader<DecodeReader<F
 impl SheetReader {
     pub fn open(path: &Path, options: &Options) -> Result<Self, BoxError> {
         let header_row = options.number("header_row", 1)?.max(1);
-        let mut rows = if is_workbook(path, options.get_or("format", "auto"))? {
-            Rows::Sheet(load_sheet(path, options)?.into_iter())
-        } else {
-            Rows::Csv(Box::new(open_csv(path, options)?), 0)
+        let mut rows = match kind(path, options.get_or("format", "auto"))? {
+            Kind::Csv => Rows::Csv(Box::new(open_csv(path, options)?), 0),
+            Kind::Xlsx => Rows::Xlsx(XlsxRows::open(path, options.get("sheet"), header_row)?),
+            Kind::Loaded => Rows::Sheet(load_sheet(path, options)?.into_iter()),
         };
         let mut headers = None;
         let mut seen = 0;
@@ -209,6 +198,7 @@ impl SheetReader {
 /// The next row's position (line or sheet row, 1-based) and cells.
 fn next_row(rows: &mut Rows) -> Option<Result<(u64, Vec<String>), RowError>> {
     match rows {
+        Rows::Xlsx(xlsx) => xlsx.next_row(),
         Rows::Sheet(iter) => iter.next().map(|(position, cells)| {
             match cells.first().and_then(|c| c.strip_prefix('\u{0}')) {
                 Some(error) => Err(RowError::new(position, "", error, "")),
@@ -240,7 +230,8 @@ impl Iterator for SheetReader {
             match next_row(&mut self.rows) {
                 None => self.done = true,
                 Some(Err(e)) => {
-                    // A CSV read error (I/O, an over-long line) leaves the parser unusable.
+                    // A CSV read error (I/O, an over-long line) leaves the parser unusable;
+                    // a streamed sheet ends by itself after an unreadable part.
                     self.done = matches!(self.rows, Rows::Csv(..));
                     return Some(Err(e));
                 }
