@@ -36,6 +36,7 @@ fn matched_seconds(log_path: &std::path::Path, job_id: &str) -> Option<f64> {
     let log = std::fs::read_to_string(log_path).ok()?;
     let line = log
         .lines()
+        .map(crate::strip_ansi)
         .find(|line| line.contains("dedupe matched") && line.contains(job_id))?;
     let value = line.split("seconds=").nth(1)?.split_whitespace().next()?;
     value.parse().ok()

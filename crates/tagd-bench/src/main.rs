@@ -633,7 +633,7 @@ async fn measure_backend(
 }
 
 /// `line` without ANSI colour escapes.
-fn strip_ansi(line: &str) -> String {
+pub(crate) fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars();
     while let Some(ch) = chars.next() {

@@ -16,7 +16,7 @@ use tagd_core::paging::PageRequest;
 use tagd_store::{CleanseConflict, CleanseSettings, CleanseUpdate, NewJob, Page};
 
 use crate::error::{JobError, JobResult};
-use crate::registry::{Jobs, RunningJob};
+use crate::registry::{Ending, Jobs, RunningJob};
 
 /// Customers read, cleansed and written per transaction.
 const CUSTOMERS_PER_BATCH: usize = 500;
@@ -236,21 +236,9 @@ struct CleanseRun {
     unfixable_seq: u64,
 }
 
-/// How a cleanse ended.
-enum Ending {
-    Finished,
-    Cancelled,
-    Failed(String),
-}
-
 impl CleanseRun {
     async fn run(mut self) {
-        let ending = self.drive().await;
-        let (state, mut error) = match ending {
-            Ending::Finished => (JobState::Succeeded, String::new()),
-            Ending::Cancelled => (JobState::Cancelled, String::new()),
-            Ending::Failed(error) => (JobState::Failed, error),
-        };
+        let (state, mut error) = self.drive().await.outcome();
         let job_id = self.job.id.clone();
         if let Err(store_error) = self.save_counts().await {
             tracing::error!(job = %job_id, %store_error, "cannot save the cleanse report");
@@ -263,23 +251,9 @@ impl CleanseRun {
         } else {
             JobState::Failed
         };
-        match self
-            .jobs
-            .store
-            .finish_job(&job_id, state, &self.job.progress, &error)
-            .await
-        {
-            Ok(job) => {
-                self.running.updates.send_replace(job);
-            }
-            Err(store_error) => {
-                tracing::error!(job = %job_id, %store_error, "cannot record the end of a cleanse");
-                self.job.state = state;
-                self.job.error = error;
-                self.running.updates.send_replace(self.job.clone());
-            }
-        }
-        self.jobs.unregister(&job_id);
+        self.jobs
+            .conclude(&self.running, &mut self.job, state, error)
+            .await;
         tracing::info!(job = %job_id, state = %state, customers = self.job.progress.rows_read, "cleanse finished");
     }
 

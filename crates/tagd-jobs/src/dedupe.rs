@@ -8,13 +8,13 @@ use std::time::Instant;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use tagd_core::customers::{Customer, CustomerFields, Gender};
-use tagd_core::jobs::{Job, JobKind, JobState};
+use tagd_core::jobs::{Job, JobKind};
 use tagd_core::merges::{SurvivorRule, check_thresholds};
 use tagd_match::{BlockingKey, MatchConfig, MatchRecord, Matcher, PairScore, Profile};
 use tagd_store::{CandidatePair, MergeRequest, NewJob, StoreError};
 
 use crate::error::{JobError, JobResult};
-use crate::registry::{Jobs, RunningJob};
+use crate::registry::{Ending, Jobs, RunningJob};
 
 /// Customers read per page while loading everyone.
 const LOAD_PAGE: usize = 5_000;
@@ -222,13 +222,6 @@ impl Jobs {
     }
 }
 
-/// How a run ended.
-enum Ending {
-    Finished,
-    Cancelled,
-    Failed(String),
-}
-
 struct DedupeRun {
     jobs: Arc<Jobs>,
     running: Arc<RunningJob>,
@@ -248,30 +241,11 @@ struct Population {
 
 impl DedupeRun {
     async fn run(mut self) {
-        let ending = self.drive().await;
-        let (state, error) = match ending {
-            Ending::Finished => (JobState::Succeeded, String::new()),
-            Ending::Cancelled => (JobState::Cancelled, String::new()),
-            Ending::Failed(error) => (JobState::Failed, error),
-        };
+        let (state, error) = self.drive().await.outcome();
         let job_id = self.job.id.clone();
-        match self
-            .jobs
-            .store
-            .finish_job(&job_id, state, &self.job.progress, &error)
-            .await
-        {
-            Ok(job) => {
-                self.running.updates.send_replace(job);
-            }
-            Err(store_error) => {
-                tracing::error!(job = %job_id, %store_error, "cannot record the end of a dedupe run");
-                self.job.state = state;
-                self.job.error = error;
-                self.running.updates.send_replace(self.job.clone());
-            }
-        }
-        self.jobs.unregister(&job_id);
+        self.jobs
+            .conclude(&self.running, &mut self.job, state, error)
+            .await;
         tracing::info!(
             job = %job_id,
             state = %state,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tagd_core::jobs::{Job, JobKind, JobProgress, JobState, RejectedRow};
+use tagd_core::jobs::{Job, JobKind, JobProgress, RejectedRow};
 use tagd_plugin_api::RecordBatch;
 use tagd_plugin_api::host::{Event, spawn};
 use tagd_store::{ImportEntry, ImportSettings, NewJob};
@@ -15,7 +15,7 @@ use tagd_store::{ImportEntry, ImportSettings, NewJob};
 use crate::error::{JobError, JobResult};
 use crate::importers::Importer;
 use crate::records::{RecordRules, rejected_from_plugin};
-use crate::registry::{Jobs, RunningJob};
+use crate::registry::{Ending, Jobs, RunningJob};
 use crate::uploads::Upload;
 
 /// Rows written per transaction.
@@ -200,39 +200,13 @@ struct ImportRun {
     upload: Option<Upload>,
 }
 
-/// How an import ended.
-enum Ending {
-    Finished,
-    Cancelled,
-    Failed(String),
-}
-
 impl ImportRun {
     async fn run(mut self) {
-        let ending = self.drive().await;
-        let (state, error) = match ending {
-            Ending::Finished => (JobState::Succeeded, String::new()),
-            Ending::Cancelled => (JobState::Cancelled, String::new()),
-            Ending::Failed(error) => (JobState::Failed, error),
-        };
+        let (state, error) = self.drive().await.outcome();
         let job_id = self.job.id.clone();
-        match self
-            .jobs
-            .store
-            .finish_job(&job_id, state, &self.job.progress, &error)
-            .await
-        {
-            Ok(job) => {
-                self.running.updates.send_replace(job);
-            }
-            Err(store_error) => {
-                tracing::error!(job = %job_id, %store_error, "cannot record the end of an import");
-                self.job.state = state;
-                self.job.error = error;
-                self.running.updates.send_replace(self.job.clone());
-            }
-        }
-        self.jobs.unregister(&job_id);
+        self.jobs
+            .conclude(&self.running, &mut self.job, state, error)
+            .await;
         // An uploaded source is of no further use: dropping it removes the file.
         drop(self.upload.take());
         tracing::info!(job = %job_id, state = %state, rows = self.job.progress.rows_read, "import finished");

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tagd_cleanse::{CleanseOptions, Cleanser};
 use tagd_core::customers::ContactRules;
-use tagd_core::jobs::{Job, JobKind, RejectedRow};
+use tagd_core::jobs::{Job, JobKind, JobState, RejectedRow};
 use tagd_core::paging::PageRequest;
 use tagd_plugin_api::host::Limits;
 use tagd_store::{NewJob, Page, Store};
@@ -49,6 +49,24 @@ pub(crate) struct RunningJob {
     pub kind: JobKind,
     pub updates: watch::Sender<Job>,
     pub cancel: watch::Sender<bool>,
+}
+
+/// How a job's run ended; every runner's `drive` returns one.
+pub(crate) enum Ending {
+    Finished,
+    Cancelled,
+    Failed(String),
+}
+
+impl Ending {
+    /// The job's final state and error text.
+    pub(crate) fn outcome(self) -> (JobState, String) {
+        match self {
+            Ending::Finished => (JobState::Succeeded, String::new()),
+            Ending::Cancelled => (JobState::Cancelled, String::new()),
+            Ending::Failed(error) => (JobState::Failed, error),
+        }
+    }
 }
 
 /// The server's jobs. Share it behind an `Arc`.
@@ -145,6 +163,33 @@ impl Jobs {
         self.running_jobs()
             .insert(job.id.clone(), Arc::clone(&running));
         running
+    }
+
+    /// The last step of every run: records how the job ended, sends that to its watchers
+    /// (the job as it stands when the record cannot be written) and forgets the running job.
+    pub(crate) async fn conclude(
+        &self,
+        running: &RunningJob,
+        job: &mut Job,
+        state: JobState,
+        error: String,
+    ) {
+        match self
+            .store
+            .finish_job(&job.id, state, &job.progress, &error)
+            .await
+        {
+            Ok(finished) => {
+                running.updates.send_replace(finished);
+            }
+            Err(store_error) => {
+                tracing::error!(job = %job.id, kind = job.kind.as_str(), %store_error, "cannot record the end of a job");
+                job.state = state;
+                job.error = error;
+                running.updates.send_replace(job.clone());
+            }
+        }
+        self.unregister(&job.id);
     }
 
     pub(crate) fn unregister(&self, job_id: &str) {
