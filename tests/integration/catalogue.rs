@@ -6,7 +6,7 @@ use tonic::Code;
 use crate::fixtures::{
     self, UNKNOWN_ID, assign, assignment, customer, customer_tags, history, mask, tag_spec,
 };
-use crate::harness::{Backend, TestServer, assert_status, backend_tests};
+use crate::harness::{As, Backend, TestServer, assert_status, backend_tests};
 
 backend_tests!(
     categories_are_created_listed_renamed_and_deleted,
@@ -17,6 +17,7 @@ backend_tests!(
     deleting_assigned_tags_needs_force,
     tag_type_cannot_change_under_assignments,
     category_cannot_become_exclusive_while_doubled,
+    tag_stats_count_holders_values_and_sources,
 );
 
 async fn categories_are_created_listed_renamed_and_deleted(backend: Backend) {
@@ -597,4 +598,146 @@ async fn category_cannot_become_exclusive_while_doubled(backend: Backend) {
         .unwrap()
         .into_inner();
     assert!(exclusive.exclusive);
+}
+
+async fn tag_stats_count_holders_values_and_sources(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let levels = fixtures::category(&server, "会员", false).await;
+    let card = fixtures::tag(
+        &server,
+        &levels.id,
+        "会员等级",
+        pb::ValueType::Enum,
+        &["金卡", "银卡"],
+    )
+    .await;
+    let spend = fixtures::tag(&server, &levels.id, "年消费额", pb::ValueType::Number, &[]).await;
+    let vip = fixtures::tag(&server, &levels.id, "VIP", pb::ValueType::Flag, &[]).await;
+    let mut ids = Vec::new();
+    for name in ["甲", "乙", "丙", "丁"] {
+        ids.push(customer(&server, name).await.id);
+    }
+    for (customer, card_value, spent) in
+        [(0, "金卡", "100"), (1, "金卡", "500"), (2, "银卡", "1000")]
+    {
+        assign(
+            &server,
+            &ids[customer],
+            vec![
+                assignment(&card.id, card_value),
+                assignment(&spend.id, spent),
+            ],
+        )
+        .await;
+    }
+    let mut by_rule = assignment(&vip.id, "");
+    by_rule.source = pb::TagSource::Rule.into();
+    assign(&server, &ids[0], vec![by_rule]).await;
+    // An assignment that expires is not counted once it has.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let mut fleeting = assignment(&vip.id, "");
+    fleeting.expires_at = Some(prost_types::Timestamp {
+        seconds: i64::try_from(now.as_secs()).unwrap() + 1,
+        nanos: 0,
+    });
+    assign(&server, &ids[3], vec![fleeting]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let report = server
+        .tags_as(As::Reader)
+        .get_tag_stats(pb::GetTagStatsRequest {
+            category_id: levels.id.clone(),
+            histogram_buckets: 2,
+            ..pb::GetTagStatsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.total_customers, 4);
+    let of = |tag: &pb::Tag| {
+        report
+            .tags
+            .iter()
+            .find(|s| s.tag.as_ref().unwrap().id == tag.id)
+            .unwrap()
+            .clone()
+    };
+    let cards = of(&card);
+    assert_eq!(
+        (cards.customers, cards.coverage, cards.distinct_values),
+        (3, 0.75, 2)
+    );
+    assert_eq!(cards.category_name, "会员");
+    assert_eq!(
+        cards
+            .top_values
+            .iter()
+            .map(|v| (v.value.as_str(), v.customers))
+            .collect::<Vec<_>>(),
+        vec![("金卡", 2), ("银卡", 1)]
+    );
+    assert_eq!(
+        cards.by_source,
+        vec![pb::SourceCount {
+            source: "manual".into(),
+            assignments: 3
+        }]
+    );
+    let spent = of(&spend);
+    assert_eq!(
+        spent
+            .histogram
+            .iter()
+            .map(|b| (b.lower, b.upper, b.customers))
+            .collect::<Vec<_>>(),
+        vec![(100.0, 550.0, 2), (550.0, 1000.0, 1)]
+    );
+    let vips = of(&vip);
+    assert_eq!(
+        (vips.customers, vips.distinct_values),
+        (1, 0),
+        "the expired assignment is not counted"
+    );
+    assert_eq!(
+        vips.by_source,
+        vec![pb::SourceCount {
+            source: "rule".into(),
+            assignments: 1
+        }]
+    );
+
+    let one = server
+        .tags()
+        .get_tag_stats(pb::GetTagStatsRequest {
+            tag_id: vip.id.clone(),
+            ..pb::GetTagStatsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one.tags.len(), 1);
+    assert_status(
+        server
+            .tags()
+            .get_tag_stats(pb::GetTagStatsRequest {
+                tag_id: UNKNOWN_ID.into(),
+                ..pb::GetTagStatsRequest::default()
+            })
+            .await,
+        Code::NotFound,
+        "tag",
+    );
+    assert_status(
+        server
+            .tags()
+            .get_tag_stats(pb::GetTagStatsRequest {
+                top_values: 101,
+                ..pb::GetTagStatsRequest::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "top_values",
+    );
 }

@@ -115,6 +115,25 @@ async fn catalogue_customers_and_tagging_round_trip(backend: Backend) {
         "the default validity applies"
     );
 
+    let stats = admin
+        .json(&["tags", "stats", "--category", &category_id])
+        .await;
+    let spent = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["tag"] == "年消费额")
+        .unwrap();
+    assert_eq!(spent["customers"], 1, "{stats}");
+    assert_eq!(spent["histogram"][0][2], 1, "{stats}");
+    let table = admin
+        .ok(&["tags", "stats", "--tag", &text(&spend["id"])])
+        .await;
+    assert!(
+        table.contains("年消费额") && table.contains("import: 1"),
+        "{table}"
+    );
+
     let table = admin.ok(&["tagging", "history", &zhang_id]).await;
     for needle in [
         "ACTION",

@@ -389,6 +389,21 @@ pub enum CategoriesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TagsCommand {
+    /// Per tag: customers holding it, coverage, top values or a histogram, assignments by source
+    Stats {
+        /// Only the tags of this category id
+        #[arg(long, value_name = "ID", conflicts_with = "tag")]
+        category: Option<String>,
+        /// Only this tag id
+        #[arg(long, value_name = "ID")]
+        tag: Option<String>,
+        /// Most held values to show per enum/text tag (1..100)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        top: Option<u32>,
+        /// Histogram buckets per number tag (1..100)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        buckets: Option<u32>,
+    },
     /// List tags, all or of one category
     List {
         /// Only tags of this category id

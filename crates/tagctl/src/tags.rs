@@ -105,6 +105,26 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let mut client = connection.tags();
     match command {
+        TagsCommand::Stats {
+            category,
+            tag,
+            top,
+            buckets,
+        } => {
+            let report = client
+                .get_tag_stats(pb::GetTagStatsRequest {
+                    tag_id: tag.unwrap_or_default(),
+                    category_id: category.unwrap_or_default(),
+                    top_values: top.unwrap_or(0),
+                    histogram_buckets: buckets.unwrap_or(0),
+                })
+                .await?
+                .into_inner();
+            let total = report.total_customers;
+            let rows: Vec<TagStatsView> = report.tags.into_iter().map(TagStatsView::from).collect();
+            out.list(&rows)?;
+            out.note(&format!("{total} customers in all"))
+        }
         TagsCommand::List { category, paging } => {
             let category_id = category.unwrap_or_default();
             let rows = fetch_all(paging.limit, |page_size, page_token| {
@@ -217,5 +237,87 @@ pub async fn run(
                 &sentence,
             )
         }
+    }
+}
+
+/// One tag's statistics, as `tags stats` shows them.
+#[derive(Debug, Serialize)]
+pub struct TagStatsView {
+    pub tag_id: String,
+    pub category: String,
+    pub tag: String,
+    pub customers: u64,
+    pub coverage: f64,
+    pub distinct_values: u64,
+    pub top_values: Vec<(String, u64)>,
+    pub histogram: Vec<(f64, f64, u64)>,
+    pub by_source: Vec<(String, u64)>,
+}
+
+impl From<pb::TagStats> for TagStatsView {
+    fn from(stats: pb::TagStats) -> Self {
+        let tag = stats.tag.unwrap_or_default();
+        TagStatsView {
+            tag_id: tag.id,
+            category: stats.category_name,
+            tag: tag.name,
+            customers: stats.customers,
+            coverage: stats.coverage,
+            distinct_values: stats.distinct_values,
+            top_values: stats
+                .top_values
+                .into_iter()
+                .map(|v| (v.value, v.customers))
+                .collect(),
+            histogram: stats
+                .histogram
+                .into_iter()
+                .map(|b| (b.lower, b.upper, b.customers))
+                .collect(),
+            by_source: stats
+                .by_source
+                .into_iter()
+                .map(|s| (s.source, s.assignments))
+                .collect(),
+        }
+    }
+}
+
+impl View for TagStatsView {
+    const COLUMNS: &'static [&'static str] = &[
+        "CATEGORY",
+        "TAG",
+        "CUSTOMERS",
+        "COVERAGE",
+        "VALUES",
+        "BY SOURCE",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        let values = if self.histogram.is_empty() {
+            self.top_values
+                .iter()
+                .map(|(value, n)| format!("{value}: {n}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            self.histogram
+                .iter()
+                .map(|(lower, upper, n)| format!("{lower}–{upper}: {n}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        vec![
+            self.category.clone(),
+            self.tag.clone(),
+            self.customers.to_string(),
+            format!("{:.1} %", self.coverage * 100.0),
+            values,
+            self.by_source
+                .iter()
+                .map(|(source, n)| format!("{source}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ]
     }
 }

@@ -103,12 +103,11 @@ fn required_role(path: &str) -> Role {
         return Role::Reader;
     }
     match method {
-        "GetTag" | "ListCategories" | "ListTags" | "GetCustomer" | "ListCustomers"
-        | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs" | "WatchJob"
-        | "ListImporters" | "GetImportReport" | "ListPurchases" | "ListInteractions"
-        | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates" | "GetFieldHistory" => {
-            Role::Reader
-        }
+        "GetTag" | "ListCategories" | "ListTags" | "GetTagStats" | "GetCustomer"
+        | "ListCustomers" | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs"
+        | "WatchJob" | "ListImporters" | "GetImportReport" | "ListPurchases"
+        | "ListInteractions" | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates"
+        | "GetFieldHistory" => Role::Reader,
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
         | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
         | "BatchAssignTags" | "RecordPurchases" | "RecordInteraction" => Role::Writer,

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use tagd_core::paging::PageRequest;
+use tagd_core::tag_stats;
 use tagd_core::tags::{self as domain, MAX_DESCRIPTION_CHARS};
 use tagd_core::text;
 use tagd_proto::v1::tag_service_server::TagService;
 use tagd_proto::v1::{self as pb};
-use tagd_store::{CategoryPatch, NewCategory, NewTag, Store, TagPatch};
+use tagd_store::{CategoryPatch, NewCategory, NewTag, Store, TagPatch, TagStatsScope};
 use tonic::{Request, Response, Status};
 
-use crate::convert::{self, id, mask_paths, required, unknown_path};
+use crate::convert::{self, id, invalid, mask_paths, required, unknown_path};
 use crate::error::OrStatus;
 use crate::middleware::actor;
 
@@ -210,6 +211,92 @@ impl TagService for Tags {
         Ok(Response::new(pb::DeleteResponse {
             deleted_tags: outcome.deleted_tags,
             removed_assignments: outcome.removed_assignments,
+        }))
+    }
+
+    async fn get_tag_stats(
+        &self,
+        request: Request<pb::GetTagStatsRequest>,
+    ) -> Result<Response<pb::GetTagStatsResponse>, Status> {
+        let request = request.into_inner();
+        let optional_id = |field: &str, raw: &str| -> Result<Option<String>, Status> {
+            if raw.is_empty() {
+                Ok(None)
+            } else {
+                id(field, raw).map(Some)
+            }
+        };
+        let scope = TagStatsScope {
+            tag_id: optional_id("tag_id", &request.tag_id)?,
+            category_id: optional_id("category_id", &request.category_id)?,
+        };
+        let limit = |field: &str, raw: u32, default: usize, max: usize| -> Result<usize, Status> {
+            match usize::try_from(raw) {
+                Ok(0) => Ok(default),
+                Ok(n) if n <= max => Ok(n),
+                _ => Err(invalid(field, &format!("{raw} is above the maximum {max}"))),
+            }
+        };
+        let top_n = limit(
+            "top_values",
+            request.top_values,
+            tag_stats::DEFAULT_TOP_VALUES,
+            tag_stats::MAX_TOP_VALUES,
+        )?;
+        let buckets = limit(
+            "histogram_buckets",
+            request.histogram_buckets,
+            tag_stats::DEFAULT_HISTOGRAM_BUCKETS,
+            tag_stats::MAX_HISTOGRAM_BUCKETS,
+        )?;
+        if let Some(tag_id) = &scope.tag_id {
+            // An unknown tag is an error, not an empty report.
+            self.store.get_tag(tag_id).await.or_status()?;
+        }
+        let report = self
+            .store
+            .tag_stats(&scope, top_n, buckets)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::GetTagStatsResponse {
+            total_customers: report.total_customers,
+            computed_at: Some(convert::timestamp(report.computed_at)),
+            tags: report
+                .tags
+                .into_iter()
+                .map(|stats| pb::TagStats {
+                    tag: Some(convert::tag(stats.tag)),
+                    category_name: stats.category_name,
+                    customers: stats.customers,
+                    coverage: stats.coverage,
+                    distinct_values: stats.distinct_values,
+                    top_values: stats
+                        .top_values
+                        .into_iter()
+                        .map(|v| pb::ValueCount {
+                            value: v.value,
+                            customers: v.customers,
+                        })
+                        .collect(),
+                    histogram: stats
+                        .histogram
+                        .into_iter()
+                        .map(|b| pb::HistogramBucket {
+                            lower: b.lower,
+                            upper: b.upper,
+                            customers: b.customers,
+                        })
+                        .collect(),
+                    by_source: stats
+                        .by_source
+                        .into_iter()
+                        .map(|(source, assignments)| pb::SourceCount {
+                            source: source.as_str().to_owned(),
+                            assignments,
+                        })
+                        .collect(),
+                })
+                .collect(),
         }))
     }
 }

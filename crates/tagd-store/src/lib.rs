@@ -19,6 +19,7 @@ mod merges;
 mod metrics;
 mod purchases;
 mod schema;
+mod tag_stats;
 mod tagging;
 mod tags;
 
@@ -34,6 +35,7 @@ pub use crate::import_reverts::RevertOutcome;
 pub use crate::imports::{ImportEntry, ImportOutcome, ImportSettings, ImportTag};
 pub use crate::jobs::{INTERRUPTED, NewJob};
 pub use crate::merges::{MergeFilter, MergeRecord, MergeRequest};
+pub use crate::tag_stats::{TagStats, TagStatsReport, TagStatsScope};
 pub use crate::tagging::AssignCall;
 pub use crate::tags::{CategoryPatch, DeleteOutcome, NewCategory, NewTag, TagPatch};
 pub use tagd_core::paging::PageRequest;
