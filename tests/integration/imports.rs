@@ -20,6 +20,7 @@ backend_tests!(
     a_revert_undoes_an_import_unless_its_customers_changed_since,
     import_requests_are_checked,
     broken_plugins_fail_their_job_not_the_server,
+    libraries_that_are_not_plugins_are_listed_with_the_reason,
     a_running_import_can_be_cancelled,
     an_import_interrupted_by_a_restart_is_marked_failed,
 );
@@ -809,4 +810,70 @@ async fn an_import_interrupted_by_a_restart_is_marked_failed(backend: Backend) {
         .into_inner();
     assert_eq!(state(&job), pb::JobState::Failed);
     assert!(job.error.contains("interrupted"), "{}", job.error);
+}
+
+async fn libraries_that_are_not_plugins_are_listed_with_the_reason(backend: Backend) {
+    build_plugins();
+    let plugins = tempfile::tempdir().unwrap();
+    let built = std::path::Path::new(crate::harness::tagd_binary())
+        .parent()
+        .unwrap()
+        .join("libtagd_plugin_spreadsheet.so");
+    std::fs::copy(&built, plugins.path().join("libtagd_plugin_spreadsheet.so")).unwrap();
+    // Random bytes, an empty file, and a real shared library that is no plugin.
+    std::fs::write(plugins.path().join("libjunk.so"), b"\x7fELF but not really").unwrap();
+    std::fs::write(plugins.path().join("libempty.so"), b"").unwrap();
+    std::fs::copy(
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        plugins.path().join("libnot_a_plugin.so"),
+    )
+    .unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            extra_config: format!(
+                "plugins_dir = \"{}\"\nimport_dirs = [\"{}\"]\n",
+                plugins.path().display(),
+                folder.path().display()
+            ),
+            ..Options::default()
+        },
+    )
+    .await;
+    let importers = server
+        .imports()
+        .list_importers(pb::ListImportersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .importers;
+    assert_eq!(importers.len(), 4, "{importers:#?}");
+    for file in ["libjunk.so", "libempty.so", "libnot_a_plugin.so"] {
+        let listed = importers.iter().find(|i| i.path.ends_with(file)).unwrap();
+        assert!(
+            !listed.error.is_empty(),
+            "{file} is listed as unusable: {listed:?}"
+        );
+    }
+    let not_a_plugin = importers
+        .iter()
+        .find(|i| i.path.ends_with("libnot_a_plugin.so"))
+        .unwrap();
+    assert!(
+        not_a_plugin.error.contains("symbol") || not_a_plugin.error.contains("tagd_plugin"),
+        "{not_a_plugin:?}"
+    );
+    // The good plugin still works beside them, and the server still serves.
+    let path = write_file(
+        folder.path(),
+        "one.csv",
+        "客户名称,手机号\n陈静,13500135000\n",
+    );
+    let done = run_import(&server, request("spreadsheet", &path)).await;
+    assert_eq!(state(done.last().unwrap()), pb::JobState::Succeeded);
+    assert_eq!(
+        customers_with_phone(&server, "+8613500135000").await.len(),
+        1
+    );
 }
