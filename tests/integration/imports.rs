@@ -815,7 +815,7 @@ async fn an_import_interrupted_by_a_restart_is_marked_failed(backend: Backend) {
 async fn libraries_that_are_not_plugins_are_listed_with_the_reason(backend: Backend) {
     build_plugins();
     let plugins = tempfile::tempdir().unwrap();
-    let built = std::path::Path::new(crate::harness::tagd_binary())
+    let built = Path::new(crate::harness::tagd_binary())
         .parent()
         .unwrap()
         .join("libtagd_plugin_spreadsheet.so");
