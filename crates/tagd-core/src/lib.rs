@@ -14,6 +14,7 @@ pub mod merges;
 pub mod metrics;
 pub mod paging;
 pub mod purchases;
+pub mod rules;
 pub mod tag_stats;
 pub mod tagging;
 pub mod tags;
