@@ -396,6 +396,16 @@ async fn merge_requests_are_checked(backend: Backend) {
         "admin",
     );
     assert_status(unmerge(&server, UNKNOWN_ID).await, Code::NotFound, "merge");
+    assert_status(
+        dedupe
+            .list_merges(pb::ListMergesRequest {
+                customer_id: "%".into(),
+                ..pb::ListMergesRequest::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "customer_id",
+    );
     assert_eq!(
         all_customers(&server).await.len(),
         2,

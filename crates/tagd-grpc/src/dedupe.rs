@@ -287,9 +287,17 @@ impl DedupeService for Dedupe {
     ) -> Result<Response<pb::ListMergesResponse>, Status> {
         let request = request.into_inner();
         let page = PageRequest::parse(request.page_size, &request.page_token).or_status()?;
+        // Checked as ids: the customer filter matches inside the stored JSON list of merged ids.
+        let optional_id = |field: &str, raw: &str| -> Result<Option<String>, Status> {
+            if raw.trim().is_empty() {
+                Ok(None)
+            } else {
+                id(field, raw).map(Some)
+            }
+        };
         let filter = MergeFilter {
-            customer_id: Some(request.customer_id.trim().to_owned()).filter(|s| !s.is_empty()),
-            job_id: Some(request.job_id.trim().to_owned()).filter(|s| !s.is_empty()),
+            customer_id: optional_id("customer_id", &request.customer_id)?,
+            job_id: optional_id("job_id", &request.job_id)?,
         };
         let page = self.store.list_merges(&filter, &page).await.or_status()?;
         Ok(Response::new(pb::ListMergesResponse {
