@@ -14,6 +14,7 @@ pub mod merges;
 pub mod metrics;
 pub mod paging;
 pub mod purchases;
+pub mod segments;
 pub mod tagging;
 pub mod tags;
 pub mod text;
