@@ -106,7 +106,9 @@ fn required_role(path: &str) -> Role {
         "GetTag" | "ListCategories" | "ListTags" | "GetCustomer" | "ListCustomers"
         | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs" | "WatchJob"
         | "ListImporters" | "GetImportReport" | "ListPurchases" | "ListInteractions"
-        | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates" | "GetFieldHistory" => {
+        | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates" | "GetFieldHistory"
+        | "GetSegment" | "ListSegments" | "CountSegment" | "CountCondition"
+        | "ListSegmentMembers" | "ExportSegment" | "CompareSegments" | "ValidateCondition" => {
             Role::Reader
         }
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"

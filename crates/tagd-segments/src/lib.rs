@@ -15,8 +15,9 @@
 //!   that commit a little after their rows' timestamps and clocks that
 //!   differ by less than [`LAG`].
 //! - **Local writes**: the store counts its committed write transactions;
-//!   a read first runs a poll when that count moved since the last one, so
-//!   a caller sees its own write in the next count.
+//!   a read first runs a poll (and a reconcile, for deletes) when that count
+//!   moved since the last one, so a caller sees its own write in the next
+//!   count.
 //! - **Expiry**: assignments leave the index when their expiry passes
 //!   (checked on every poll), before the sweeper deletes them.
 //! - **Deletes and merges** leave no history row behind (a deleted
@@ -133,6 +134,14 @@ pub struct Segments {
     state: RwLock<IndexState>,
     follower: Mutex<Follower>,
     settings: Settings,
+}
+
+impl std::fmt::Debug for Segments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segments")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 fn now() -> NaiveDateTime {
@@ -255,6 +264,9 @@ impl Segments {
         let mut follower = self.follower.lock().await;
         if self.store.write_generation() != follower.generation {
             self.poll_locked(&mut follower).await?;
+            drop(follower);
+            // A deleted customer leaves no change row behind: compare counts.
+            self.reconcile().await?;
         }
         Ok(())
     }
