@@ -681,6 +681,30 @@ async fn snapshots_freeze_exports_stream_and_comparisons_overlap(backend: Backen
         Code::InvalidArgument,
         "segment_ids",
     );
+
+    // A merge moves 赵强's tags to 张伟 and removes 赵强; an unmerge puts him back.
+    let merge = server
+        .dedupe()
+        .merge_customers(pb::MergeCustomersRequest {
+            customer_ids: vec![w.zhang.id.clone(), w.zhao.id.clone()],
+            survivor_id: w.zhang.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(members(&server, &churn.id, 10).await, ids(&[&w.zhang]));
+    assert_eq!(count(&server, &high.id).await.count, 3);
+    server
+        .dedupe()
+        .unmerge(pb::UnmergeRequest { merge_id: merge.id })
+        .await
+        .unwrap();
+    assert_eq!(
+        members(&server, &churn.id, 10).await,
+        ids(&[&w.zhang, &w.zhao])
+    );
+    assert_eq!(count(&server, &high.id).await.count, 4);
 }
 
 /// Two servers over one MariaDB database: a write through the first shows

@@ -20,11 +20,13 @@
 //!   count.
 //! - **Expiry**: assignments leave the index when their expiry passes
 //!   (checked on every poll), before the sweeper deletes them.
-//! - **Deletes and merges** leave no history row behind (a deleted
-//!   customer's history goes with it): every `reconcile_interval` the
-//!   customers count is compared with the index's and, when they differ,
-//!   the index drops customers that no longer exist; every
-//!   `rebuild_interval` the index is rebuilt from scratch and swapped in.
+//! - **Deletes, merges and unmerges** may leave no change row behind (a
+//!   deleted customer's history goes with it; an unmerge restores rows as
+//!   they were): every `reconcile_interval` (and after every local write)
+//!   the customers count is compared with the index's and, when they
+//!   differ, the index drops customers that no longer exist and loads those
+//!   it lacks; every `rebuild_interval` the index is rebuilt from scratch
+//!   and swapped in, which bounds how long anything else can stay stale.
 //!
 //! # What the index answers
 //!
@@ -308,8 +310,10 @@ impl Segments {
         Ok(())
     }
 
-    /// Drops customers deleted (or merged away) by any server, when the
-    /// counts disagree.
+    /// Brings the index's set of customers in line with the store's when
+    /// their counts differ: drops customers deleted or merged away by any
+    /// server, and loads customers that appeared without a change the
+    /// follower reads (an unmerge restores rows as they were).
     pub async fn reconcile(&self) -> SegmentResult<()> {
         let stored = self.store.customer_count().await?;
         if stored == self.read().index.customer_count() {
@@ -328,25 +332,32 @@ impl Segments {
             existing.extend(ids);
             after = Some(last);
         }
-        let mut state = self.write();
-        let gone: Vec<String> = state
-            .index
-            .alive()
-            .iter()
-            .filter_map(|number| state.index.customer_id(number))
-            .filter(|id| !existing.contains(id))
-            .collect();
-        for id in &gone {
-            state.remove_customer(id);
+        let (gone, missing) = {
+            let state = self.read();
+            let indexed: HashSet<String> = state
+                .index
+                .alive()
+                .iter()
+                .filter_map(|number| state.index.customer_id(number))
+                .collect();
+            let gone: Vec<String> = indexed.difference(&existing).cloned().collect();
+            let missing: Vec<String> = existing.difference(&indexed).cloned().collect();
+            (gone, missing)
+        };
+        {
+            let mut state = self.write();
+            for id in &gone {
+                state.remove_customer(id);
+            }
         }
-        drop(state);
-        if !gone.is_empty() {
+        self.reload(&missing).await?;
+        if !gone.is_empty() || !missing.is_empty() {
             tracing::info!(
                 removed = gone.len(),
-                "segment index dropped deleted customers"
+                loaded = missing.len(),
+                "segment index reconciled with the customers table"
             );
         }
-        // Customers created here but not yet polled are loaded by the next poll.
         Ok(())
     }
 
