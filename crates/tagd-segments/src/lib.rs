@@ -44,6 +44,7 @@ mod facts;
 mod state;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -126,8 +127,6 @@ struct Follower {
     seen_history: HashMap<String, NaiveDateTime>,
     /// Each customer's `updated_at` already applied.
     seen_customers: HashMap<String, NaiveDateTime>,
-    /// The store's write count when the last poll started.
-    generation: u64,
 }
 
 /// The segment engine: the store, the index and its follower.
@@ -135,6 +134,9 @@ pub struct Segments {
     store: Arc<Store>,
     state: RwLock<IndexState>,
     follower: Mutex<Follower>,
+    /// The store's write count when the last poll started: read without the
+    /// follower's lock, so a count never waits for a poll it does not need.
+    synced_generation: AtomicU64,
     settings: Settings,
 }
 
@@ -177,8 +179,8 @@ impl Segments {
                 since: started,
                 seen_history: HashMap::new(),
                 seen_customers: HashMap::new(),
-                generation,
             }),
+            synced_generation: AtomicU64::new(generation),
             settings,
         }))
     }
@@ -253,18 +255,19 @@ impl Segments {
         follower.seen_history.retain(|_, at| *at >= horizon);
         follower.seen_customers.retain(|_, at| *at >= horizon);
         follower.since = started;
-        follower.generation = generation;
+        self.synced_generation.store(generation, Ordering::Release);
         Ok(())
     }
 
     /// Runs a poll first when this process has written since the last one,
     /// so a caller's own writes are in the answer.
     async fn catch_up(&self) -> SegmentResult<()> {
-        if self.store.write_generation() == self.follower.lock().await.generation {
+        let synced = || self.synced_generation.load(Ordering::Acquire);
+        if self.store.write_generation() == synced() {
             return Ok(());
         }
         let mut follower = self.follower.lock().await;
-        if self.store.write_generation() != follower.generation {
+        if self.store.write_generation() != synced() {
             self.poll_locked(&mut follower).await?;
             drop(follower);
             // A deleted customer leaves no change row behind: compare counts.
