@@ -130,6 +130,19 @@ async fn segments_are_created_counted_exported_and_compared(backend: Backend) {
     let csv = csv.trim_start_matches('\u{feff}');
     assert!(csv.starts_with("姓名,省份,标签\r\n"), "{csv}");
     assert!(csv.contains("张伟,北京,风险/流失风险"), "{csv}");
+    let sheet = server.dir.path().join("流失.xlsx");
+    admin
+        .ok(&[
+            "segments",
+            "export",
+            &text(&churned["id"]),
+            "--format",
+            "xlsx",
+            "-o",
+            &sheet.display().to_string(),
+        ])
+        .await;
+    assert!(std::fs::read(&sheet).unwrap().starts_with(b"PK\x03\x04"));
     let stdout = admin
         .ok(&[
             "segments",

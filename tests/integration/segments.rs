@@ -631,6 +631,7 @@ async fn snapshots_freeze_exports_stream_and_comparisons_overlap(backend: Backen
                 pb::ExportColumn::Tags as i32,
             ],
             chinese_headers: true,
+            format: pb::ExportFormat::Csv as i32,
         })
         .await
         .unwrap()
@@ -655,6 +656,37 @@ async fn snapshots_freeze_exports_stream_and_comparisons_overlap(backend: Backen
         "{zhang_line}"
     );
     assert!(zhang_line.contains("消费/年消费额=8000"), "{zhang_line}");
+
+    // The same as XLSX: one sheet, Chinese headers.
+    let mut stream = server
+        .segments_as(As::Reader)
+        .export_segment(pb::ExportSegmentRequest {
+            segment_id: churn.id.clone(),
+            columns: vec![pb::ExportColumn::Name as i32, pb::ExportColumn::Tags as i32],
+            chinese_headers: true,
+            format: pb::ExportFormat::Xlsx as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        bytes.extend(chunk.data);
+    }
+    use calamine::Reader as _;
+    let mut workbook = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = workbook.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|row| row.iter().map(ToString::to_string).collect())
+        .collect();
+    assert_eq!(rows[0], vec!["姓名", "标签"]);
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .any(|row| row[0] == "张伟" && row[1].contains("风险/流失风险")),
+        "{rows:?}"
+    );
 
     // Compare: sizes, pairs, everyone.
     let compared = server

@@ -131,6 +131,12 @@ pub struct ConditionArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    Csv,
+    Xlsx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportColumnArg {
     Id,
     Name,
@@ -216,7 +222,7 @@ pub enum SegmentsCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
-    /// Export a segment's members as CSV (the 客户标签管理表格) to a file or stdout
+    /// Export a segment's members as CSV or XLSX (the 客户标签管理表格) to a file or stdout
     Export {
         segment_id: String,
         /// Columns in order, comma-separated (default: all)
@@ -225,6 +231,9 @@ pub enum SegmentsCommand {
         /// Chinese column headers (客户ID, 姓名, … 标签)
         #[arg(long)]
         chinese: bool,
+        /// csv (streamed as written) or xlsx (one sheet)
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormatArg,
         /// Write to FILE instead of stdout
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use serde::Serialize;
 use tagd_proto::v1 as pb;
 
-use crate::cli::{ConditionArgs, SegmentsCommand};
+use crate::cli::{ConditionArgs, ExportFormatArg, SegmentsCommand};
 use crate::connect::Connection;
 use crate::exit::Failure;
 use crate::output::{Output, Time, View, cell, enum_name};
@@ -289,6 +289,7 @@ pub async fn run(
             segment_id,
             columns,
             chinese,
+            format,
             output,
         } => {
             let mut stream = client
@@ -299,6 +300,10 @@ pub async fn run(
                         .map(|column| column.to_proto() as i32)
                         .collect(),
                     chinese_headers: chinese,
+                    format: match format {
+                        ExportFormatArg::Csv => pb::ExportFormat::Csv,
+                        ExportFormatArg::Xlsx => pb::ExportFormat::Xlsx,
+                    } as i32,
                 })
                 .await?
                 .into_inner();

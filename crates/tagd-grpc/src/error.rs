@@ -61,6 +61,10 @@ pub(crate) fn segment_status(error: SegmentError) -> Status {
         error @ SegmentError::Stale { .. } => Status::failed_precondition(error.to_string()),
         SegmentError::FailedPrecondition(message) => Status::failed_precondition(message),
         error @ SegmentError::Rebuilt => Status::aborted(error.to_string()),
+        error @ SegmentError::Export(_) => {
+            tracing::error!(%error, "segment export failed");
+            Status::internal(error.to_string())
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use tagd_core::paging::{PageRequest, encode_token};
 use tagd_core::segments::{ExportColumn, Segment, SegmentKind};
 use tagd_proto::v1::segment_service_server::SegmentService;
 use tagd_proto::v1::{self as pb};
-use tagd_segments::{Count, Segments, csv_header};
+use tagd_segments::{Count, MAX_XLSX_MEMBERS, Members, Segments, XlsxExport, csv_header};
 use tonic::{Request, Response, Status};
 
 use crate::condition::{from_input, to_tree};
@@ -73,6 +73,106 @@ fn export_column(field: &str, raw: i32) -> Result<ExportColumn, Status> {
 }
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChunk, Status>> + Send>>;
+type ChunkSender = tokio::sync::mpsc::Sender<Result<pb::ExportChunk, Status>>;
+
+/// Bytes per chunk when an XLSX file is streamed.
+const XLSX_CHUNK_BYTES: usize = 64 * 1024;
+
+/// One export's members and columns, written by a task into the stream.
+struct Export {
+    segments: Arc<Segments>,
+    members: Members,
+    columns: Vec<ExportColumn>,
+    chinese: bool,
+}
+
+impl Export {
+    /// The next page of member ids after the position `after`, and where to go on from.
+    fn page(&self, after: Option<u64>) -> Result<(Vec<String>, Option<u64>), Status> {
+        self.segments
+            .ids_of(&self.members, after, EXPORT_ROWS_PER_CHUNK)
+            .or_status()
+    }
+
+    /// CSV: the header, then one chunk per page of members as it is read.
+    async fn csv(&self, sender: &ChunkSender) -> Result<(), Status> {
+        let header = csv_header(&self.columns, self.chinese);
+        if sender
+            .send(Ok(pb::ExportChunk { data: header }))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        let mut after = None;
+        loop {
+            let (ids, next) = self.page(after)?;
+            if !ids.is_empty() {
+                let data = self
+                    .segments
+                    .export_rows(&ids, &self.columns)
+                    .await
+                    .or_status()?;
+                // A closed channel means the client went away: stop reading.
+                if sender.send(Ok(pb::ExportChunk { data })).await.is_err() {
+                    return Ok(());
+                }
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// XLSX: every row written to a constant-memory sheet, the workbook
+    /// saved to a temporary file, the file streamed.
+    async fn xlsx(self, sender: &ChunkSender) -> Result<(), Status> {
+        let mut workbook = XlsxExport::new(&self.columns, self.chinese).or_status()?;
+        let mut after = None;
+        loop {
+            if sender.is_closed() {
+                return Ok(());
+            }
+            let (ids, next) = self.page(after)?;
+            if !ids.is_empty() {
+                self.segments
+                    .export_xlsx_rows(&mut workbook, &ids, &self.columns)
+                    .await
+                    .or_status()?;
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let file = tempfile::NamedTempFile::new()
+            .map_err(|error| Status::internal(format!("cannot create the export file: {error}")))?;
+        let path = file.path().to_owned();
+        tokio::task::spawn_blocking(move || workbook.save(&path))
+            .await
+            .map_err(|error| Status::internal(format!("the export writer failed: {error}")))?
+            .or_status()?;
+        let mut reader = tokio::fs::File::open(file.path())
+            .await
+            .map_err(|error| Status::internal(format!("cannot read the export file: {error}")))?;
+        loop {
+            let mut data = vec![0; XLSX_CHUNK_BYTES];
+            let read = tokio::io::AsyncReadExt::read(&mut reader, &mut data)
+                .await
+                .map_err(|error| {
+                    Status::internal(format!("cannot read the export file: {error}"))
+                })?;
+            if read == 0 {
+                return Ok(());
+            }
+            data.truncate(read);
+            if sender.send(Ok(pb::ExportChunk { data })).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl SegmentService for SegmentsService {
@@ -233,44 +333,40 @@ impl SegmentService for SegmentsService {
                 .map(|(index, raw)| export_column(&format!("columns[{index}]"), *raw))
                 .collect::<Result<_, _>>()?
         };
+        let xlsx = match pb::ExportFormat::try_from(request.format) {
+            Ok(pb::ExportFormat::Unspecified | pb::ExportFormat::Csv) => false,
+            Ok(pb::ExportFormat::Xlsx) => true,
+            Err(_) => {
+                return Err(invalid(
+                    "format",
+                    &format!("{} is not an export format", request.format),
+                ));
+            }
+        };
         // Resolve the members before answering, so a bad id fails the call itself.
         let members = self.segments.members(&segment_id).await.or_status()?;
-        let segments = self.segments.clone();
+        if xlsx && members.len() > MAX_XLSX_MEMBERS {
+            return Err(Status::failed_precondition(format!(
+                "the segment has {} members; one XLSX sheet holds {MAX_XLSX_MEMBERS}: export CSV",
+                members.len()
+            )));
+        }
+        let export = Export {
+            segments: self.segments.clone(),
+            members,
+            columns,
+            chinese: request.chinese_headers,
+        };
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
-            let header = csv_header(&columns, request.chinese_headers);
-            if sender
-                .send(Ok(pb::ExportChunk { data: header }))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let mut after = None;
-            loop {
-                let (ids, next) = match segments.ids_of(&members, after, EXPORT_ROWS_PER_CHUNK) {
-                    Ok(page) => page,
-                    Err(error) => {
-                        let _ = sender.send(Err(crate::error::segment_status(error))).await;
-                        return;
-                    }
-                };
-                if !ids.is_empty() {
-                    let chunk = segments
-                        .export_rows(&ids, &columns)
-                        .await
-                        .map(|data| pb::ExportChunk { data })
-                        .map_err(crate::error::segment_status);
-                    let failed = chunk.is_err();
-                    // A closed channel means the client went away: stop reading.
-                    if sender.send(chunk).await.is_err() || failed {
-                        return;
-                    }
-                }
-                match next {
-                    Some(next) => after = Some(next),
-                    None => return,
-                }
+            let outcome = if xlsx {
+                export.xlsx(&sender).await
+            } else {
+                export.csv(&sender).await
+            };
+            if let Err(status) = outcome {
+                // The client may be gone already; nothing else to tell.
+                let _ = sender.send(Err(status)).await;
             }
         });
         Ok(Response::new(Box::pin(

@@ -23,6 +23,9 @@ pub enum SegmentError {
     Stale { name: String, error: ConditionError },
     #[error("{0}")]
     FailedPrecondition(String),
+    /// An export file could not be written (temporary storage).
+    #[error("cannot write the export: {0}")]
+    Export(String),
     /// The index was rebuilt while a long read (an export) walked it.
     #[error("the segment index was rebuilt during the call; retry")]
     Rebuilt,

@@ -58,7 +58,7 @@ use tokio::sync::Mutex;
 
 pub use crate::catalogue::StoreCatalogue;
 pub use crate::error::{SegmentError, SegmentResult};
-pub use crate::export::{BOM, csv_header, csv_rows};
+pub use crate::export::{BOM, MAX_XLSX_MEMBERS, XlsxExport, csv_header, csv_rows};
 pub use crate::facts::{facts_of, metric_values};
 pub use crate::state::IndexState;
 
@@ -827,6 +827,22 @@ impl Segments {
             Vec::new()
         };
         Ok(csv_rows(&customers, &tags, columns))
+    }
+
+    /// The rows of these customers added to an XLSX export.
+    pub async fn export_xlsx_rows(
+        &self,
+        export: &mut XlsxExport,
+        ids: &[String],
+        columns: &[ExportColumn],
+    ) -> SegmentResult<()> {
+        let customers = self.store.customers_by_ids(ids).await?;
+        let tags = if columns.contains(&ExportColumn::Tags) {
+            self.store.assignment_names(ids, now()).await?
+        } else {
+            Vec::new()
+        };
+        export.add(&customers, &tags)
     }
 
     /// The store, for callers that need a read the engine does not wrap.
