@@ -341,6 +341,32 @@ mod tests {
     }
 
     #[test]
+    fn segments_are_read_by_readers_and_curated_by_admins() {
+        for method in [
+            "GetSegment",
+            "ListSegments",
+            "CountSegment",
+            "CountCondition",
+            "ListSegmentMembers",
+            "ExportSegment",
+            "CompareSegments",
+            "ValidateCondition",
+        ] {
+            let path = format!("/tagd.v1.SegmentService/{method}");
+            assert_eq!(required_role(&path), Role::Reader, "{path}");
+        }
+        for method in [
+            "CreateSegment",
+            "UpdateSegment",
+            "DeleteSegment",
+            "SnapshotSegment",
+        ] {
+            let path = format!("/tagd.v1.SegmentService/{method}");
+            assert_eq!(required_role(&path), Role::Admin, "{path}");
+        }
+    }
+
+    #[test]
     fn open_ring_admits_everyone_as_anonymous() {
         let caller = authorize(
             &KeyRing::default(),
