@@ -476,7 +476,7 @@ async fn segments_count_and_list_what_a_hand_count_says(backend: Backend) {
 
 async fn bad_conditions_are_refused_with_where_and_what(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let _w = world(&server).await;
+    let w = world(&server).await;
     let refuse = async |condition: String, needle: &str| {
         let result = server
             .segments()
@@ -579,6 +579,28 @@ async fn bad_conditions_are_refused_with_where_and_what(backend: Backend) {
             .await,
         Code::NotFound,
         "segment",
+    );
+
+    // A saved segment whose tag is deleted since can no longer be counted.
+    let spenders = create(&server, "大客户", r#"tag("年消费额") >= 5000"#).await;
+    assert_eq!(count(&server, &spenders.id).await.count, 1);
+    server
+        .tags()
+        .delete_tag(pb::DeleteTagRequest {
+            id: w.spend.id.clone(),
+            force: true,
+        })
+        .await
+        .unwrap();
+    assert_status(
+        server
+            .segments()
+            .count_segment(pb::CountSegmentRequest {
+                segment_id: spenders.id.clone(),
+            })
+            .await,
+        Code::FailedPrecondition,
+        "unknown tag \"年消费额\"",
     );
 }
 
