@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "interactions.proto",
         "metrics.proto",
         "cleanse.proto",
+        "segments.proto",
     ]
     .map(|name| proto_root.join("tagd/v1").join(name));
     for file in &files {

@@ -22,7 +22,176 @@ backend_tests!(
     jobs_are_listed_watched_and_cancelled,
     duplicates_are_found_merged_reviewed_and_undone,
     purchases_interactions_and_metrics_round_trip,
+    segments_are_created_counted_exported_and_compared,
 );
+
+async fn segments_are_created_counted_exported_and_compared(backend: Backend) {
+    let server = CliServer::start(backend).await;
+    let admin = server.as_key(ADMIN_KEY);
+    let category = admin.json(&["categories", "create", "风险"]).await;
+    let churn = admin
+        .json(&[
+            "tags",
+            "create",
+            "--category",
+            &text(&category["id"]),
+            "流失风险",
+        ])
+        .await;
+    let mut ids = Vec::new();
+    for (name, province) in [("张伟", "北京"), ("李娜", "北京"), ("王芳", "上海")] {
+        let customer = admin
+            .json(&["customers", "create", name, "--province", province])
+            .await;
+        ids.push(text(&customer["id"]));
+    }
+    for id in &ids[..2] {
+        admin
+            .ok(&["tagging", "assign", id, &text(&churn["id"])])
+            .await;
+    }
+    let valid = admin
+        .ok(&[
+            "segments",
+            "validate",
+            "--condition",
+            "has_tag(\"流失风险\") and province = \"北京\"",
+        ])
+        .await;
+    assert!(
+        valid.contains("valid: has_tag(\"流失风险\") AND province = \"北京\""),
+        "{valid}"
+    );
+    admin
+        .run(&[
+            "segments",
+            "validate",
+            "--condition",
+            "has_tag(\"流失风险\") AND",
+        ])
+        .await
+        .assert_failed(
+            2,
+            "error: INVALID_ARGUMENT: condition.text: line 1, column 20: expected a predicate",
+        );
+    let file = server.file("beijing.cond", "province = \"北京\"\n");
+    let beijing = admin
+        .json(&[
+            "segments",
+            "create",
+            "北京",
+            "--condition-file",
+            &file.display().to_string(),
+        ])
+        .await;
+    assert_eq!(beijing["kind"], "dynamic");
+    let churned = admin
+        .json(&[
+            "segments",
+            "create",
+            "流失",
+            "--condition",
+            "has_tag(\"流失风险\")",
+        ])
+        .await;
+    let counted = admin
+        .json(&["segments", "count", &text(&beijing["id"])])
+        .await;
+    assert_eq!(counted["count"], 2);
+    assert_eq!(counted["from_index"], true);
+    let preview = admin
+        .ok(&["segments", "count", "--condition", "province = \"上海\""])
+        .await;
+    assert!(preview.starts_with("1 customers"), "{preview}");
+    let members = admin
+        .json(&["segments", "members", &text(&beijing["id"])])
+        .await;
+    assert_eq!(members.as_array().unwrap().len(), 2);
+    let listed = admin.ok(&["segments", "list"]).await;
+    assert!(
+        listed.contains("北京") && listed.contains("流失"),
+        "{listed}"
+    );
+
+    let out = server.dir.path().join("流失.csv");
+    admin
+        .ok(&[
+            "segments",
+            "export",
+            &text(&churned["id"]),
+            "--columns",
+            "name,province,tags",
+            "--chinese",
+            "--output",
+            &out.display().to_string(),
+        ])
+        .await;
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let csv = csv.trim_start_matches('\u{feff}');
+    assert!(csv.starts_with("姓名,省份,标签\r\n"), "{csv}");
+    assert!(csv.contains("张伟,北京,风险/流失风险"), "{csv}");
+    let sheet = server.dir.path().join("流失.xlsx");
+    admin
+        .ok(&[
+            "segments",
+            "export",
+            &text(&churned["id"]),
+            "--format",
+            "xlsx",
+            "-o",
+            &sheet.display().to_string(),
+        ])
+        .await;
+    assert!(std::fs::read(&sheet).unwrap().starts_with(b"PK\x03\x04"));
+    let stdout = admin
+        .ok(&[
+            "segments",
+            "export",
+            &text(&beijing["id"]),
+            "--columns",
+            "id",
+        ])
+        .await;
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+
+    let compared = admin
+        .json(&[
+            "segments",
+            "compare",
+            &text(&beijing["id"]),
+            &text(&churned["id"]),
+        ])
+        .await;
+    assert_eq!(compared["all"]["count"], 2);
+    let frozen = admin
+        .json(&[
+            "segments",
+            "snapshot",
+            &text(&beijing["id"]),
+            "--name",
+            "北京 快照",
+        ])
+        .await;
+    assert_eq!(frozen["kind"], "static");
+    admin
+        .run(&["segments", "delete", UNKNOWN_ID])
+        .await
+        .assert_failed(2, "error: NOT_FOUND: ");
+    admin
+        .ok(&["segments", "delete", &text(&frozen["id"])])
+        .await;
+    server
+        .as_key(READER_KEY)
+        .run(&[
+            "segments",
+            "create",
+            "x",
+            "--condition",
+            "province = \"北京\"",
+        ])
+        .await
+        .assert_failed(3, "error: PERMISSION_DENIED");
+}
 
 async fn catalogue_customers_and_tagging_round_trip(backend: Backend) {
     let server = CliServer::start(backend).await;

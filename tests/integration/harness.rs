@@ -14,6 +14,7 @@ use tagd_proto::v1::interaction_service_client::InteractionServiceClient;
 use tagd_proto::v1::job_service_client::JobServiceClient;
 use tagd_proto::v1::metrics_service_client::MetricsServiceClient;
 use tagd_proto::v1::purchase_service_client::PurchaseServiceClient;
+use tagd_proto::v1::segment_service_client::SegmentServiceClient;
 use tagd_proto::v1::tag_service_client::TagServiceClient;
 use tagd_proto::v1::tagging_service_client::TaggingServiceClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -89,6 +90,16 @@ impl Database {
 }
 
 impl Database {
+    /// Another handle on the same database, for a second server over it
+    /// (its own folder for the config file; dropping it drops nothing).
+    pub fn shared(&self) -> Database {
+        Database {
+            url: self.url.clone(),
+            mysql_name: None,
+            _dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     /// Kills every MariaDB connection open to this database (as a server restart would).
     pub async fn kill_mysql_connections(&self) -> usize {
         use diesel::prelude::*;
@@ -391,6 +402,14 @@ impl TestServer {
 
     pub fn interactions(&self) -> InteractionServiceClient<InterceptedService<Channel, Auth>> {
         self.interactions_as(As::Admin)
+    }
+
+    pub fn segments(&self) -> SegmentServiceClient<InterceptedService<Channel, Auth>> {
+        self.segments_as(As::Admin)
+    }
+
+    pub fn segments_as(&self, who: As) -> SegmentServiceClient<InterceptedService<Channel, Auth>> {
+        SegmentServiceClient::with_interceptor(self.channel(), Auth(who))
     }
 
     pub fn metrics_as(&self, who: As) -> MetricsServiceClient<InterceptedService<Channel, Auth>> {

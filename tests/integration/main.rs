@@ -16,4 +16,5 @@ mod customers;
 mod dedupe;
 mod imports;
 mod operations;
+mod segments;
 mod tagging;

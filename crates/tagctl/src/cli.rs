@@ -12,11 +12,11 @@ use tagd_proto::v1 as pb;
 use crate::exit;
 
 const ABOUT: &str = "Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, \
-                     purchases, interactions, imports, cleansing, dedupe and jobs over gRPC";
+                     purchases, interactions, imports, cleansing, dedupe, segments and jobs over gRPC";
 
 const LONG_ABOUT: &str = "\
 Admin CLI for tagd (客户标签管理): categories, tags, customers, tagging, purchases,
-interactions, imports, cleansing, dedupe and jobs over gRPC.
+interactions, imports, cleansing, dedupe, segments and jobs over gRPC.
 
 Connection settings come from, highest first: the --server/--key flags, the
 TAGCTL_SERVER/TAGCTL_KEY environment variables, the TOML config file (--config, or
@@ -103,8 +103,151 @@ pub enum Command {
     /// Duplicate customers (去重): run a dedupe job, review doubtful pairs, merge, unmerge, find
     #[command(subcommand)]
     Dedupe(DedupeCommand),
-    // Later groups (segments) go here, one module each; their
-    // long-running commands follow their job with `jobs::follow`.
+    /// Segments (客户分群): saved conditions; count, list, snapshot, export and compare their members
+    #[command(subcommand, visible_alias = "segment", long_about = SEGMENTS_HELP)]
+    Segments(SegmentsCommand),
+}
+
+const SEGMENTS_HELP: &str = "\
+Segments (客户分群): audiences defined by a condition, counted from the server's
+in-memory index.
+
+A condition combines tags, customer fields, metrics, purchases and other segments:
+  tag(\"价值等级\") = \"高价值\" AND province = \"北京\" AND NOT has_tag(\"流失风险\")
+  age between 25 and 35 OR attr(\"会员等级\") = \"金卡\"
+  purchases(category = \"母婴\", days = 90) >= 2 AND in_segment(\"北京高价值\")
+Give it with --condition TEXT, or --condition-file FILE (- for stdin).";
+
+/// A condition as text, or the file holding it.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct ConditionArgs {
+    /// The condition text
+    #[arg(long, value_name = "TEXT")]
+    pub condition: Option<String>,
+    /// A file holding the condition (- for stdin)
+    #[arg(long, value_name = "FILE")]
+    pub condition_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    Csv,
+    Xlsx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportColumnArg {
+    Id,
+    Name,
+    Gender,
+    Birthday,
+    Phones,
+    Emails,
+    Province,
+    City,
+    District,
+    Company,
+    Channel,
+    Tags,
+}
+
+impl ExportColumnArg {
+    pub fn to_proto(self) -> pb::ExportColumn {
+        match self {
+            ExportColumnArg::Id => pb::ExportColumn::Id,
+            ExportColumnArg::Name => pb::ExportColumn::Name,
+            ExportColumnArg::Gender => pb::ExportColumn::Gender,
+            ExportColumnArg::Birthday => pb::ExportColumn::Birthday,
+            ExportColumnArg::Phones => pb::ExportColumn::Phones,
+            ExportColumnArg::Emails => pb::ExportColumn::Emails,
+            ExportColumnArg::Province => pb::ExportColumn::Province,
+            ExportColumnArg::City => pb::ExportColumn::City,
+            ExportColumnArg::District => pb::ExportColumn::District,
+            ExportColumnArg::Company => pb::ExportColumn::Company,
+            ExportColumnArg::Channel => pb::ExportColumn::Channel,
+            ExportColumnArg::Tags => pb::ExportColumn::Tags,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCommand {
+    /// List segments
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// One segment with its condition
+    Get { segment_id: String },
+    /// Create a dynamic segment from a condition
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        condition: ConditionArgs,
+    },
+    /// Change a segment's name, description or condition
+    Update {
+        segment_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        condition: ConditionArgs,
+    },
+    /// Delete a segment (refused while another segment names it)
+    Delete { segment_id: String },
+    /// How many customers a segment (or an unsaved --condition) has now
+    Count {
+        /// The segment (or give --condition / --condition-file instead)
+        segment_id: Option<String>,
+        #[command(flatten)]
+        condition: ConditionArgs,
+    },
+    /// A segment's customer ids, in id order
+    Members {
+        segment_id: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Freeze a segment's members now as a new static segment
+    Snapshot {
+        segment_id: String,
+        /// Default: "<segment name> <date time>"
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Export a segment's members as CSV or XLSX (the 客户标签管理表格) to a file or stdout
+    Export {
+        segment_id: String,
+        /// Columns in order, comma-separated (default: all)
+        #[arg(long, value_enum, value_delimiter = ',')]
+        columns: Vec<ExportColumnArg>,
+        /// Chinese column headers (客户ID, 姓名, … 标签)
+        #[arg(long)]
+        chinese: bool,
+        /// csv (streamed as written) or xlsx (one sheet)
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormatArg,
+        /// Write to FILE instead of stdout
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Sizes and overlaps of two to ten segments
+    Compare {
+        #[arg(required = true, num_args = 2..=10)]
+        segment_ids: Vec<String>,
+    },
+    /// Check a condition without running it; prints its canonical text
+    Validate {
+        #[command(flatten)]
+        condition: ConditionArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

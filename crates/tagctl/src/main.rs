@@ -21,6 +21,7 @@ mod metrics;
 mod output;
 mod paging;
 mod purchases;
+mod segments;
 mod settings;
 mod tagging;
 mod tags;
@@ -87,5 +88,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Jobs(command) => jobs::run(command, &connection, out).await,
         Command::Dedupe(command) => dedupe::run(command, &connection, out).await,
         Command::Cleanse(command) => cleanse::run(command, &connection, out).await,
+        Command::Segments(command) => segments::run(command, &connection, out).await,
     }
 }

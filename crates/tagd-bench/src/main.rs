@@ -12,6 +12,7 @@ mod load;
 mod raw;
 mod raw_import;
 mod report;
+mod segments;
 mod tagd;
 mod workload;
 
@@ -71,6 +72,8 @@ enum Phase {
     Import,
     /// StartDedupe over generated customers with known duplicates: quality (F1) and time.
     Dedupe,
+    /// CountSegment of a five-term condition (the in-memory index) against the same count in SQL.
+    Segments,
 }
 
 /// Measures tagd against same-run baselines on SQLite and MariaDB.
@@ -156,6 +159,12 @@ struct Args {
     /// Generated customers (tagd-datagen, with known duplicates) of the dedupe measurement.
     #[arg(long, default_value_t = 10_000)]
     dedupe_records: usize,
+    /// Customers (with 15 flag tags each) of the segments measurement.
+    #[arg(long, default_value_t = 100_000)]
+    segment_customers: usize,
+    /// CountSegment calls timed by the segments measurement.
+    #[arg(long, default_value_t = 200)]
+    segment_calls: usize,
     /// Seed of the dedupe measurement's generator (the same seed gives the same customers).
     #[arg(long, default_value_t = 42)]
     dedupe_seed: u64,
@@ -601,6 +610,23 @@ async fn measure_backend(
                 .unwrap_or_default(),
         };
         dedupe::measure_dedupe(name, &on, args.dedupe_records, args.dedupe_seed, report).await?;
+    }
+
+    if args.phases.contains(&Phase::Segments)
+        && let Some(channels) = &tagd_channels
+    {
+        let on = segments::SegmentsOn {
+            channel: channels[0].clone(),
+            database_url,
+        };
+        segments::measure_segments(
+            name,
+            &on,
+            args.segment_customers,
+            args.segment_calls,
+            report,
+        )
+        .await?;
     }
 
     if let Some(server) = server {

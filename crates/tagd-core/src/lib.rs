@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod paging;
 pub mod purchases;
 pub mod rules;
+pub mod segments;
 pub mod tag_stats;
 pub mod tagging;
 pub mod tags;

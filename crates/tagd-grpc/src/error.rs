@@ -3,6 +3,7 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tagd_core::DomainError;
 use tagd_jobs::JobError;
+use tagd_segments::SegmentError;
 use tagd_store::StoreError;
 use tonic::Status;
 
@@ -51,6 +52,22 @@ pub(crate) fn job_status(error: JobError) -> Status {
     }
 }
 
+/// Maps every segment error to the status a caller can act on.
+pub(crate) fn segment_status(error: SegmentError) -> Status {
+    match error {
+        SegmentError::Store(error) => status(error),
+        SegmentError::Invalid(domain) => invalid(domain),
+        error @ SegmentError::Condition { .. } => Status::invalid_argument(error.to_string()),
+        error @ SegmentError::Stale { .. } => Status::failed_precondition(error.to_string()),
+        SegmentError::FailedPrecondition(message) => Status::failed_precondition(message),
+        error @ SegmentError::Rebuilt => Status::aborted(error.to_string()),
+        error @ SegmentError::Export(_) => {
+            tracing::error!(%error, "segment export failed");
+            Status::internal(error.to_string())
+        }
+    }
+}
+
 pub(crate) fn invalid(error: DomainError) -> Status {
     Status::invalid_argument(error.to_string())
 }
@@ -69,6 +86,12 @@ impl<T> OrStatus<T> for Result<T, StoreError> {
 impl<T> OrStatus<T> for Result<T, JobError> {
     fn or_status(self) -> Result<T, Status> {
         self.map_err(job_status)
+    }
+}
+
+impl<T> OrStatus<T> for Result<T, SegmentError> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(segment_status)
     }
 }
 

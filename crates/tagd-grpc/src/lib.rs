@@ -1,12 +1,13 @@
 //! Tagd's gRPC adapter: the only crate that implements tonic services.
 //!
 //! Each service module (`tags`, `customers`, `tagging`, `imports`, `jobs`,
-//! `purchases`, `interactions`, `metrics`, `cleanse`, `dedupe`) turns requests into
+//! `purchases`, `interactions`, `metrics`, `cleanse`, `dedupe`, `segments`) turns requests into
 //! domain values (validated by `tagd-core`), calls the store, and maps results
 //! back; `error` maps every store error to a status in one place; `middleware`
 //! authenticates callers, enforces roles and logs one line per RPC.
 
 mod cleanse;
+mod condition;
 mod convert;
 mod customers;
 mod dedupe;
@@ -17,6 +18,7 @@ mod jobs;
 mod metrics;
 mod middleware;
 mod purchases;
+mod segments;
 mod server;
 mod tagging;
 mod tags;

@@ -107,7 +107,10 @@ fn required_role(path: &str) -> Role {
         | "ListCustomers" | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs"
         | "WatchJob" | "ListImporters" | "GetImportReport" | "ListPurchases"
         | "ListInteractions" | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates"
-        | "GetFieldHistory" => Role::Reader,
+        | "GetFieldHistory" | "GetSegment" | "ListSegments" | "CountSegment" | "CountCondition"
+        | "ListSegmentMembers" | "ExportSegment" | "CompareSegments" | "ValidateCondition" => {
+            Role::Reader
+        }
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
         | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
         | "BatchAssignTags" | "RecordPurchases" | "RecordInteraction" => Role::Writer,
@@ -334,6 +337,32 @@ mod tests {
             ("/tagd.v1.DedupeService/ListCandidates", Role::Admin),
         ] {
             assert_eq!(required_role(path), role, "{path}");
+        }
+    }
+
+    #[test]
+    fn segments_are_read_by_readers_and_curated_by_admins() {
+        for method in [
+            "GetSegment",
+            "ListSegments",
+            "CountSegment",
+            "CountCondition",
+            "ListSegmentMembers",
+            "ExportSegment",
+            "CompareSegments",
+            "ValidateCondition",
+        ] {
+            let path = format!("/tagd.v1.SegmentService/{method}");
+            assert_eq!(required_role(&path), Role::Reader, "{path}");
+        }
+        for method in [
+            "CreateSegment",
+            "UpdateSegment",
+            "DeleteSegment",
+            "SnapshotSegment",
+        ] {
+            let path = format!("/tagd.v1.SegmentService/{method}");
+            assert_eq!(required_role(&path), Role::Admin, "{path}");
         }
     }
 

@@ -15,8 +15,10 @@ use tagd_proto::v1::interaction_service_server::InteractionServiceServer;
 use tagd_proto::v1::job_service_server::JobServiceServer;
 use tagd_proto::v1::metrics_service_server::MetricsServiceServer;
 use tagd_proto::v1::purchase_service_server::PurchaseServiceServer;
+use tagd_proto::v1::segment_service_server::SegmentServiceServer;
 use tagd_proto::v1::tag_service_server::TagServiceServer;
 use tagd_proto::v1::tagging_service_server::TaggingServiceServer;
+use tagd_segments::Segments;
 use tagd_store::{AssignQueue, Store};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -31,6 +33,7 @@ use crate::jobs::JobsService;
 use crate::metrics::Metrics;
 use crate::middleware::{KeyRing, RpcLayer};
 use crate::purchases::Purchases;
+use crate::segments::SegmentsService;
 use crate::tagging::Tagging;
 use crate::tags::Tags;
 
@@ -48,6 +51,8 @@ pub struct ServerOptions {
     /// The windows (days) customer metrics count orders over; checked with
     /// `tagd_core::metrics::windows`.
     pub metric_windows_days: Vec<u32>,
+    /// The segment index and its follower (built before serving).
+    pub segments: Arc<Segments>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +120,11 @@ pub async fn serve(
     })
     .max_decoding_message_size(limit);
 
+    let segments = SegmentServiceServer::new(SegmentsService {
+        segments: options.segments.clone(),
+    })
+    .max_decoding_message_size(limit);
+
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<TagServiceServer<Tags>>()
@@ -146,6 +156,9 @@ pub async fn serve(
     health_reporter
         .set_serving::<CleanseServiceServer<Cleanse>>()
         .await;
+    health_reporter
+        .set_serving::<SegmentServiceServer<SegmentsService>>()
+        .await;
 
     // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -158,6 +171,7 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let sweeper = tokio::spawn(sweep_expired(store.clone(), options.expiry_sweep_interval));
+    let follower = tokio::spawn(options.segments.clone().follow());
     let result = Server::builder()
         .layer(RpcLayer::new(options.keys))
         .add_service(health)
@@ -173,9 +187,11 @@ pub async fn serve(
         .add_service(interactions)
         .add_service(metrics)
         .add_service(cleanse)
+        .add_service(segments)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     sweeper.abort();
+    follower.abort();
     Ok(result?)
 }
 

@@ -31,8 +31,10 @@ use crate::purchases::{PurchaseItemRow, PurchaseRow};
 use crate::schema::{
     cleanse_field_counts, cleanse_unfixable, customer_emails, customer_external_ids,
     customer_field_history, customer_phones, customer_tags, customers, import_changes,
-    interactions, job_rejected_rows, merged_customers, purchase_items, purchases, tag_history,
+    interactions, job_rejected_rows, merged_customers, purchase_items, purchases, segment_members,
+    tag_history,
 };
+use crate::segments::SegmentMemberRow;
 use crate::tagging::{AssignmentRow, HistoryRow};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -375,6 +377,7 @@ batch_inserts! {
     insert_field_history_rows(FieldHistoryRow, 9) => customer_field_history::table;
     insert_cleanse_count_rows(FieldCountRow, 5) => cleanse_field_counts::table;
     insert_cleanse_unfixable_rows(UnfixableRow, 6) => cleanse_unfixable::table;
+    insert_segment_member_rows(SegmentMemberRow, 2) => segment_members::table;
 }
 
 /// Now, in UTC, truncated to microseconds: what MySQL's DATETIME(6) keeps, so
@@ -432,6 +435,7 @@ macro_rules! write_transaction {
                 .transaction::<_, $crate::error::StoreError, _>(async move |$conn| $body)
                 .await?
         });
+        $store.note_write();
         $crate::error::StoreResult::Ok(value)
     }};
 }
@@ -452,6 +456,9 @@ macro_rules! rehearsable_transaction {
             .await;
             $crate::db::end(outer, commit, result).await?
         });
+        if commit {
+            $store.note_write();
+        }
         $crate::error::StoreResult::Ok(value)
     }};
 }

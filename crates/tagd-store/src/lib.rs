@@ -19,9 +19,12 @@ mod merges;
 mod metrics;
 mod purchases;
 mod schema;
+mod segments;
 mod tag_stats;
 mod tagging;
 mod tags;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Mutex;
 
@@ -35,6 +38,9 @@ pub use crate::import_reverts::RevertOutcome;
 pub use crate::imports::{ImportEntry, ImportOutcome, ImportSettings, ImportTag};
 pub use crate::jobs::{INTERRUPTED, NewJob};
 pub use crate::merges::{MergeFilter, MergeRecord, MergeRequest};
+pub use crate::segments::{
+    AssignmentName, LiveAssignment, NewSegment, PurchaseLine, RecentChanges, SegmentPatch,
+};
 pub use crate::tag_stats::{TagStats, TagStatsReport, TagStatsScope};
 pub use crate::tagging::AssignCall;
 pub use crate::tags::{CategoryPatch, DeleteOutcome, NewCategory, NewTag, TagPatch};
@@ -53,6 +59,9 @@ pub struct Store {
     /// Held by every write transaction on SQLite; `None` on MySQL.
     write_lock: Option<Mutex<()>>,
     backend: &'static str,
+    /// Write transactions committed by this process: the segment index
+    /// catches up before answering when it moved (read-your-writes).
+    writes: AtomicU64,
 }
 
 impl Store {
@@ -65,6 +74,7 @@ impl Store {
             write_lock: matches!(url, DatabaseUrl::Sqlite(_)).then(|| Mutex::new(())),
             backend: url.backend_name(),
             pool,
+            writes: AtomicU64::new(0),
         };
         store.ping().await?;
         Ok(store)
@@ -73,6 +83,15 @@ impl Store {
     /// Applies pending migrations without opening a pool; returns the versions applied.
     pub async fn migrate(url: &str) -> StoreResult<Vec<String>> {
         db::migrate(&DatabaseUrl::parse(url)?).await
+    }
+
+    /// How many write transactions this process has committed so far.
+    pub fn write_generation(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn note_write(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// "sqlite" or "mysql".

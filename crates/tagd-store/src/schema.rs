@@ -272,3 +272,33 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(dedupe_candidates, customers);
+diesel::table! {
+    segments (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Text,
+        kind -> Text,
+        condition_text -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    segment_members (segment_id, customer_id) {
+        segment_id -> Text,
+        customer_id -> Text,
+    }
+}
+
+diesel::table! {
+    segment_sizes (segment_id, measured_at) {
+        segment_id -> Text,
+        measured_at -> Timestamp,
+        member_count -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(segment_members, customers);
+diesel::allow_tables_to_appear_in_same_query!(segment_members, segments);

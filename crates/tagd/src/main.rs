@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tagd_grpc::ServerOptions;
 use tagd_jobs::{Jobs, JobsConfig, WorkerLimits};
+use tagd_segments::{Segments, Settings as SegmentSettings};
 use tagd_store::Store;
 use tokio::net::TcpListener;
 
@@ -158,6 +159,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "jobs left running by the last server are marked failed"
         );
     }
+    let segments = Segments::start(
+        store.clone(),
+        SegmentSettings {
+            metric_windows_days: settings.metric_windows_days()?,
+            poll_interval: Duration::from_millis(settings.segment_poll_millis),
+            reconcile_interval: Duration::from_secs(settings.segment_reconcile_secs),
+            rebuild_interval: Duration::from_secs(settings.segment_rebuild_secs),
+        },
+    )
+    .await
+    .context("cannot build the segment index")?;
     let options = ServerOptions {
         keys,
         max_request_bytes: settings.max_request_bytes,
@@ -165,6 +177,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         expiry_sweep_interval: Duration::from_secs(settings.expiry_sweep_secs),
         jobs: Arc::new(jobs),
         metric_windows_days: settings.metric_windows_days()?,
+        segments,
     };
     tagd_grpc::serve(store, listener, options, shutdown_signal()).await?;
     tracing::info!("tagd stopped");

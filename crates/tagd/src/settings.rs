@@ -45,6 +45,12 @@ pub struct Settings {
     /// The windows (in days) customer metrics count orders and amounts over.
     #[serde(deserialize_with = "one_or_many")]
     pub metric_windows_days: Vec<u32>,
+    /// Milliseconds between the segment index's reads of other servers' changes.
+    pub segment_poll_millis: u64,
+    /// Seconds between checks for customers deleted by another server.
+    pub segment_reconcile_secs: u64,
+    /// Seconds between full rebuilds of the segment index.
+    pub segment_rebuild_secs: u64,
     pub auth: AuthSettings,
 }
 
@@ -141,6 +147,9 @@ impl Settings {
                     .map(|&days| i64::from(days))
                     .collect::<Vec<i64>>(),
             )?
+            .set_default("segment_poll_millis", 200)?
+            .set_default("segment_reconcile_secs", 10)?
+            .set_default("segment_rebuild_secs", 600)?
             .set_default("auth.keys", Vec::<String>::new())?;
         if let Some(file) = file {
             if !file.exists() {
@@ -192,6 +201,15 @@ impl Settings {
                 "import_memory_mb must be at least 64, got {}",
                 self.import_memory_mb
             );
+        }
+        if self.segment_poll_millis == 0 || self.segment_poll_millis > 60_000 {
+            bail!(
+                "segment_poll_millis must be 1..=60000, got {}",
+                self.segment_poll_millis
+            );
+        }
+        if self.segment_reconcile_secs == 0 || self.segment_rebuild_secs == 0 {
+            bail!("segment_reconcile_secs and segment_rebuild_secs must be at least 1");
         }
         self.metric_windows_days()?;
         self.contact_rules()?;

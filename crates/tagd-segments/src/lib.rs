@@ -1,0 +1,903 @@
+//! Segments without tonic: the segment index built from the store at
+//! start-up and kept in step with every server's writes, the reference
+//! evaluator it falls back to, and the rows of an export.
+//!
+//! # How the index stays in step
+//!
+//! - **Start-up**: every customer with its live assignments is loaded
+//!   ([`Segments::start`]).
+//! - **Following**: every `poll_interval` (200 ms by default) the follower
+//!   reads the `tag_history` rows and the customers whose `updated_at` lie
+//!   within [`LAG`] of its last poll — whichever server wrote them — and
+//!   reloads each customer they name that it has not seen at that version
+//!   (a reload replaces everything the index holds about the customer, so
+//!   reading a change twice is harmless). The window absorbs transactions
+//!   that commit a little after their rows' timestamps and clocks that
+//!   differ by less than [`LAG`].
+//! - **Local writes**: the store counts its committed write transactions;
+//!   a read first runs a poll (and a reconcile, for deletes) when that count
+//!   moved since the last one, so a caller sees its own write in the next
+//!   count.
+//! - **Expiry**: assignments leave the index when their expiry passes
+//!   (checked on every poll), before the sweeper deletes them.
+//! - **Deletes, merges and unmerges** may leave no change row behind (a
+//!   deleted customer's history goes with it; an unmerge restores rows as
+//!   they were): every `reconcile_interval` (and after every local write)
+//!   the customers count is compared with the index's and, when they
+//!   differ, the index drops customers that no longer exist and loads those
+//!   it lacks; every `rebuild_interval` the index is rebuilt from scratch
+//!   and swapped in, which bounds how long anything else can stay stale.
+//!
+//! # What the index answers
+//!
+//! Tags (presence and values, expiry honoured), gender, age, province,
+//! city, district, channel and attributes. Conditions that use name,
+//! company, metrics, `bought_category`, `purchases` or `spent` are answered
+//! by the reference path: every customer's facts loaded from the store and
+//! run through [`tagd_condition::evaluate`] (slow, and the oracle the
+//! index is tested against).
+
+mod catalogue;
+mod error;
+mod export;
+mod facts;
+mod state;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveDateTime, Utc};
+use roaring::RoaringBitmap;
+use tagd_condition::{BoundCondition, BoundPredicate, Condition, Predicate};
+use tagd_core::segments::{ExportColumn, Segment, SegmentKind};
+use tagd_core::{DomainError, text};
+use tagd_store::{LiveAssignment, NewSegment, SegmentPatch, Store};
+use tokio::sync::Mutex;
+
+pub use crate::catalogue::StoreCatalogue;
+pub use crate::error::{SegmentError, SegmentResult};
+pub use crate::export::{BOM, MAX_XLSX_MEMBERS, XlsxExport, csv_header, csv_rows};
+pub use crate::facts::{facts_of, metric_values};
+pub use crate::state::IndexState;
+
+/// How far back each poll reads changes, before its previous poll's start.
+pub const LAG: Duration = Duration::from_secs(5);
+/// Customers loaded per page when building the index or scanning.
+const PAGE: usize = 2_000;
+/// Most segments one CompareSegments takes.
+pub const MAX_COMPARED: usize = 10;
+
+/// How the index is kept in step.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The windows (days) `orders_<N>d` / `spent_<N>d` may name.
+    pub metric_windows_days: Vec<u32>,
+    pub poll_interval: Duration,
+    pub reconcile_interval: Duration,
+    pub rebuild_interval: Duration,
+}
+
+/// A member count and how it was reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    pub count: u64,
+    pub from_index: bool,
+    /// Why the index could not answer ("" when it did, or for a static segment).
+    pub fallback_reason: String,
+}
+
+/// The members of a segment or condition.
+#[derive(Debug, Clone)]
+pub enum Members {
+    /// Dense customer numbers of the index in `epoch`.
+    Dense { members: RoaringBitmap, epoch: u64 },
+    /// Customer ids in id order.
+    Ids(Vec<String>),
+}
+
+impl Members {
+    pub fn len(&self) -> u64 {
+        match self {
+            Members::Dense { members, .. } => members.len(),
+            Members::Ids(ids) => ids.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// CompareSegments' answer: sizes, every pair's overlap, everyone's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    pub sizes: Vec<(String, u64)>,
+    pub pairs: Vec<((String, String), u64)>,
+    pub all: u64,
+}
+
+/// Where the follower is.
+#[derive(Debug)]
+struct Follower {
+    /// When the last successful poll (or the build) started.
+    since: NaiveDateTime,
+    /// History rows already applied, with their times (pruned past the window).
+    seen_history: HashMap<String, NaiveDateTime>,
+    /// Each customer's `updated_at` already applied.
+    seen_customers: HashMap<String, NaiveDateTime>,
+}
+
+/// The segment engine: the store, the index and its follower.
+pub struct Segments {
+    store: Arc<Store>,
+    state: RwLock<IndexState>,
+    follower: Mutex<Follower>,
+    /// The store's write count when the last poll started: read without the
+    /// follower's lock, so a count never waits for a poll it does not need.
+    synced_generation: AtomicU64,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Segments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segments")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn lag() -> chrono::Duration {
+    chrono::Duration::from_std(LAG).unwrap_or(chrono::Duration::seconds(5))
+}
+
+impl Segments {
+    /// Builds the index from the store. Call [`Segments::follow`] (spawned)
+    /// to keep it in step.
+    pub async fn start(store: Arc<Store>, settings: Settings) -> SegmentResult<Arc<Self>> {
+        let generation = store.write_generation();
+        let started = now();
+        let state = build(&store, 0).await?;
+        tracing::info!(
+            customers = state.index.customer_count(),
+            bytes = state.index.memory_bytes(),
+            "segment index built"
+        );
+        Ok(Arc::new(Self {
+            store,
+            state: RwLock::new(state),
+            follower: Mutex::new(Follower {
+                since: started,
+                seen_history: HashMap::new(),
+                seen_customers: HashMap::new(),
+            }),
+            synced_generation: AtomicU64::new(generation),
+            settings,
+        }))
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, IndexState> {
+        // A panic while writing leaves a half-updated index; the next rebuild repairs it.
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, IndexState> {
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Follows the store until the task is dropped: polls, reconciles and
+    /// rebuilds on their intervals. Errors are logged and retried.
+    pub async fn follow(self: Arc<Self>) {
+        let mut poll = tokio::time::interval(self.settings.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reconcile = tokio::time::interval(self.settings.reconcile_interval);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rebuild = tokio::time::interval(self.settings.rebuild_interval);
+        rebuild.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick of an interval is immediate; the index is fresh.
+        reconcile.tick().await;
+        rebuild.tick().await;
+        loop {
+            let result = tokio::select! {
+                _ = poll.tick() => self.poll().await,
+                _ = reconcile.tick() => self.reconcile().await,
+                _ = rebuild.tick() => self.rebuild().await,
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, "segment index follower failed; will retry");
+            }
+        }
+    }
+
+    /// Applies the changes made since the last poll by any server.
+    pub async fn poll(&self) -> SegmentResult<()> {
+        let mut follower = self.follower.lock().await;
+        self.poll_locked(&mut follower).await
+    }
+
+    async fn poll_locked(&self, follower: &mut Follower) -> SegmentResult<()> {
+        let generation = self.store.write_generation();
+        let started = now();
+        let since = follower.since.min(started) - lag();
+        let changes = self.store.changes_since(since).await?;
+        let mut touched = BTreeSet::new();
+        for (id, customer, at) in changes.history {
+            if follower.seen_history.insert(id, at).is_none() {
+                touched.insert(customer);
+            }
+        }
+        for (customer, at) in changes.customers {
+            if follower.seen_customers.get(&customer) != Some(&at) {
+                follower.seen_customers.insert(customer.clone(), at);
+                touched.insert(customer);
+            }
+        }
+        let touched: Vec<String> = touched.into_iter().collect();
+        self.reload(&touched).await?;
+        let expired = self.write().expire(now());
+        if expired > 0 {
+            tracing::debug!(expired, "expired assignments left the segment index");
+        }
+        let horizon = started - lag();
+        follower.seen_history.retain(|_, at| *at >= horizon);
+        follower.seen_customers.retain(|_, at| *at >= horizon);
+        follower.since = started;
+        self.synced_generation.store(generation, Ordering::Release);
+        Ok(())
+    }
+
+    /// Runs a poll first when this process has written since the last one,
+    /// so a caller's own writes are in the answer.
+    async fn catch_up(&self) -> SegmentResult<()> {
+        let synced = || self.synced_generation.load(Ordering::Acquire);
+        if self.store.write_generation() == synced() {
+            return Ok(());
+        }
+        let mut follower = self.follower.lock().await;
+        if self.store.write_generation() != synced() {
+            self.poll_locked(&mut follower).await?;
+            drop(follower);
+            // A deleted customer leaves no change row behind: compare counts.
+            self.reconcile().await?;
+        }
+        Ok(())
+    }
+
+    /// Reloads these customers from the store (dropping the ones gone).
+    async fn reload(&self, ids: &[String]) -> SegmentResult<()> {
+        for chunk in ids.chunks(PAGE) {
+            let at = now();
+            let customers = self.store.customers_by_ids(chunk).await?;
+            let assignments = self.store.live_assignments(chunk, at).await?;
+            let unknown = {
+                let state = self.read();
+                assignments
+                    .iter()
+                    .any(|assignment| !state.tag_types.contains_key(&assignment.tag_id))
+            };
+            if unknown {
+                let tags = self.store.catalogue_tags().await?;
+                let mut state = self.write();
+                for (tag, _) in tags {
+                    state.set_tag_type(&tag.id, tag.value_type);
+                }
+            }
+            let by_customer = group(&assignments);
+            let found: HashSet<&str> = customers.iter().map(|c| c.id.as_str()).collect();
+            let mut state = self.write();
+            for customer in &customers {
+                let held = by_customer
+                    .get(customer.id.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                state.load_customer(customer, held, at);
+            }
+            for id in chunk {
+                if !found.contains(id.as_str()) {
+                    state.remove_customer(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the index's set of customers in line with the store's when
+    /// their counts differ: drops customers deleted or merged away by any
+    /// server, and loads customers that appeared without a change the
+    /// follower reads (an unmerge restores rows as they were).
+    pub async fn reconcile(&self) -> SegmentResult<()> {
+        let stored = self.store.customer_count().await?;
+        if stored == self.read().index.customer_count() {
+            return Ok(());
+        }
+        let mut existing = HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let ids = self
+                .store
+                .customer_ids_after(after.as_deref(), 10_000)
+                .await?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            existing.extend(ids);
+            after = Some(last);
+        }
+        let (gone, missing) = {
+            let state = self.read();
+            let indexed: HashSet<String> = state
+                .index
+                .alive()
+                .iter()
+                .filter_map(|number| state.index.customer_id(number))
+                .collect();
+            let gone: Vec<String> = indexed.difference(&existing).cloned().collect();
+            let missing: Vec<String> = existing.difference(&indexed).cloned().collect();
+            (gone, missing)
+        };
+        {
+            let mut state = self.write();
+            for id in &gone {
+                state.remove_customer(id);
+            }
+        }
+        self.reload(&missing).await?;
+        if !gone.is_empty() || !missing.is_empty() {
+            tracing::info!(
+                removed = gone.len(),
+                loaded = missing.len(),
+                "segment index reconciled with the customers table"
+            );
+        }
+        Ok(())
+    }
+
+    /// Builds a fresh index and swaps it in; the next poll replays the
+    /// changes made during the build.
+    pub async fn rebuild(&self) -> SegmentResult<()> {
+        let started = now();
+        let epoch = self.read().epoch + 1;
+        let fresh = build(&self.store, epoch).await?;
+        let mut follower = self.follower.lock().await;
+        *self.write() = fresh;
+        follower.since = follower.since.min(started);
+        follower.seen_history.clear();
+        follower.seen_customers.clear();
+        self.poll_locked(&mut follower).await
+    }
+
+    /// The catalogue conditions are bound against, as stored now.
+    pub async fn catalogue(&self) -> SegmentResult<StoreCatalogue> {
+        let tags = self.store.catalogue_tags().await?;
+        let segments = self.store.all_segments().await?;
+        Ok(StoreCatalogue {
+            tags: tags
+                .into_iter()
+                .map(|(tag, category)| tagd_condition::TagInfo {
+                    id: tag.id,
+                    category,
+                    name: tag.name,
+                    value_type: tag.value_type,
+                    enum_values: tag.enum_values,
+                })
+                .collect(),
+            segments: StoreCatalogue::segment_infos(&segments),
+            attributes: self.read().attribute_keys.clone(),
+            metric_windows_days: self.settings.metric_windows_days.clone(),
+        })
+    }
+
+    /// Checks `condition` (named `field` in errors) and binds it.
+    pub async fn bind(&self, field: &str, condition: &Condition) -> SegmentResult<BoundCondition> {
+        let catalogue = self.catalogue().await?;
+        tagd_condition::bind(condition, &catalogue).map_err(|error| SegmentError::Condition {
+            field: field.to_owned(),
+            error,
+        })
+    }
+
+    /// A stored dynamic segment's condition, bound.
+    async fn bind_stored(&self, segment: &Segment) -> SegmentResult<BoundCondition> {
+        let stale = |error| SegmentError::Stale {
+            name: segment.name.clone(),
+            error,
+        };
+        let condition = tagd_condition::parse(&segment.condition).map_err(stale)?;
+        let catalogue = self.catalogue().await?;
+        tagd_condition::bind_segment(&segment.name, &condition, &catalogue).map_err(stale)
+    }
+
+    /// How many customers match `condition` now.
+    pub async fn count_condition(&self, condition: &BoundCondition) -> SegmentResult<Count> {
+        self.catch_up().await?;
+        let answer = {
+            let state = self.read();
+            state
+                .index
+                .count(condition, today())
+                .map_err(|error| error.to_string())
+        };
+        match answer {
+            Ok(count) => Ok(Count {
+                count,
+                from_index: true,
+                fallback_reason: String::new(),
+            }),
+            Err(reason) => Ok(Count {
+                count: self.reference_members(condition).await?.len() as u64,
+                from_index: false,
+                fallback_reason: reason,
+            }),
+        }
+    }
+
+    /// Who matches `condition` now.
+    pub async fn condition_members(&self, condition: &BoundCondition) -> SegmentResult<Members> {
+        self.catch_up().await?;
+        let answer = {
+            let state = self.read();
+            state
+                .index
+                .members(condition, today())
+                .map(|members| Members::Dense {
+                    members,
+                    epoch: state.epoch,
+                })
+        };
+        match answer {
+            Ok(members) => Ok(members),
+            Err(_) => Ok(Members::Ids(self.reference_members(condition).await?)),
+        }
+    }
+
+    /// The reference path: every customer's facts through
+    /// [`tagd_condition::evaluate`]; ids in id order.
+    pub async fn reference_members(
+        &self,
+        condition: &BoundCondition,
+    ) -> SegmentResult<Vec<String>> {
+        let (mut purchases, mut metrics) = (false, false);
+        condition.visit(&mut |predicate| match predicate {
+            BoundPredicate::Purchases { .. }
+            | BoundPredicate::Spent { .. }
+            | BoundPredicate::BoughtCategory { .. } => purchases = true,
+            BoundPredicate::Metric { .. } => metrics = true,
+            _ => {}
+        });
+        let (at, day) = (now(), today());
+        let mut members = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let customers = self.store.customers_after(after.as_deref(), PAGE).await?;
+            let Some(last) = customers.last() else {
+                break;
+            };
+            after = Some(last.id.clone());
+            let ids: Vec<String> = customers.iter().map(|c| c.id.clone()).collect();
+            let assignments = self.store.live_assignments(&ids, at).await?;
+            let by_customer = group(&assignments);
+            let lines = if purchases {
+                self.store.purchase_lines(&ids).await?
+            } else {
+                Vec::new()
+            };
+            let mut lines_of: HashMap<&str, Vec<&tagd_store::PurchaseLine>> = HashMap::new();
+            for line in &lines {
+                lines_of
+                    .entry(line.customer_id.as_str())
+                    .or_default()
+                    .push(line);
+            }
+            for customer in &customers {
+                let metric_values = if metrics {
+                    let activity = self.store.customer_activity(&customer.id).await?;
+                    let computed = tagd_core::metrics::compute(
+                        &activity,
+                        at,
+                        &self.settings.metric_windows_days,
+                    );
+                    metric_values(&computed, at)
+                } else {
+                    Default::default()
+                };
+                let facts = facts_of(
+                    customer,
+                    by_customer
+                        .get(customer.id.as_str())
+                        .map_or(&[][..], Vec::as_slice),
+                    lines_of
+                        .get(customer.id.as_str())
+                        .map_or(&[][..], Vec::as_slice),
+                    metric_values,
+                    at,
+                );
+                if tagd_condition::evaluate(condition, &facts, day) {
+                    members.push(customer.id.clone());
+                }
+            }
+        }
+        Ok(members)
+    }
+
+    // ---- segments ----
+
+    /// Creates a dynamic segment.
+    pub async fn create(
+        &self,
+        name: &str,
+        description: &str,
+        condition: &Condition,
+    ) -> SegmentResult<Segment> {
+        let name = text::required_name("name", name)?;
+        let description = text::free_text(
+            "description",
+            description,
+            tagd_core::segments::MAX_DESCRIPTION_CHARS,
+        )?;
+        let catalogue = self.catalogue().await?;
+        tagd_condition::bind_segment(&name, condition, &catalogue).map_err(|error| {
+            SegmentError::Condition {
+                field: "condition".into(),
+                error,
+            }
+        })?;
+        Ok(self
+            .store
+            .create_segment(&NewSegment {
+                name,
+                description,
+                kind: SegmentKind::Dynamic,
+                condition: condition.to_string(),
+            })
+            .await?)
+    }
+
+    pub async fn get(&self, id: &str) -> SegmentResult<Segment> {
+        Ok(self.store.get_segment(id).await?)
+    }
+
+    /// Changes a segment's name, description or (dynamic only) condition.
+    pub async fn update(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+        condition: Option<&Condition>,
+    ) -> SegmentResult<Segment> {
+        let segment = self.store.get_segment(id).await?;
+        let name = name
+            .map(|name| text::required_name("name", name))
+            .transpose()?;
+        let description = description
+            .map(|description| {
+                text::free_text(
+                    "description",
+                    description,
+                    tagd_core::segments::MAX_DESCRIPTION_CHARS,
+                )
+            })
+            .transpose()?;
+        if condition.is_some() && segment.kind == SegmentKind::Static {
+            return Err(SegmentError::FailedPrecondition(format!(
+                "segment {:?} is static: its members are frozen and its condition cannot change",
+                segment.name
+            )));
+        }
+        if let Some(new_name) = &name
+            && text::key(new_name) != text::key(&segment.name)
+        {
+            self.refuse_if_referenced(&segment, "renamed").await?;
+        }
+        if let Some(condition) = condition {
+            let catalogue = self.catalogue().await?;
+            let bound_name = name.as_deref().unwrap_or(&segment.name);
+            tagd_condition::bind_segment(bound_name, condition, &catalogue).map_err(|error| {
+                SegmentError::Condition {
+                    field: "condition".into(),
+                    error,
+                }
+            })?;
+        }
+        Ok(self
+            .store
+            .update_segment(
+                id,
+                &SegmentPatch {
+                    name,
+                    description,
+                    condition: condition.map(ToString::to_string),
+                },
+            )
+            .await?)
+    }
+
+    /// Deletes a segment no other segment names.
+    pub async fn delete(&self, id: &str) -> SegmentResult<()> {
+        let segment = self.store.get_segment(id).await?;
+        self.refuse_if_referenced(&segment, "deleted").await?;
+        Ok(self.store.delete_segment(id).await?)
+    }
+
+    async fn refuse_if_referenced(&self, segment: &Segment, what: &str) -> SegmentResult<()> {
+        let key = text::key(&segment.name);
+        let users: Vec<String> = StoreCatalogue::segment_infos(&self.store.all_segments().await?)
+            .into_iter()
+            .filter(|other| other.id != segment.id && names_segment(&other.condition, &key))
+            .map(|other| other.name)
+            .collect();
+        if users.is_empty() {
+            return Ok(());
+        }
+        Err(SegmentError::FailedPrecondition(format!(
+            "segment {:?} cannot be {what}: in_segment(…) names it in {}",
+            segment.name,
+            users
+                .iter()
+                .map(|name| format!("{name:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+
+    /// A segment's member count now.
+    pub async fn count_segment(&self, id: &str) -> SegmentResult<Count> {
+        let segment = self.store.get_segment(id).await?;
+        match segment.kind {
+            SegmentKind::Static => Ok(Count {
+                count: self.store.static_members(id).await?.len() as u64,
+                from_index: false,
+                fallback_reason: String::new(),
+            }),
+            SegmentKind::Dynamic => {
+                let bound = self.bind_stored(&segment).await?;
+                self.count_condition(&bound).await
+            }
+        }
+    }
+
+    /// A segment's members now.
+    pub async fn members(&self, id: &str) -> SegmentResult<Members> {
+        let segment = self.store.get_segment(id).await?;
+        match segment.kind {
+            SegmentKind::Static => Ok(Members::Ids(self.store.static_members(id).await?)),
+            SegmentKind::Dynamic => {
+                let bound = self.bind_stored(&segment).await?;
+                self.condition_members(&bound).await
+            }
+        }
+    }
+
+    /// Member ids in id order.
+    pub fn sorted_ids(&self, members: &Members) -> SegmentResult<Vec<String>> {
+        Ok(match members {
+            Members::Ids(ids) => ids.clone(),
+            Members::Dense { .. } => {
+                let mut ids = self.ids_of(members, None, usize::MAX)?.0;
+                ids.sort_unstable();
+                ids
+            }
+        })
+    }
+
+    /// Up to `limit` member ids after position `after` (a dense number, or
+    /// an index into the id list), and the position to continue from.
+    pub fn ids_of(
+        &self,
+        members: &Members,
+        after: Option<u64>,
+        limit: usize,
+    ) -> SegmentResult<(Vec<String>, Option<u64>)> {
+        match members {
+            Members::Ids(ids) => {
+                let start = after.map_or(0, |after| after + 1);
+                let start = usize::try_from(start).unwrap_or(usize::MAX).min(ids.len());
+                let end = start.saturating_add(limit).min(ids.len());
+                let next = (end < ids.len() && end > start).then_some(end as u64 - 1);
+                Ok((ids[start..end].to_vec(), next))
+            }
+            Members::Dense { members, epoch } => {
+                let state = self.read();
+                if state.epoch != *epoch {
+                    return Err(SegmentError::Rebuilt);
+                }
+                let start = after.map_or(0, |after| after + 1);
+                let Ok(start) = u32::try_from(start) else {
+                    return Ok((Vec::new(), None));
+                };
+                let mut numbers = members.range(start..);
+                let mut ids = Vec::new();
+                let mut last = None;
+                for number in numbers.by_ref().take(limit) {
+                    if let Some(id) = state.index.customer_id(number) {
+                        ids.push(id);
+                    }
+                    last = Some(u64::from(number));
+                }
+                let next = if numbers.next().is_some() { last } else { None };
+                Ok((ids, next))
+            }
+        }
+    }
+
+    /// Freezes a segment's members now as a new static segment.
+    pub async fn snapshot(
+        &self,
+        id: &str,
+        name: &str,
+        description: &str,
+    ) -> SegmentResult<Segment> {
+        let segment = self.store.get_segment(id).await?;
+        let members = self.members(id).await?;
+        let ids = self.sorted_ids(&members)?;
+        let name = if name.trim().is_empty() {
+            format!("{} {}", segment.name, now().format("%Y-%m-%d %H:%M:%S"))
+        } else {
+            name.to_owned()
+        };
+        let name = text::required_name("name", &name)?;
+        let description = text::free_text(
+            "description",
+            description,
+            tagd_core::segments::MAX_DESCRIPTION_CHARS,
+        )?;
+        Ok(self
+            .store
+            .snapshot_segment(
+                id,
+                &NewSegment {
+                    name,
+                    description,
+                    kind: SegmentKind::Static,
+                    condition: segment.condition,
+                },
+                &ids,
+            )
+            .await?)
+    }
+
+    /// Sizes and overlaps of 2..=10 distinct segments.
+    pub async fn compare(&self, ids: &[String]) -> SegmentResult<Comparison> {
+        let distinct: BTreeSet<&String> = ids.iter().collect();
+        if ids.len() < 2 || ids.len() > MAX_COMPARED || distinct.len() != ids.len() {
+            return Err(DomainError::invalid(
+                "segment_ids",
+                format!("needs 2 to {MAX_COMPARED} distinct segment ids"),
+            )
+            .into());
+        }
+        let mut sets = Vec::with_capacity(ids.len());
+        for id in ids {
+            let members = self.members(id).await?;
+            sets.push(
+                self.sorted_ids(&members)?
+                    .into_iter()
+                    .collect::<HashSet<String>>(),
+            );
+        }
+        let sizes = ids
+            .iter()
+            .zip(&sets)
+            .map(|(id, set)| (id.clone(), set.len() as u64))
+            .collect();
+        let mut pairs = Vec::new();
+        for (i, first) in sets.iter().enumerate() {
+            for (j, second) in sets.iter().enumerate().skip(i + 1) {
+                let overlap = first.intersection(second).count() as u64;
+                pairs.push(((ids[i].clone(), ids[j].clone()), overlap));
+            }
+        }
+        let (smallest, rest): (Vec<&HashSet<String>>, Vec<&HashSet<String>>) = {
+            let mut ordered: Vec<&HashSet<String>> = sets.iter().collect();
+            ordered.sort_by_key(|set| set.len());
+            let rest = ordered.split_off(1);
+            (ordered, rest)
+        };
+        let all = smallest.first().map_or(0, |first| {
+            first
+                .iter()
+                .filter(|id| rest.iter().all(|set| set.contains(*id)))
+                .count()
+        }) as u64;
+        Ok(Comparison { sizes, pairs, all })
+    }
+
+    /// The CSV rows of these customers (in the order given, missing ones
+    /// skipped) with `columns`.
+    pub async fn export_rows(
+        &self,
+        ids: &[String],
+        columns: &[ExportColumn],
+    ) -> SegmentResult<Vec<u8>> {
+        let customers = self.store.customers_by_ids(ids).await?;
+        let tags = if columns.contains(&ExportColumn::Tags) {
+            self.store.assignment_names(ids, now()).await?
+        } else {
+            Vec::new()
+        };
+        Ok(csv_rows(&customers, &tags, columns))
+    }
+
+    /// The rows of these customers added to an XLSX export.
+    pub async fn export_xlsx_rows(
+        &self,
+        export: &mut XlsxExport,
+        ids: &[String],
+        columns: &[ExportColumn],
+    ) -> SegmentResult<()> {
+        let customers = self.store.customers_by_ids(ids).await?;
+        let tags = if columns.contains(&ExportColumn::Tags) {
+            self.store.assignment_names(ids, now()).await?
+        } else {
+            Vec::new()
+        };
+        export.add(&customers, &tags)
+    }
+
+    /// The store, for callers that need a read the engine does not wrap.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+/// Whether `condition` names the segment with name key `key` directly.
+fn names_segment(condition: &Condition, key: &str) -> bool {
+    match condition {
+        Condition::And(items) | Condition::Or(items) => {
+            items.iter().any(|item| names_segment(item, key))
+        }
+        Condition::Not(inner) => names_segment(inner, key),
+        Condition::Predicate(Predicate::InSegment(name)) => text::key(name) == key,
+        Condition::Predicate(_) => false,
+    }
+}
+
+fn group(assignments: &[LiveAssignment]) -> HashMap<&str, Vec<&LiveAssignment>> {
+    let mut by_customer: HashMap<&str, Vec<&LiveAssignment>> = HashMap::new();
+    for assignment in assignments {
+        by_customer
+            .entry(assignment.customer_id.as_str())
+            .or_default()
+            .push(assignment);
+    }
+    by_customer
+}
+
+/// Loads every customer with its live assignments into a fresh index.
+async fn build(store: &Store, epoch: u64) -> SegmentResult<IndexState> {
+    let mut state = IndexState::default();
+    state.epoch = epoch;
+    for (tag, _) in store.catalogue_tags().await? {
+        state.set_tag_type(&tag.id, tag.value_type);
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let at = now();
+        let customers = store.customers_after(after.as_deref(), PAGE).await?;
+        let Some(last) = customers.last() else {
+            break;
+        };
+        after = Some(last.id.clone());
+        let ids: Vec<String> = customers.iter().map(|c| c.id.clone()).collect();
+        let assignments = store.live_assignments(&ids, at).await?;
+        let by_customer = group(&assignments);
+        for customer in &customers {
+            let held = by_customer
+                .get(customer.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            state.load_customer(customer, held, at);
+        }
+    }
+    Ok(state)
+}

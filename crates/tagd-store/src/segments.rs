@@ -1,0 +1,541 @@
+//! Segments (saved conditions and static snapshots), and the reads the
+//! segment index and the reference evaluator need: customers with their live
+//! tags and purchase lines by id, and the changes made since a moment (by
+//! this or another server) that the index follows.
+
+use std::collections::BTreeSet;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use tagd_core::ids::new_id;
+use tagd_core::paging::{PageRequest, finish_page};
+use tagd_core::segments::{Segment, SegmentKind};
+use tagd_core::tags::Tag;
+use tagd_core::text;
+
+use crate::db::{BatchInsert as _, IN_CHUNK, now, with_conn, write_transaction};
+use crate::error::{StoreError, StoreResult};
+use crate::schema::{
+    categories, customer_tags, customers, purchase_items, segment_members, segment_sizes, segments,
+    tag_history, tags,
+};
+use crate::tags::{TagRow, page_limit};
+use crate::{Page, Store};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = segments)]
+pub(crate) struct SegmentRow {
+    pub id: String,
+    pub name: String,
+    pub name_key: String,
+    pub description: String,
+    pub kind: String,
+    pub condition_text: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl SegmentRow {
+    fn into_segment(self) -> StoreResult<Segment> {
+        let kind = self
+            .kind
+            .parse()
+            .map_err(|e: String| StoreError::Corrupt(format!("segment {}: {e}", self.id)))?;
+        Ok(Segment {
+            id: self.id,
+            name: self.name,
+            description: self.description,
+            kind,
+            condition: self.condition_text,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = segment_members)]
+pub(crate) struct SegmentMemberRow {
+    pub segment_id: String,
+    pub customer_id: String,
+}
+
+/// A segment to create; name and description already normalised, the
+/// condition already checked and printed canonically.
+#[derive(Debug, Clone)]
+pub struct NewSegment {
+    pub name: String,
+    pub description: String,
+    pub kind: SegmentKind,
+    pub condition: String,
+}
+
+/// What `UpdateSegment` changes (`None`: kept).
+#[derive(Debug, Clone, Default)]
+pub struct SegmentPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub condition: Option<String>,
+}
+
+/// A live assignment, as the index holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveAssignment {
+    pub customer_id: String,
+    pub tag_id: String,
+    pub value: Option<String>,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+/// A live assignment with the names an export prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentName {
+    pub customer_id: String,
+    pub category: String,
+    pub tag: String,
+    pub value: Option<String>,
+}
+
+/// One order line: what `purchases(…)` and `spent(…)` count and sum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurchaseLine {
+    pub customer_id: String,
+    pub category: String,
+    pub day: NaiveDate,
+    pub amount_cents: i64,
+}
+
+/// The changes recorded at or after a moment: tag history rows (id,
+/// customer, time) and customers whose row changed (id, `updated_at`).
+#[derive(Debug, Clone, Default)]
+pub struct RecentChanges {
+    pub history: Vec<(String, String, NaiveDateTime)>,
+    pub customers: Vec<(String, NaiveDateTime)>,
+}
+
+fn segment_not_found(id: &str) -> StoreError {
+    StoreError::not_found("segment", id)
+}
+
+impl Store {
+    /// Creates a segment; a name whose case-folded key is taken is ALREADY_EXISTS.
+    pub async fn create_segment(&self, new: &NewSegment) -> StoreResult<Segment> {
+        let at = now();
+        let row = SegmentRow {
+            id: new_id(),
+            name: new.name.clone(),
+            name_key: text::key(&new.name),
+            description: new.description.clone(),
+            kind: new.kind.as_str().to_owned(),
+            condition_text: new.condition.clone(),
+            created_at: at,
+            updated_at: at,
+        };
+        let inserted = &row;
+        write_transaction!(self, |conn| {
+            let taken: i64 = segments::table
+                .filter(segments::name_key.eq(&inserted.name_key))
+                .count()
+                .get_result(conn)
+                .await?;
+            if taken > 0 {
+                return Err(name_taken(&inserted.name));
+            }
+            diesel::insert_into(segments::table)
+                .values(inserted)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })?;
+        row.into_segment()
+    }
+
+    pub async fn get_segment(&self, id: &str) -> StoreResult<Segment> {
+        let row: Option<SegmentRow> = with_conn!(self, |conn| {
+            segments::table
+                .filter(segments::id.eq(id))
+                .select(SegmentRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        row.ok_or_else(|| segment_not_found(id))?.into_segment()
+    }
+
+    /// Segments in id (creation) order.
+    pub async fn list_segments(&self, page: &PageRequest) -> StoreResult<Page<Segment>> {
+        let mut rows: Vec<SegmentRow> = with_conn!(self, |conn| {
+            let mut query = segments::table
+                .select(SegmentRow::as_select())
+                .order(segments::id)
+                .limit(page_limit(page))
+                .into_boxed();
+            if let Some(after) = &page.after {
+                query = query.filter(segments::id.gt(after.clone()));
+            }
+            query.load(conn).await?
+        });
+        let next_page_token = finish_page(&mut rows, page.size, |row| row.id.clone());
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(SegmentRow::into_segment)
+                .collect::<StoreResult<_>>()?,
+            next_page_token,
+        })
+    }
+
+    /// Every segment (the catalogue conditions are bound against).
+    pub async fn all_segments(&self) -> StoreResult<Vec<Segment>> {
+        let rows: Vec<SegmentRow> = with_conn!(self, |conn| {
+            segments::table
+                .select(SegmentRow::as_select())
+                .order(segments::id)
+                .load(conn)
+                .await?
+        });
+        rows.into_iter().map(SegmentRow::into_segment).collect()
+    }
+
+    /// Applies `patch`; the caller has checked the new condition and that no
+    /// other segment names this one when it is renamed.
+    pub async fn update_segment(&self, id: &str, patch: &SegmentPatch) -> StoreResult<Segment> {
+        write_transaction!(self, |conn| {
+            let mut row: SegmentRow = segments::table
+                .filter(segments::id.eq(id))
+                .select(SegmentRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| segment_not_found(id))?;
+            if let Some(name) = &patch.name {
+                let name_key = text::key(name);
+                let taken: i64 = segments::table
+                    .filter(segments::name_key.eq(&name_key))
+                    .filter(segments::id.ne(id))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if taken > 0 {
+                    return Err(name_taken(name));
+                }
+                row.name = name.clone();
+                row.name_key = name_key;
+            }
+            if let Some(description) = &patch.description {
+                row.description = description.clone();
+            }
+            if let Some(condition) = &patch.condition {
+                row.condition_text = condition.clone();
+            }
+            row.updated_at = now();
+            diesel::update(segments::table.filter(segments::id.eq(id)))
+                .set((
+                    segments::name.eq(&row.name),
+                    segments::name_key.eq(&row.name_key),
+                    segments::description.eq(&row.description),
+                    segments::condition_text.eq(&row.condition_text),
+                    segments::updated_at.eq(row.updated_at),
+                ))
+                .execute(conn)
+                .await?;
+            row.into_segment()
+        })
+    }
+
+    /// Deletes a segment with its frozen members and its sizes.
+    pub async fn delete_segment(&self, id: &str) -> StoreResult<()> {
+        write_transaction!(self, |conn| {
+            let deleted = diesel::delete(segments::table.filter(segments::id.eq(id)))
+                .execute(conn)
+                .await?;
+            if deleted == 0 {
+                return Err(segment_not_found(id));
+            }
+            diesel::delete(segment_members::table.filter(segment_members::segment_id.eq(id)))
+                .execute(conn)
+                .await?;
+            diesel::delete(segment_sizes::table.filter(segment_sizes::segment_id.eq(id)))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Creates the static segment `new` holding `members`, and records the
+    /// size of `source` (and of the snapshot) now, in one transaction.
+    pub async fn snapshot_segment(
+        &self,
+        source_id: &str,
+        new: &NewSegment,
+        members: &[String],
+    ) -> StoreResult<Segment> {
+        let at = now();
+        let row = SegmentRow {
+            id: new_id(),
+            name: new.name.clone(),
+            name_key: text::key(&new.name),
+            description: new.description.clone(),
+            kind: SegmentKind::Static.as_str().to_owned(),
+            condition_text: new.condition.clone(),
+            created_at: at,
+            updated_at: at,
+        };
+        let member_rows: Vec<SegmentMemberRow> = members
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|customer_id| SegmentMemberRow {
+                segment_id: row.id.clone(),
+                customer_id: customer_id.clone(),
+            })
+            .collect();
+        let count = i64::try_from(member_rows.len()).unwrap_or(i64::MAX);
+        let (inserted, member_rows) = (&row, &member_rows);
+        write_transaction!(self, |conn| {
+            let taken: i64 = segments::table
+                .filter(segments::name_key.eq(&inserted.name_key))
+                .count()
+                .get_result(conn)
+                .await?;
+            if taken > 0 {
+                return Err(name_taken(&inserted.name));
+            }
+            diesel::insert_into(segments::table)
+                .values(inserted)
+                .execute(conn)
+                .await?;
+            conn.insert_segment_member_rows(member_rows).await?;
+            for segment_id in [source_id, inserted.id.as_str()] {
+                diesel::insert_into(segment_sizes::table)
+                    .values((
+                        segment_sizes::segment_id.eq(segment_id),
+                        segment_sizes::measured_at.eq(at),
+                        segment_sizes::member_count.eq(count),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(())
+        })?;
+        row.into_segment()
+    }
+
+    /// The frozen members of a static segment that still exist, in id order.
+    pub async fn static_members(&self, segment_id: &str) -> StoreResult<Vec<String>> {
+        Ok(with_conn!(self, |conn| {
+            segment_members::table
+                .inner_join(customers::table.on(customers::id.eq(segment_members::customer_id)))
+                .filter(segment_members::segment_id.eq(segment_id))
+                .select(segment_members::customer_id)
+                .order(segment_members::customer_id)
+                .load(conn)
+                .await?
+        }))
+    }
+
+    /// A segment's recorded sizes, oldest first.
+    pub async fn segment_sizes(&self, segment_id: &str) -> StoreResult<Vec<(NaiveDateTime, u64)>> {
+        let rows: Vec<(NaiveDateTime, i64)> = with_conn!(self, |conn| {
+            segment_sizes::table
+                .filter(segment_sizes::segment_id.eq(segment_id))
+                .select((segment_sizes::measured_at, segment_sizes::member_count))
+                .order(segment_sizes::measured_at)
+                .load(conn)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(at, count)| (at, u64::try_from(count).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Every tag with its category's name.
+    pub async fn catalogue_tags(&self) -> StoreResult<Vec<(Tag, String)>> {
+        let rows: Vec<(TagRow, String)> = with_conn!(self, |conn| {
+            tags::table
+                .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
+                .select((TagRow::as_select(), categories::name))
+                .order(tags::id)
+                .load(conn)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(row, category)| Ok((row.into_tag()?, category)))
+            .collect()
+    }
+
+    /// The assignments of these customers that are live at `at`.
+    pub async fn live_assignments(
+        &self,
+        customer_ids: &[String],
+        at: NaiveDateTime,
+    ) -> StoreResult<Vec<LiveAssignment>> {
+        type Row = (String, String, Option<String>, Option<NaiveDateTime>);
+        let rows: Vec<Row> = with_conn!(self, |conn| {
+            let mut rows = Vec::new();
+            for chunk in customer_ids.chunks(IN_CHUNK) {
+                let loaded: Vec<Row> = customer_tags::table
+                    .filter(customer_tags::customer_id.eq_any(chunk))
+                    .filter(
+                        customer_tags::expires_at
+                            .is_null()
+                            .or(customer_tags::expires_at.gt(at)),
+                    )
+                    .select((
+                        customer_tags::customer_id,
+                        customer_tags::tag_id,
+                        customer_tags::value,
+                        customer_tags::expires_at,
+                    ))
+                    .load(conn)
+                    .await?;
+                rows.extend(loaded);
+            }
+            rows
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(customer_id, tag_id, value, expires_at)| LiveAssignment {
+                customer_id,
+                tag_id,
+                value,
+                expires_at,
+            })
+            .collect())
+    }
+
+    /// The live assignments of these customers with tag and category names.
+    pub async fn assignment_names(
+        &self,
+        customer_ids: &[String],
+        at: NaiveDateTime,
+    ) -> StoreResult<Vec<AssignmentName>> {
+        type Row = (String, String, String, Option<String>);
+        let rows: Vec<Row> = with_conn!(self, |conn| {
+            let mut rows = Vec::new();
+            for chunk in customer_ids.chunks(IN_CHUNK) {
+                let loaded: Vec<Row> = customer_tags::table
+                    .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
+                    .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
+                    .filter(customer_tags::customer_id.eq_any(chunk))
+                    .filter(
+                        customer_tags::expires_at
+                            .is_null()
+                            .or(customer_tags::expires_at.gt(at)),
+                    )
+                    .select((
+                        customer_tags::customer_id,
+                        categories::name,
+                        tags::name,
+                        customer_tags::value,
+                    ))
+                    .order((customer_tags::customer_id, categories::name, tags::name))
+                    .load(conn)
+                    .await?;
+                rows.extend(loaded);
+            }
+            rows
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(customer_id, category, tag, value)| AssignmentName {
+                customer_id,
+                category,
+                tag,
+                value,
+            })
+            .collect())
+    }
+
+    /// The order lines of these customers.
+    pub async fn purchase_lines(&self, customer_ids: &[String]) -> StoreResult<Vec<PurchaseLine>> {
+        type Row = (String, String, NaiveDateTime, i64, i64);
+        let rows: Vec<Row> = with_conn!(self, |conn| {
+            let mut rows = Vec::new();
+            for chunk in customer_ids.chunks(IN_CHUNK) {
+                let loaded: Vec<Row> = purchase_items::table
+                    .filter(purchase_items::customer_id.eq_any(chunk))
+                    .select((
+                        purchase_items::customer_id,
+                        purchase_items::category,
+                        purchase_items::ordered_at,
+                        purchase_items::quantity,
+                        purchase_items::unit_price_cents,
+                    ))
+                    .load(conn)
+                    .await?;
+                rows.extend(loaded);
+            }
+            rows
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(customer_id, category, ordered_at, quantity, unit_price)| PurchaseLine {
+                    customer_id,
+                    category,
+                    day: ordered_at.date(),
+                    amount_cents: quantity.saturating_mul(unit_price),
+                },
+            )
+            .collect())
+    }
+
+    /// Ids of customers after `after`, in id order.
+    pub async fn customer_ids_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(with_conn!(self, |conn| {
+            let mut query = customers::table
+                .select(customers::id)
+                .order(customers::id)
+                .limit(limit)
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(customers::id.gt(after.to_owned()));
+            }
+            query.load(conn).await?
+        }))
+    }
+
+    /// Tag history rows and customer rows written at or after `since`
+    /// (by any server): what the segment index follows.
+    pub async fn changes_since(&self, since: NaiveDateTime) -> StoreResult<RecentChanges> {
+        Ok(with_conn!(self, |conn| {
+            let history: Vec<(String, String, NaiveDateTime)> = tag_history::table
+                .filter(tag_history::created_at.ge(since))
+                .select((
+                    tag_history::id,
+                    tag_history::customer_id,
+                    tag_history::created_at,
+                ))
+                .load(conn)
+                .await?;
+            let customers: Vec<(String, NaiveDateTime)> = customers::table
+                .filter(customers::updated_at.ge(since))
+                .select((customers::id, customers::updated_at))
+                .load(conn)
+                .await?;
+            RecentChanges { history, customers }
+        }))
+    }
+}
+
+fn name_taken(name: &str) -> StoreError {
+    StoreError::AlreadyExists(format!("a segment named {name:?} already exists"))
+}
+
+impl Store {
+    /// How many customers exist.
+    pub async fn customer_count(&self) -> StoreResult<u64> {
+        let count: i64 = with_conn!(self, |conn| {
+            customers::table.count().get_result(conn).await?
+        });
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}

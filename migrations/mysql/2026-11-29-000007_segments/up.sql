@@ -1,0 +1,34 @@
+-- Segments (saved conditions, and static snapshots of their members), their sizes over time,
+-- and the indexes the segment index follows other servers' writes by (MySQL / MariaDB).
+
+CREATE TABLE segments (
+    id VARCHAR(36) NOT NULL PRIMARY KEY,
+    name VARCHAR(200) NOT NULL,
+    name_key VARCHAR(200) NOT NULL,
+    description TEXT NOT NULL,
+    kind VARCHAR(16) NOT NULL,
+    -- MEDIUMTEXT: a condition may be 64 KB, and TEXT stops one byte short.
+    condition_text MEDIUMTEXT NOT NULL,
+    created_at DATETIME(6) NOT NULL,
+    updated_at DATETIME(6) NOT NULL,
+    UNIQUE KEY segments_name_key (name_key)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- The frozen members of a static segment.
+CREATE TABLE segment_members (
+    segment_id VARCHAR(36) NOT NULL,
+    customer_id VARCHAR(36) NOT NULL,
+    PRIMARY KEY (segment_id, customer_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- A segment's member count at a moment (written by every snapshot).
+CREATE TABLE segment_sizes (
+    segment_id VARCHAR(36) NOT NULL,
+    measured_at DATETIME(6) NOT NULL,
+    member_count BIGINT NOT NULL,
+    PRIMARY KEY (segment_id, measured_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- The segment index of every server reads recent changes by time.
+CREATE INDEX tag_history_created ON tag_history (created_at);
+CREATE INDEX customers_updated ON customers (updated_at);
