@@ -628,6 +628,40 @@ async fn snapshots_freeze_exports_stream_and_comparisons_overlap(backend: Backen
     assert_eq!(count(&server, &high.id).await.count, 4);
     assert_eq!(count(&server, &frozen.id).await.count, 3);
     assert_eq!(members(&server, &frozen.id, 2).await, before);
+    // A second snapshot records the grown size: GetTagStats shows the segment over time.
+    server
+        .segments()
+        .snapshot_segment(pb::SnapshotSegmentRequest {
+            segment_id: high.id.clone(),
+            name: "高价值 十二月".into(),
+            description: String::new(),
+        })
+        .await
+        .unwrap();
+    let stats = server
+        .tags_as(As::Reader)
+        .get_tag_stats(pb::GetTagStatsRequest {
+            include_segments: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let over_time = stats
+        .segments
+        .iter()
+        .find(|s| s.segment_id == high.id)
+        .unwrap();
+    assert_eq!(over_time.segment_name, "高价值");
+    assert_eq!(
+        over_time
+            .sizes
+            .iter()
+            .map(|s| s.members)
+            .collect::<Vec<_>>(),
+        vec![3, 4],
+        "oldest first"
+    );
     assert_status(
         server
             .segments()

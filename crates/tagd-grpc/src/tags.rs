@@ -258,7 +258,27 @@ impl TagService for Tags {
             .tag_stats(&scope, top_n, buckets)
             .await
             .or_status()?;
+        let mut segments = Vec::new();
+        if request.include_segments {
+            let mut all = self.store.all_segments().await.or_status()?;
+            all.sort_by(|a, b| a.name.cmp(&b.name));
+            for segment in all {
+                let sizes = self.store.segment_sizes(&segment.id).await.or_status()?;
+                segments.push(pb::SegmentSizeHistory {
+                    segment_id: segment.id,
+                    segment_name: segment.name,
+                    sizes: sizes
+                        .into_iter()
+                        .map(|(at, members)| pb::SegmentSizeAt {
+                            measured_at: Some(convert::timestamp(at)),
+                            members,
+                        })
+                        .collect(),
+                });
+            }
+        }
         Ok(Response::new(pb::GetTagStatsResponse {
+            segments,
             total_customers: report.total_customers,
             computed_at: Some(convert::timestamp(report.computed_at)),
             tags: report
