@@ -546,6 +546,9 @@ pub enum TagsCommand {
         /// Histogram buckets per number tag (1..100)
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
         buckets: Option<u32>,
+        /// Also each segment's size over time (from its snapshots)
+        #[arg(long)]
+        segments: bool,
     },
     /// List tags, all or of one category
     List {

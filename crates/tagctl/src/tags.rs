@@ -110,6 +110,7 @@ pub async fn run(
             tag,
             top,
             buckets,
+            segments,
         } => {
             let report = client
                 .get_tag_stats(pb::GetTagStatsRequest {
@@ -117,12 +118,21 @@ pub async fn run(
                     category_id: category.unwrap_or_default(),
                     top_values: top.unwrap_or(0),
                     histogram_buckets: buckets.unwrap_or(0),
+                    include_segments: segments,
                 })
                 .await?
                 .into_inner();
             let total = report.total_customers;
             let rows: Vec<TagStatsView> = report.tags.into_iter().map(TagStatsView::from).collect();
             out.list(&rows)?;
+            if segments {
+                let sizes: Vec<SegmentSizesView> = report
+                    .segments
+                    .into_iter()
+                    .map(SegmentSizesView::from)
+                    .collect();
+                out.list(&sizes)?;
+            }
             out.note(&format!("{total} customers in all"))
         }
         TagsCommand::List { category, paging } => {
@@ -318,6 +328,44 @@ impl View for TagStatsView {
                 .map(|(source, n)| format!("{source}: {n}"))
                 .collect::<Vec<_>>()
                 .join(", "),
+        ]
+    }
+}
+
+/// A segment's recorded sizes, as `tags stats --segments` shows them.
+#[derive(Debug, Serialize)]
+pub struct SegmentSizesView {
+    pub segment_id: String,
+    pub segment: String,
+    /// (when, members), oldest first.
+    pub sizes: Vec<(Option<Time>, u64)>,
+}
+
+impl From<pb::SegmentSizeHistory> for SegmentSizesView {
+    fn from(history: pb::SegmentSizeHistory) -> Self {
+        SegmentSizesView {
+            segment_id: history.segment_id,
+            segment: history.segment_name,
+            sizes: history
+                .sizes
+                .into_iter()
+                .map(|size| (Time::from_proto(size.measured_at.as_ref()), size.members))
+                .collect(),
+        }
+    }
+}
+
+impl View for SegmentSizesView {
+    const COLUMNS: &'static [&'static str] = &["SEGMENT", "SIZE OVER TIME"];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.segment.clone(),
+            self.sizes
+                .iter()
+                .map(|(at, members)| format!("{}: {members}", cell(at.as_ref())))
+                .collect::<Vec<_>>()
+                .join("\n"),
         ]
     }
 }
