@@ -156,6 +156,25 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// Change rows a poll may read before the follower slows down.
+const CALM_POLL_ROWS: usize = 2_000;
+/// The longest the follower waits between polls however busy the store is.
+const BUSIEST_POLL_DELAY: Duration = Duration::from_secs(5);
+
+/// How long to wait after a poll that read `rows` change rows: the configured interval while
+/// the store is calm, growing with the rows read (each poll re-reads the whole lag window)
+/// up to [`BUSIEST_POLL_DELAY`].
+fn poll_delay(interval: Duration, rows: usize) -> Duration {
+    if rows <= CALM_POLL_ROWS {
+        return interval;
+    }
+    let factor = u32::try_from(rows / CALM_POLL_ROWS).unwrap_or(u32::MAX);
+    interval
+        .saturating_mul(factor)
+        .min(BUSIEST_POLL_DELAY)
+        .max(interval)
+}
+
 fn lag() -> chrono::Duration {
     chrono::Duration::from_std(LAG).unwrap_or(chrono::Duration::seconds(5))
 }
@@ -201,8 +220,10 @@ impl Segments {
     /// Follows the store until the task is dropped: polls, reconciles and
     /// rebuilds on their intervals. Errors are logged and retried.
     pub async fn follow(self: Arc<Self>) {
-        let mut poll = tokio::time::interval(self.settings.poll_interval);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Not an interval: after a poll that read a large window (a bulk import or cleanse is
+        // writing), the next one waits longer, so the follower does not re-read the same
+        // recent rows many times a second while they pour in.
+        let mut next_poll = tokio::time::Instant::now() + self.settings.poll_interval;
         let mut reconcile = tokio::time::interval(self.settings.reconcile_interval);
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rebuild = tokio::time::interval(self.settings.rebuild_interval);
@@ -212,7 +233,13 @@ impl Segments {
         rebuild.tick().await;
         loop {
             let result = tokio::select! {
-                _ = poll.tick() => self.poll().await,
+                () = tokio::time::sleep_until(next_poll) => {
+                    let polled = self.poll_counting().await;
+                    let read = polled.as_ref().map_or(0, |rows| *rows);
+                    next_poll = tokio::time::Instant::now()
+                        + poll_delay(self.settings.poll_interval, read);
+                    polled.map(|_| ())
+                }
                 _ = reconcile.tick() => self.reconcile().await,
                 _ = rebuild.tick() => self.rebuild().await,
             };
@@ -224,15 +251,21 @@ impl Segments {
 
     /// Applies the changes made since the last poll by any server.
     pub async fn poll(&self) -> SegmentResult<()> {
+        self.poll_counting().await.map(|_| ())
+    }
+
+    /// [`Segments::poll`], answering how many change rows it read.
+    async fn poll_counting(&self) -> SegmentResult<usize> {
         let mut follower = self.follower.lock().await;
         self.poll_locked(&mut follower).await
     }
 
-    async fn poll_locked(&self, follower: &mut Follower) -> SegmentResult<()> {
+    async fn poll_locked(&self, follower: &mut Follower) -> SegmentResult<usize> {
         let generation = self.store.write_generation();
         let started = now();
         let since = follower.since.min(started) - lag();
         let changes = self.store.changes_since(since).await?;
+        let read = changes.history.len() + changes.customers.len();
         let mut touched = BTreeSet::new();
         for (id, customer, at) in changes.history {
             if follower.seen_history.insert(id, at).is_none() {
@@ -256,7 +289,7 @@ impl Segments {
         follower.seen_customers.retain(|_, at| *at >= horizon);
         follower.since = started;
         self.synced_generation.store(generation, Ordering::Release);
-        Ok(())
+        Ok(read)
     }
 
     /// Runs a poll first when this process has written since the last one,
@@ -375,7 +408,7 @@ impl Segments {
         follower.since = follower.since.min(started);
         follower.seen_history.clear();
         follower.seen_customers.clear();
-        self.poll_locked(&mut follower).await
+        self.poll_locked(&mut follower).await.map(|_| ())
     }
 
     /// The catalogue conditions are bound against, as stored now.
@@ -900,4 +933,27 @@ async fn build(store: &Store, epoch: u64) -> SegmentResult<IndexState> {
         }
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_follower_slows_down_only_while_many_rows_change() {
+        let interval = Duration::from_millis(200);
+        assert_eq!(poll_delay(interval, 0), interval);
+        assert_eq!(poll_delay(interval, CALM_POLL_ROWS), interval);
+        assert_eq!(
+            poll_delay(interval, 10 * CALM_POLL_ROWS),
+            Duration::from_secs(2)
+        );
+        assert_eq!(poll_delay(interval, 1_000_000), BUSIEST_POLL_DELAY);
+        let slow = Duration::from_secs(30);
+        assert_eq!(
+            poll_delay(slow, 1_000_000),
+            slow,
+            "never faster than configured"
+        );
+    }
 }
