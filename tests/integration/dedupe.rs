@@ -560,6 +560,14 @@ async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backen
 
     let applied = run_dedupe(&server, pb::StartDedupeRequest::default()).await;
     assert_eq!(applied.progress.unwrap_or_default().merged, 1);
+    // Incremental: with nobody created or changed since, the next run compares nothing.
+    let idle = run_dedupe(&server, pb::StartDedupeRequest::default()).await;
+    let idle = idle.progress.unwrap_or_default();
+    assert_eq!(
+        (idle.rows_read, idle.comparisons, idle.merged),
+        (4, 0, 0),
+        "{idle:?}"
+    );
     assert_eq!(all_customers(&server).await.len(), 4);
     let survivor = get(&server, &zhang_again.id).await;
     assert!(survivor.id == zhang.id || survivor.id == zhang_again.id);

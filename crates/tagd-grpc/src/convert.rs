@@ -53,6 +53,15 @@ pub(crate) fn id(field: &str, value: &str) -> Result<String, Status> {
 }
 
 /// A required sub-message.
+/// An optional id filter: empty means none, anything else must be a well-formed id.
+pub(crate) fn optional_id(field: &str, value: &str) -> Result<Option<String>, Status> {
+    if value.trim().is_empty() {
+        Ok(None)
+    } else {
+        id(field, value).map(Some)
+    }
+}
+
 pub(crate) fn required<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T, Status> {
     value.ok_or_else(|| invalid(field, "must be set"))
 }

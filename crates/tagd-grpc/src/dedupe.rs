@@ -12,7 +12,7 @@ use tagd_proto::v1::{self as pb};
 use tagd_store::{Candidate, MergeFilter, MergeRecord, MergeRequest, Resolution, Store};
 use tonic::{Request, Response, Status};
 
-use crate::convert::{self, id, invalid, timestamp};
+use crate::convert::{self, id, invalid, optional_id, timestamp};
 use crate::customers::{partial_fields, raw_fields};
 use crate::error::OrStatus;
 use crate::jobs::job;
@@ -288,13 +288,6 @@ impl DedupeService for Dedupe {
         let request = request.into_inner();
         let page = PageRequest::parse(request.page_size, &request.page_token).or_status()?;
         // Checked as ids: the customer filter matches inside the stored JSON list of merged ids.
-        let optional_id = |field: &str, raw: &str| -> Result<Option<String>, Status> {
-            if raw.trim().is_empty() {
-                Ok(None)
-            } else {
-                id(field, raw).map(Some)
-            }
-        };
         let filter = MergeFilter {
             customer_id: optional_id("customer_id", &request.customer_id)?,
             job_id: optional_id("job_id", &request.job_id)?,

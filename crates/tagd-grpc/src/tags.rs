@@ -11,7 +11,7 @@ use tagd_proto::v1::{self as pb};
 use tagd_store::{CategoryPatch, NewCategory, NewTag, Store, TagPatch, TagStatsScope};
 use tonic::{Request, Response, Status};
 
-use crate::convert::{self, id, invalid, mask_paths, required, unknown_path};
+use crate::convert::{self, id, invalid, mask_paths, optional_id, required, unknown_path};
 use crate::error::OrStatus;
 use crate::middleware::actor;
 
@@ -138,11 +138,7 @@ impl TagService for Tags {
     ) -> Result<Response<pb::ListTagsResponse>, Status> {
         let request = request.into_inner();
         let page = PageRequest::parse(request.page_size, &request.page_token).or_status()?;
-        let category_id = if request.category_id.is_empty() {
-            None
-        } else {
-            Some(id("category_id", &request.category_id)?)
-        };
+        let category_id = optional_id("category_id", &request.category_id)?;
         let page = self
             .store
             .list_tags(category_id.as_deref(), &page)
@@ -219,13 +215,6 @@ impl TagService for Tags {
         request: Request<pb::GetTagStatsRequest>,
     ) -> Result<Response<pb::GetTagStatsResponse>, Status> {
         let request = request.into_inner();
-        let optional_id = |field: &str, raw: &str| -> Result<Option<String>, Status> {
-            if raw.is_empty() {
-                Ok(None)
-            } else {
-                id(field, raw).map(Some)
-            }
-        };
         let scope = TagStatsScope {
             tag_id: optional_id("tag_id", &request.tag_id)?,
             category_id: optional_id("category_id", &request.category_id)?,

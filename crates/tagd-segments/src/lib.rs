@@ -351,7 +351,7 @@ impl Segments {
     /// server, and loads customers that appeared without a change the
     /// follower reads (an unmerge restores rows as they were).
     pub async fn reconcile(&self) -> SegmentResult<()> {
-        let stored = self.store.customer_count().await?;
+        let stored = self.store.count_customers().await?;
         if stored == self.read().index.customer_count() {
             return Ok(());
         }

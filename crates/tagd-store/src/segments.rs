@@ -529,13 +529,3 @@ impl Store {
 fn name_taken(name: &str) -> StoreError {
     StoreError::AlreadyExists(format!("a segment named {name:?} already exists"))
 }
-
-impl Store {
-    /// How many customers exist.
-    pub async fn customer_count(&self) -> StoreResult<u64> {
-        let count: i64 = with_conn!(self, |conn| {
-            customers::table.count().get_result(conn).await?
-        });
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-}
