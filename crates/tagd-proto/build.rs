@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "metrics.proto",
         "cleanse.proto",
         "segments.proto",
+        "rules.proto",
     ]
     .map(|name| proto_root.join("tagd/v1").join(name));
     for file in &files {

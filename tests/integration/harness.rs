@@ -14,6 +14,7 @@ use tagd_proto::v1::interaction_service_client::InteractionServiceClient;
 use tagd_proto::v1::job_service_client::JobServiceClient;
 use tagd_proto::v1::metrics_service_client::MetricsServiceClient;
 use tagd_proto::v1::purchase_service_client::PurchaseServiceClient;
+use tagd_proto::v1::rule_service_client::RuleServiceClient;
 use tagd_proto::v1::segment_service_client::SegmentServiceClient;
 use tagd_proto::v1::tag_service_client::TagServiceClient;
 use tagd_proto::v1::tagging_service_client::TaggingServiceClient;
@@ -159,6 +160,25 @@ impl Database {
             }
         };
         count.n
+    }
+}
+
+impl Database {
+    /// Runs a statement beside the running server (to stand in for time passing).
+    pub async fn execute(&self, sql: &str) {
+        use diesel::prelude::*;
+        match &self.mysql_name {
+            Some(_) => {
+                let mut conn = AsyncMysqlConnection::establish(&self.url).await.unwrap();
+                conn.batch_execute(sql).await.unwrap();
+            }
+            None => {
+                use diesel::connection::SimpleConnection as _;
+                let path = self.url.strip_prefix("sqlite://").unwrap();
+                let mut conn = SqliteConnection::establish(path).unwrap();
+                conn.batch_execute(sql).unwrap();
+            }
+        }
     }
 }
 
@@ -410,6 +430,14 @@ impl TestServer {
 
     pub fn segments_as(&self, who: As) -> SegmentServiceClient<InterceptedService<Channel, Auth>> {
         SegmentServiceClient::with_interceptor(self.channel(), Auth(who))
+    }
+
+    pub fn rules(&self) -> RuleServiceClient<InterceptedService<Channel, Auth>> {
+        self.rules_as(As::Admin)
+    }
+
+    pub fn rules_as(&self, who: As) -> RuleServiceClient<InterceptedService<Channel, Auth>> {
+        RuleServiceClient::with_interceptor(self.channel(), Auth(who))
     }
 
     pub fn metrics_as(&self, who: As) -> MetricsServiceClient<InterceptedService<Channel, Auth>> {

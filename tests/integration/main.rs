@@ -16,5 +16,6 @@ mod customers;
 mod dedupe;
 mod imports;
 mod operations;
+mod rules;
 mod segments;
 mod tagging;

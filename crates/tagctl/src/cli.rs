@@ -106,6 +106,128 @@ pub enum Command {
     /// Segments (客户分群): saved conditions; count, list, snapshot, export and compare their members
     #[command(subcommand, visible_alias = "segment", long_about = SEGMENTS_HELP)]
     Segments(SegmentsCommand),
+    /// Tag rules (规则打标): a tag kept on whoever matches a condition, on a schedule; templates
+    #[command(subcommand, visible_alias = "rule", long_about = RULES_HELP)]
+    Rules(RulesCommand),
+}
+
+const RULES_HELP: &str = "\
+Tag rules (规则打标): a rule keeps a tag (and value) on exactly the customers who match
+its condition (the condition language of segments), removing it from those who stop
+matching. A rule never replaces a tag set by hand, an import or a merge unless
+--overrides-manual; every change is in the tag history with source rule.
+
+Templates install ready-made rules in one call:
+  value-tier  价值等级 高/中/低价值 by spending quantiles
+  rfm         R分 F分 M分 (1–5) and the eight RFM classes (RFM分类)
+  lifecycle   生命周期 潜在客户 / 初次接触 / 意向客户 / 成交客户 / 老客户
+  churn-risk  流失风险 高/中 from a falling purchase frequency";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TemplateArg {
+    ValueTier,
+    Rfm,
+    Lifecycle,
+    ChurnRisk,
+}
+
+impl TemplateArg {
+    pub fn to_proto(self) -> pb::RuleTemplate {
+        match self {
+            TemplateArg::ValueTier => pb::RuleTemplate::ValueTier,
+            TemplateArg::Rfm => pb::RuleTemplate::Rfm,
+            TemplateArg::Lifecycle => pb::RuleTemplate::Lifecycle,
+            TemplateArg::ChurnRisk => pb::RuleTemplate::ChurnRisk,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List rules (with their last run)
+    List {
+        /// Only the rules that set this tag
+        #[arg(long, value_name = "TAG_ID")]
+        tag: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// One rule with its condition, schedule and last run
+    Get { rule_id: String },
+    /// Create a rule
+    Create {
+        name: String,
+        /// The tag the rule sets
+        #[arg(long, value_name = "TAG_ID")]
+        tag: String,
+        /// The value it sets (none for a flag tag)
+        #[arg(long, default_value = "")]
+        value: String,
+        #[command(flatten)]
+        condition: ConditionArgs,
+        /// Run every SECONDS (60 to a year); default: only when asked
+        #[arg(long, value_name = "SECONDS")]
+        every: Option<u64>,
+        /// Replace assignments made by hand, imports and merges too
+        #[arg(long)]
+        overrides_manual: bool,
+        /// Create it disabled
+        #[arg(long)]
+        disabled: bool,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Change a rule's name, description, value, condition, schedule or switches
+    Update {
+        rule_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        value: Option<String>,
+        #[command(flatten)]
+        condition: ConditionArgs,
+        /// Run every SECONDS; 0: only when asked
+        #[arg(long, value_name = "SECONDS")]
+        every: Option<u64>,
+        #[arg(long, value_name = "BOOL")]
+        overrides_manual: Option<bool>,
+        #[arg(long, value_name = "BOOL")]
+        enabled: Option<bool>,
+    },
+    /// Delete a rule (its tags stay unless --remove-assignments)
+    Delete {
+        rule_id: String,
+        #[arg(long)]
+        remove_assignments: bool,
+    },
+    /// What running a rule now would change, without changing anything
+    Preview {
+        rule_id: String,
+        /// Customer ids to show per list
+        #[arg(long, default_value_t = 10)]
+        sample: u32,
+    },
+    /// Run one rule now, or every enabled rule
+    Run { rule_id: Option<String> },
+    /// A rule's runs, newest first
+    Runs {
+        rule_id: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Install a ready-made template (its category, tags and rules)
+    Install {
+        #[arg(value_enum)]
+        template: TemplateArg,
+        /// Run the installed rules every SECONDS (default: daily)
+        #[arg(long, value_name = "SECONDS")]
+        every: Option<u64>,
+        /// Install again: recompute thresholds, update the rules in place
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 const SEGMENTS_HELP: &str = "\

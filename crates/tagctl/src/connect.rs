@@ -10,6 +10,7 @@ use tagd_proto::v1::interaction_service_client::InteractionServiceClient;
 use tagd_proto::v1::job_service_client::JobServiceClient;
 use tagd_proto::v1::metrics_service_client::MetricsServiceClient;
 use tagd_proto::v1::purchase_service_client::PurchaseServiceClient;
+use tagd_proto::v1::rule_service_client::RuleServiceClient;
 use tagd_proto::v1::segment_service_client::SegmentServiceClient;
 use tagd_proto::v1::tag_service_client::TagServiceClient;
 use tagd_proto::v1::tagging_service_client::TaggingServiceClient;
@@ -100,6 +101,11 @@ impl Connection {
 
     pub fn segments(&self) -> SegmentServiceClient<Authed> {
         SegmentServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn rules(&self) -> RuleServiceClient<Authed> {
+        RuleServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 

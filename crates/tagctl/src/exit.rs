@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | success |
 //! | 1 | usage or input error: bad flags, unreadable or malformed file, bad config |
-//! | 2 | the server refused the request: `INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION`; or a watched job failed or was cancelled |
+//! | 2 | the server refused the request: `INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION`; or a watched job or a rule run failed or was cancelled |
 //! | 3 | the key was refused: `UNAUTHENTICATED`, `PERMISSION_DENIED` |
 //! | 4 | the server is unreachable, `UNAVAILABLE`, or any other failure |
 //! | 130 | Ctrl-C while watching a job (the job keeps running on the server) |
@@ -28,7 +28,7 @@ Exit codes:
   1  usage or input error (bad flags, unreadable or malformed file, bad config)
   2  the server refused the request: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
      FAILED_PRECONDITION; or the job `import` / `jobs watch` followed failed or was
-     cancelled (a job that succeeded with rejected rows is 0)
+     cancelled (a job that succeeded with rejected rows is 0), or a `rules run` failed
   3  the key was refused: UNAUTHENTICATED, PERMISSION_DENIED
   4  server unreachable, UNAVAILABLE, or any other failure
   130  Ctrl-C while watching a job; the job keeps running on the server

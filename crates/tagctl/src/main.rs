@@ -21,6 +21,7 @@ mod metrics;
 mod output;
 mod paging;
 mod purchases;
+mod rules;
 mod segments;
 mod settings;
 mod tagging;
@@ -89,5 +90,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Dedupe(command) => dedupe::run(command, &connection, out).await,
         Command::Cleanse(command) => cleanse::run(command, &connection, out).await,
         Command::Segments(command) => segments::run(command, &connection, out).await,
+        Command::Rules(command) => rules::run(command, &connection, out).await,
     }
 }

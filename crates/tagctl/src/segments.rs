@@ -108,7 +108,7 @@ struct CompareView {
 }
 
 /// The condition of `--condition` or `--condition-file`, if either is given.
-fn condition(args: ConditionArgs) -> Result<Option<pb::ConditionInput>, Failure> {
+pub(crate) fn condition(args: ConditionArgs) -> Result<Option<pb::ConditionInput>, Failure> {
     let text = match (args.condition, args.condition_file) {
         (Some(text), _) => text,
         (None, Some(path)) => {
@@ -128,7 +128,7 @@ fn condition(args: ConditionArgs) -> Result<Option<pb::ConditionInput>, Failure>
     }))
 }
 
-fn required(input: Option<pb::ConditionInput>) -> Result<pb::ConditionInput, Failure> {
+pub(crate) fn required(input: Option<pb::ConditionInput>) -> Result<pb::ConditionInput, Failure> {
     input.ok_or_else(|| Failure::usage("give the condition with --condition or --condition-file"))
 }
 

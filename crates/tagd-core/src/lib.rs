@@ -14,6 +14,7 @@ pub mod merges;
 pub mod metrics;
 pub mod paging;
 pub mod purchases;
+pub mod rule_templates;
 pub mod rules;
 pub mod segments;
 pub mod tag_stats;

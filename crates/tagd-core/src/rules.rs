@@ -19,6 +19,7 @@ pub const MAX_INTERVAL_SECS: u64 = 366 * 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSpec {
     pub name: String,
+    pub description: String,
     pub tag_id: String,
     /// The value the rule sets (`None` for a flag tag).
     pub value: Option<String>,
@@ -28,12 +29,17 @@ pub struct RuleSpec {
     pub interval_secs: Option<u64>,
     /// Replace an assignment a person made by hand (otherwise such customers are left alone).
     pub overrides_manual: bool,
+    pub enabled: bool,
 }
+
+/// The longest rule description.
+pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
 
 /// Checks the parts of a rule that need no stored data (the condition and the tag are
 /// checked against the catalogue by the caller).
 pub fn check_rule(raw: RuleSpec) -> DomainResult<RuleSpec> {
     let name = text::required_name("name", &raw.name)?;
+    let description = text::free_text("description", &raw.description, MAX_DESCRIPTION_CHARS)?;
     if raw.tag_id.trim().is_empty() {
         return Err(DomainError::invalid(
             "tag_id",
@@ -43,78 +49,111 @@ pub fn check_rule(raw: RuleSpec) -> DomainResult<RuleSpec> {
     if raw.condition.trim().is_empty() {
         return Err(DomainError::invalid("condition", "must not be empty"));
     }
-    if let Some(interval) = raw.interval_secs
+    check_interval("interval_seconds", raw.interval_secs)?;
+    Ok(RuleSpec {
+        name,
+        description,
+        ..raw
+    })
+}
+
+/// A schedule interval: none, or [`MIN_INTERVAL_SECS`] to [`MAX_INTERVAL_SECS`].
+pub fn check_interval(field: &str, interval: Option<u64>) -> DomainResult<()> {
+    if let Some(interval) = interval
         && !(MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&interval)
     {
         return Err(DomainError::invalid(
-            "interval",
+            field,
             format!(
                 "{interval} s is outside {MIN_INTERVAL_SECS} s to {MAX_INTERVAL_SECS} s (a year)"
             ),
         ));
     }
-    Ok(RuleSpec { name, ..raw })
+    Ok(())
 }
 
-/// A customer's current assignment of the rule's tag.
+/// A customer's current assignment of the rule's tag or, in an exclusive
+/// category, of a rival tag of that category.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub customer_id: String,
+    pub tag_id: String,
     pub value: Option<String>,
     pub source: TagSource,
     /// For a rule's assignment, the rule's id.
     pub source_ref: String,
 }
 
+impl Holder {
+    fn is_from(&self, rule_id: &str) -> bool {
+        self.source == TagSource::Rule && self.source_ref == rule_id
+    }
+}
+
+/// The rule a plan is made for.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedRule<'a> {
+    pub id: &'a str,
+    pub tag_id: &'a str,
+    pub value: Option<&'a str>,
+    pub overrides_manual: bool,
+}
+
 /// What one run of a rule changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RulePlan {
-    /// Customers who match and do not hold the tag: they gain it.
+    /// Customers who match and hold neither the tag nor a rival: they gain it.
     pub gain: Vec<String>,
-    /// Customers who match and hold it with another value (that the rule may replace).
+    /// Customers who match and hold another value of the tag, or a rival tag of its
+    /// exclusive category, that the rule may replace.
     pub change: Vec<String>,
-    /// Customers who hold it from this rule and no longer match: they lose it.
+    /// Customers who hold the tag from this rule and no longer match: they lose it.
     pub lose: Vec<String>,
-    /// Customers who match and already hold it as the rule would set it.
+    /// Customers who match and already hold the tag as the rule would set it.
     pub keep: u64,
-    /// Customers who match but hold a manual (or another source's) assignment the rule may not replace.
+    /// Customers who match but hold an assignment the rule may not replace (made by hand,
+    /// by an import or a merge, unless the rule overrides those).
     pub held_back: u64,
 }
 
 impl RulePlan {
-    /// Compares who matches with who holds the tag now. A rule only ever removes what it
-    /// assigned itself; it replaces other assignments of the tag only if `overrides_manual`.
-    pub fn compute(
-        rule_id: &str,
-        value: Option<&str>,
-        overrides_manual: bool,
-        matching: &BTreeSet<String>,
-        holders: &[Holder],
-    ) -> Self {
-        let held: BTreeMap<&str, &Holder> = holders
-            .iter()
-            .map(|h| (h.customer_id.as_str(), h))
-            .collect();
+    /// Compares who matches with who holds the tag (or a rival) now. A rule only ever
+    /// removes what it assigned itself; it replaces another rule's assignment, and any
+    /// other only if `overrides_manual`.
+    pub fn compute(rule: PlannedRule<'_>, matching: &BTreeSet<String>, holders: &[Holder]) -> Self {
+        let mut held: BTreeMap<&str, Vec<&Holder>> = BTreeMap::new();
+        for holder in holders {
+            held.entry(holder.customer_id.as_str())
+                .or_default()
+                .push(holder);
+        }
+        let replaceable =
+            |holder: &Holder| rule.overrides_manual || holder.source == TagSource::Rule;
         let mut plan = RulePlan::default();
         for customer in matching {
-            match held.get(customer.as_str()) {
-                None => plan.gain.push(customer.clone()),
-                Some(holder) => {
-                    let ours = holder.source == TagSource::Rule && holder.source_ref == rule_id;
-                    let same = holder.value.as_deref() == value;
-                    if same && (ours || !overrides_manual) {
-                        plan.keep += 1;
-                    } else if ours || overrides_manual {
-                        plan.change.push(customer.clone());
-                    } else {
-                        plan.held_back += 1;
-                    }
-                }
+            let Some(current) = held.get(customer.as_str()) else {
+                plan.gain.push(customer.clone());
+                continue;
+            };
+            let own_same = current
+                .iter()
+                .any(|h| h.tag_id == rule.tag_id && h.value.as_deref() == rule.value);
+            let rivals_left = current.iter().any(|h| h.tag_id != rule.tag_id);
+            if own_same && !rivals_left {
+                plan.keep += 1;
+            } else if current.iter().all(|h| {
+                replaceable(h) || (h.tag_id == rule.tag_id && h.value.as_deref() == rule.value)
+            }) {
+                plan.change.push(customer.clone());
+            } else {
+                plan.held_back += 1;
             }
         }
         for holder in holders {
-            let ours = holder.source == TagSource::Rule && holder.source_ref == rule_id;
-            if ours && !matching.contains(&holder.customer_id) {
+            if holder.tag_id == rule.tag_id
+                && holder.is_from(rule.id)
+                && !matching.contains(&holder.customer_id)
+            {
                 plan.lose.push(holder.customer_id.clone());
             }
         }
@@ -202,6 +241,7 @@ mod tests {
     fn holder(id: &str, value: Option<&str>, source: TagSource, source_ref: &str) -> Holder {
         Holder {
             customer_id: id.to_owned(),
+            tag_id: "t".to_owned(),
             value: value.map(str::to_owned),
             source,
             source_ref: source_ref.to_owned(),
@@ -212,43 +252,84 @@ mod tests {
         ids.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    fn rule(overrides_manual: bool) -> PlannedRule<'static> {
+        PlannedRule {
+            id: "r1",
+            tag_id: "t",
+            value: Some("高价值"),
+            overrides_manual,
+        }
+    }
+
     #[test]
     fn a_rule_adds_removes_only_its_own_and_respects_manual_assignments() {
         let holders = vec![
             holder("kept", Some("高价值"), TagSource::Rule, "r1"),
             holder("gone", Some("高价值"), TagSource::Rule, "r1"),
             holder("by-hand", Some("中价值"), TagSource::Manual, ""),
-            holder("other-rule", Some("高价值"), TagSource::Rule, "r2"),
+            holder("other-rule", Some("中价值"), TagSource::Rule, "r2"),
+            holder("same-by-hand", Some("高价值"), TagSource::Manual, ""),
             holder("stale-value", Some("中价值"), TagSource::Rule, "r1"),
             holder("manual-left", Some("高价值"), TagSource::Manual, ""),
+            holder("imported", Some("低价值"), TagSource::Import, "job"),
         ];
-        let matching = set(&["kept", "new", "by-hand", "stale-value", "other-rule"]);
-        let plan = RulePlan::compute("r1", Some("高价值"), false, &matching, &holders);
+        let matching = set(&[
+            "kept",
+            "new",
+            "by-hand",
+            "stale-value",
+            "other-rule",
+            "same-by-hand",
+            "imported",
+        ]);
+        let plan = RulePlan::compute(rule(false), &matching, &holders);
         assert_eq!(plan.gain, vec!["new"]);
-        assert_eq!(plan.change, vec!["stale-value"]);
+        assert_eq!(
+            plan.change,
+            vec!["other-rule", "stale-value"],
+            "another rule's value is replaced"
+        );
         assert_eq!(
             plan.lose,
             vec!["gone"],
             "manual and other rules' assignments are never removed"
         );
-        assert_eq!(
-            plan.keep, 2,
-            "kept, and other-rule already holds the same value"
-        );
-        assert_eq!(plan.held_back, 1, "by-hand keeps its manual value");
+        assert_eq!(plan.keep, 2, "kept, and same-by-hand already holds it");
+        assert_eq!(plan.held_back, 2, "by-hand and imported keep their values");
 
-        let overriding = RulePlan::compute("r1", Some("高价值"), true, &matching, &holders);
+        let overriding = RulePlan::compute(rule(true), &matching, &holders);
         assert_eq!(
             overriding.change,
-            vec!["by-hand", "other-rule", "stale-value"]
+            vec!["by-hand", "imported", "other-rule", "stale-value"]
         );
         assert_eq!(overriding.held_back, 0);
+    }
+
+    #[test]
+    fn rivals_in_an_exclusive_category_are_replaced_only_when_the_rule_may() {
+        let rival = |id: &str, source| Holder {
+            tag_id: "rival".to_owned(),
+            ..holder(id, None, source, "r2")
+        };
+        let holders = vec![
+            rival("rule-rival", TagSource::Rule),
+            rival("manual-rival", TagSource::Manual),
+        ];
+        let matching = set(&["rule-rival", "manual-rival"]);
+        let plan = RulePlan::compute(rule(false), &matching, &holders);
+        assert_eq!(plan.change, vec!["rule-rival"]);
+        assert_eq!(plan.held_back, 1);
+        assert!(plan.gain.is_empty() && plan.lose.is_empty());
+        let overriding = RulePlan::compute(rule(true), &matching, &holders);
+        assert_eq!(overriding.change, vec!["manual-rival", "rule-rival"]);
     }
 
     #[test]
     fn rules_are_checked() {
         let good = RuleSpec {
             name: " 高价值客户 ".into(),
+            description: String::new(),
+            enabled: true,
             tag_id: "t".into(),
             value: None,
             condition: "orders_90d >= 3".into(),
@@ -276,7 +357,7 @@ mod tests {
                 interval_secs: Some(5),
                 ..good.clone()
             }),
-            "interval"
+            "interval_seconds"
         );
         assert_eq!(
             fault(RuleSpec {

@@ -3,6 +3,7 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tagd_core::DomainError;
 use tagd_jobs::JobError;
+use tagd_rules::RuleError;
 use tagd_segments::SegmentError;
 use tagd_store::StoreError;
 use tonic::Status;
@@ -92,6 +93,23 @@ impl<T> OrStatus<T> for Result<T, JobError> {
 impl<T> OrStatus<T> for Result<T, SegmentError> {
     fn or_status(self) -> Result<T, Status> {
         self.map_err(segment_status)
+    }
+}
+
+/// Maps every rule error; store and segment errors map as they do everywhere.
+pub(crate) fn rule_status(error: RuleError) -> Status {
+    match error {
+        RuleError::Store(error) => status(error),
+        RuleError::Segment(error) => segment_status(error),
+        RuleError::Invalid(domain) => invalid(domain),
+        RuleError::FailedPrecondition(message) => Status::failed_precondition(message),
+        RuleError::AlreadyExists(message) => Status::already_exists(message),
+    }
+}
+
+impl<T> OrStatus<T> for Result<T, RuleError> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(rule_status)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Tagd's gRPC adapter: the only crate that implements tonic services.
 //!
 //! Each service module (`tags`, `customers`, `tagging`, `imports`, `jobs`,
-//! `purchases`, `interactions`, `metrics`, `cleanse`, `dedupe`, `segments`) turns requests into
+//! `purchases`, `interactions`, `metrics`, `cleanse`, `dedupe`, `segments`, `rules`) turns requests into
 //! domain values (validated by `tagd-core`), calls the store, and maps results
 //! back; `error` maps every store error to a status in one place; `middleware`
 //! authenticates callers, enforces roles and logs one line per RPC.
@@ -18,6 +18,7 @@ mod jobs;
 mod metrics;
 mod middleware;
 mod purchases;
+mod rules;
 mod segments;
 mod server;
 mod tagging;

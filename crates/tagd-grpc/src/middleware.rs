@@ -108,9 +108,8 @@ fn required_role(path: &str) -> Role {
         | "WatchJob" | "ListImporters" | "GetImportReport" | "ListPurchases"
         | "ListInteractions" | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates"
         | "GetFieldHistory" | "GetSegment" | "ListSegments" | "CountSegment" | "CountCondition"
-        | "ListSegmentMembers" | "ExportSegment" | "CompareSegments" | "ValidateCondition" => {
-            Role::Reader
-        }
+        | "ListSegmentMembers" | "ExportSegment" | "CompareSegments" | "ValidateCondition"
+        | "GetRule" | "ListRules" | "ListRuleRuns" | "PreviewRule" => Role::Reader,
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
         | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
         | "BatchAssignTags" | "RecordPurchases" | "RecordInteraction" => Role::Writer,

@@ -15,9 +15,11 @@ use tagd_proto::v1::interaction_service_server::InteractionServiceServer;
 use tagd_proto::v1::job_service_server::JobServiceServer;
 use tagd_proto::v1::metrics_service_server::MetricsServiceServer;
 use tagd_proto::v1::purchase_service_server::PurchaseServiceServer;
+use tagd_proto::v1::rule_service_server::RuleServiceServer;
 use tagd_proto::v1::segment_service_server::SegmentServiceServer;
 use tagd_proto::v1::tag_service_server::TagServiceServer;
 use tagd_proto::v1::tagging_service_server::TaggingServiceServer;
+use tagd_rules::Rules;
 use tagd_segments::Segments;
 use tagd_store::{AssignQueue, Store};
 use tokio::net::TcpListener;
@@ -33,6 +35,7 @@ use crate::jobs::JobsService;
 use crate::metrics::Metrics;
 use crate::middleware::{KeyRing, RpcLayer};
 use crate::purchases::Purchases;
+use crate::rules::RulesService;
 use crate::segments::SegmentsService;
 use crate::tagging::Tagging;
 use crate::tags::Tags;
@@ -53,6 +56,8 @@ pub struct ServerOptions {
     pub metric_windows_days: Vec<u32>,
     /// The segment index and its follower (built before serving).
     pub segments: Arc<Segments>,
+    /// Tag rules and their scheduler.
+    pub rules: Arc<Rules>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +130,11 @@ pub async fn serve(
     })
     .max_decoding_message_size(limit);
 
+    let rules = RuleServiceServer::new(RulesService {
+        rules: options.rules.clone(),
+    })
+    .max_decoding_message_size(limit);
+
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<TagServiceServer<Tags>>()
@@ -159,6 +169,9 @@ pub async fn serve(
     health_reporter
         .set_serving::<SegmentServiceServer<SegmentsService>>()
         .await;
+    health_reporter
+        .set_serving::<RuleServiceServer<RulesService>>()
+        .await;
 
     // Many clients (grpcurl, Python grpcio) still speak only v1alpha reflection.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -172,6 +185,7 @@ pub async fn serve(
 
     let sweeper = tokio::spawn(sweep_expired(store.clone(), options.expiry_sweep_interval));
     let follower = tokio::spawn(options.segments.clone().follow());
+    let scheduler = tokio::spawn(options.rules.clone().schedule());
     let result = Server::builder()
         .layer(RpcLayer::new(options.keys))
         .add_service(health)
@@ -188,10 +202,12 @@ pub async fn serve(
         .add_service(metrics)
         .add_service(cleanse)
         .add_service(segments)
+        .add_service(rules)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     sweeper.abort();
     follower.abort();
+    scheduler.abort();
     Ok(result?)
 }
 

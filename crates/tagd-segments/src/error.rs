@@ -9,8 +9,9 @@ use tagd_store::StoreError;
 pub enum SegmentError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The condition given is refused (syntax, limits, names, types, cycles).
-    #[error("{field}: {error}")]
+    /// The condition given is refused (syntax, limits, names, types, cycles). The error's
+    /// node path (`condition.and[1]…`) is put under the request field that held it.
+    #[error("{}", under_field(field, error))]
     Condition {
         field: String,
         error: ConditionError,
@@ -32,3 +33,17 @@ pub enum SegmentError {
 }
 
 pub type SegmentResult<T> = Result<T, SegmentError>;
+
+/// `field` then the error, its node path (which starts at `condition`) continuing the field:
+/// `draft.condition.and[1]: unknown attribute "x"`, not `draft.condition: condition.and[1]: …`.
+fn under_field(field: &str, error: &ConditionError) -> String {
+    let message = error.to_string();
+    match message.strip_prefix("condition") {
+        Some(rest) if rest.starts_with(['.', ':']) => {
+            let parent = field.strip_suffix(".text").unwrap_or(field);
+            let parent = parent.strip_suffix("condition").unwrap_or(parent);
+            format!("{parent}condition{rest}")
+        }
+        _ => format!("{field}: {message}"),
+    }
+}

@@ -413,6 +413,8 @@ impl Segments {
 
     /// The catalogue conditions are bound against, as stored now.
     pub async fn catalogue(&self) -> SegmentResult<StoreCatalogue> {
+        // Attribute keys come from the index: a key a customer gained just now must bind.
+        self.catch_up().await?;
         let tags = self.store.catalogue_tags().await?;
         let segments = self.store.all_segments().await?;
         Ok(StoreCatalogue {

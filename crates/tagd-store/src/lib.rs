@@ -18,6 +18,7 @@ mod jobs;
 mod merges;
 mod metrics;
 mod purchases;
+mod rules;
 mod schema;
 mod segments;
 mod tag_stats;
@@ -38,6 +39,10 @@ pub use crate::import_reverts::RevertOutcome;
 pub use crate::imports::{ImportEntry, ImportOutcome, ImportSettings, ImportTag};
 pub use crate::jobs::{INTERRUPTED, NewJob};
 pub use crate::merges::{MergeFilter, MergeRecord, MergeRequest};
+pub use crate::rules::{
+    BuyerTotal, RuleBatch, RulePatch, RuleRecord, RuleRun, RuleTarget, RunCounts, RunState,
+    RunTrigger,
+};
 pub use crate::segments::{
     AssignmentName, LiveAssignment, NewSegment, PurchaseLine, RecentChanges, SegmentPatch,
 };

@@ -302,3 +302,46 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(segment_members, customers);
 diesel::allow_tables_to_appear_in_same_query!(segment_members, segments);
+
+diesel::table! {
+    tag_rules (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Text,
+        tag_id -> Text,
+        value -> Nullable<Text>,
+        condition_text -> Text,
+        interval_secs -> Nullable<BigInt>,
+        overrides_manual -> Bool,
+        enabled -> Bool,
+        template -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        next_run_at -> Nullable<Timestamp>,
+        running_run_id -> Nullable<Text>,
+        running_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    rule_runs (id) {
+        id -> Text,
+        rule_id -> Text,
+        rule_name -> Text,
+        run_trigger -> Text,
+        actor -> Text,
+        state -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        evaluated -> BigInt,
+        matched -> BigInt,
+        gained -> BigInt,
+        changed -> BigInt,
+        lost -> BigInt,
+        kept -> BigInt,
+        held_back -> BigInt,
+        error -> Text,
+    }
+}

@@ -97,31 +97,31 @@ impl HistoryRow {
 }
 
 /// An existing assignment with the names history entries need.
-type NamedAssignment = (AssignmentRow, String, String);
+pub(crate) type NamedAssignment = (AssignmentRow, String, String);
 
 /// A tag with what assigning it needs to know about its category.
 pub(crate) struct CatalogueEntry {
-    tag: Tag,
-    category_name: String,
-    exclusive: bool,
+    pub tag: Tag,
+    pub category_name: String,
+    pub exclusive: bool,
 }
 
 /// One change, before it becomes a history row.
-struct Change<'a> {
-    customer_id: &'a str,
-    tag_id: &'a str,
-    tag_name: &'a str,
-    category_name: &'a str,
-    action: HistoryAction,
-    old_value: Option<String>,
-    new_value: Option<String>,
-    source: &'a str,
-    source_ref: &'a str,
-    actor: &'a str,
+pub(crate) struct Change<'a> {
+    pub customer_id: &'a str,
+    pub tag_id: &'a str,
+    pub tag_name: &'a str,
+    pub category_name: &'a str,
+    pub action: HistoryAction,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub source: &'a str,
+    pub source_ref: &'a str,
+    pub actor: &'a str,
 }
 
 impl Change<'_> {
-    fn into_row(self, at: NaiveDateTime) -> HistoryRow {
+    pub(crate) fn into_row(self, at: NaiveDateTime) -> HistoryRow {
         HistoryRow {
             id: new_id(),
             customer_id: self.customer_id.to_owned(),
@@ -152,6 +152,12 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// Adds the removal of a held assignment with its history row.
+    pub(crate) fn push_removal(&mut self, pair: (String, String), history: HistoryRow) {
+        self.delete.push(pair);
+        self.history.push(history);
+    }
+
     /// Adds another call's writes to this plan; returns that call's outcome.
     fn absorb(&mut self, other: Plan) -> AssignOutcome {
         self.delete.extend(other.delete);
@@ -455,7 +461,7 @@ pub struct AssignCall {
 }
 
 /// Checks values and expiries against the catalogue, and decides every write.
-fn plan_assignments(
+pub(crate) fn plan_assignments(
     requests: &[CustomerAssignments],
     catalogue: &HashMap<String, CatalogueEntry>,
     existing: Vec<NamedAssignment>,

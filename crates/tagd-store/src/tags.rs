@@ -380,6 +380,35 @@ impl Store {
         })
     }
 
+    /// The category whose case-folded name key is `name`'s, if any.
+    pub async fn category_named(&self, name: &str) -> StoreResult<Option<Category>> {
+        let key = text::key(name);
+        let row: Option<CategoryRow> = with_conn!(self, |conn| {
+            categories::table
+                .filter(categories::name_key.eq(&key))
+                .select(CategoryRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        Ok(row.map(Category::from))
+    }
+
+    /// The tag of `category_id` whose case-folded name key is `name`'s, if any.
+    pub async fn tag_named(&self, category_id: &str, name: &str) -> StoreResult<Option<Tag>> {
+        let key = text::key(name);
+        let row: Option<TagRow> = with_conn!(self, |conn| {
+            tags::table
+                .filter(tags::category_id.eq(category_id))
+                .filter(tags::name_key.eq(&key))
+                .select(TagRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        row.map(TagRow::into_tag).transpose()
+    }
+
     pub async fn get_tag(&self, id: &str) -> StoreResult<Tag> {
         with_conn!(self, |conn| conn.tag_row(id).await?).into_tag()
     }

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tagd_grpc::ServerOptions;
 use tagd_jobs::{Jobs, JobsConfig, WorkerLimits};
+use tagd_rules::{Rules, Settings as RuleSettings};
 use tagd_segments::{Segments, Settings as SegmentSettings};
 use tagd_store::Store;
 use tokio::net::TcpListener;
@@ -170,6 +171,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .context("cannot build the segment index")?;
+    let rules = Rules::new(
+        store.clone(),
+        segments.clone(),
+        RuleSettings {
+            tick: Duration::from_secs(settings.rule_tick_secs),
+            stale_after: Duration::from_secs(settings.rule_stale_secs),
+            metric_windows_days: settings.metric_windows_days()?,
+        },
+    );
     let options = ServerOptions {
         keys,
         max_request_bytes: settings.max_request_bytes,
@@ -178,6 +188,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         jobs: Arc::new(jobs),
         metric_windows_days: settings.metric_windows_days()?,
         segments,
+        rules,
     };
     tagd_grpc::serve(store, listener, options, shutdown_signal()).await?;
     tracing::info!("tagd stopped");

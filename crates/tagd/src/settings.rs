@@ -51,6 +51,11 @@ pub struct Settings {
     pub segment_reconcile_secs: u64,
     /// Seconds between full rebuilds of the segment index.
     pub segment_rebuild_secs: u64,
+    /// Seconds between the rule scheduler's looks for due rules.
+    pub rule_tick_secs: u64,
+    /// Seconds without progress after which a rule run is taken for dead (its server
+    /// stopped) and the rule may run again.
+    pub rule_stale_secs: u64,
     pub auth: AuthSettings,
 }
 
@@ -150,6 +155,8 @@ impl Settings {
             .set_default("segment_poll_millis", 200)?
             .set_default("segment_reconcile_secs", 10)?
             .set_default("segment_rebuild_secs", 600)?
+            .set_default("rule_tick_secs", 5)?
+            .set_default("rule_stale_secs", 600)?
             .set_default("auth.keys", Vec::<String>::new())?;
         if let Some(file) = file {
             if !file.exists() {
@@ -210,6 +217,9 @@ impl Settings {
         }
         if self.segment_reconcile_secs == 0 || self.segment_rebuild_secs == 0 {
             bail!("segment_reconcile_secs and segment_rebuild_secs must be at least 1");
+        }
+        if self.rule_tick_secs == 0 || self.rule_stale_secs < 60 {
+            bail!("rule_tick_secs must be at least 1 and rule_stale_secs at least 60");
         }
         self.metric_windows_days()?;
         self.contact_rules()?;

@@ -1,0 +1,2 @@
+DROP TABLE rule_runs;
+DROP TABLE tag_rules;
