@@ -390,7 +390,8 @@ async fn a_rule_never_runs_twice_at_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     let risk = category(&server, "风险", false).await;
     let silent = tag(&server, &risk.id, "未购买", pb::ValueType::Flag, &[]).await;
-    let entries: Vec<pb::UpsertCustomerEntry> = (0..1_500)
+    // Enough customers that writing their tags takes a while: the runs overlap.
+    let entries: Vec<pb::UpsertCustomerEntry> = (0..5_000)
         .map(|i| pb::UpsertCustomerEntry {
             key: Some(pb::ExternalId {
                 channel: "crm".to_owned(),
@@ -402,7 +403,7 @@ async fn a_rule_never_runs_twice_at_once(backend: Backend) {
             }),
         })
         .collect();
-    for chunk in entries.chunks(500) {
+    for chunk in entries.chunks(1_000) {
         server
             .customers()
             .upsert_customers(pb::UpsertCustomersRequest {
@@ -411,7 +412,6 @@ async fn a_rule_never_runs_twice_at_once(backend: Backend) {
             .await
             .unwrap();
     }
-    // A metric condition is evaluated customer by customer: the run takes a while.
     let rule = create_rule(
         &server,
         rule_request("未购买", &silent.id, "", "orders_90d = 0"),
@@ -437,9 +437,9 @@ async fn a_rule_never_runs_twice_at_once(backend: Backend) {
         "{}",
         loser.message()
     );
-    assert_eq!(winner.runs[0].gained, 1_500);
+    assert_eq!(winner.runs[0].gained, 5_000);
     // Once it ends, the rule runs again (and finds nothing to do).
-    assert_eq!(run(&server, &rule.id).await.kept, 1_500);
+    assert_eq!(run(&server, &rule.id).await.kept, 5_000);
 }
 
 async fn rules_run_on_their_schedule(backend: Backend) {
@@ -709,6 +709,50 @@ async fn bad_rules_are_refused_naming_the_field(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(all.rules.len(), 1);
+
+    // Nor can the tag it sets, even with force.
+    assert_status(
+        server
+            .tags()
+            .delete_tag(pb::DeleteTagRequest {
+                id: tier.id.clone(),
+                force: true,
+            })
+            .await,
+        Code::FailedPrecondition,
+        "好规则",
+    );
+
+    // A segment a rule's condition names cannot be deleted from under it.
+    let capital = server
+        .segments()
+        .create_segment(pb::CreateSegmentRequest {
+            name: "首都".to_owned(),
+            description: String::new(),
+            condition: text(r#"province = "北京""#),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    rules
+        .create_rule(rule_request(
+            "首都客户",
+            &tier.id,
+            "高",
+            r#"in_segment("首都")"#,
+        ))
+        .await
+        .unwrap();
+    assert_status(
+        server
+            .segments()
+            .delete_segment(pb::DeleteSegmentRequest {
+                segment_id: capital.id,
+            })
+            .await,
+        Code::FailedPrecondition,
+        "rule \"首都客户\"",
+    );
 }
 
 fn days_ago(days: i64) -> prost_types::Timestamp {

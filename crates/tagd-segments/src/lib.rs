@@ -535,17 +535,22 @@ impl Segments {
                     .or_default()
                     .push(line);
             }
+            let mut activities = if metrics {
+                self.store.customers_activity(&ids).await?
+            } else {
+                HashMap::new()
+            };
             for customer in &customers {
-                let metric_values = if metrics {
-                    let activity = self.store.customer_activity(&customer.id).await?;
-                    let computed = tagd_core::metrics::compute(
-                        &activity,
-                        at,
-                        &self.settings.metric_windows_days,
-                    );
-                    metric_values(&computed, at)
-                } else {
-                    Default::default()
+                let metric_values = match activities.remove(&customer.id) {
+                    Some(activity) => {
+                        let computed = tagd_core::metrics::compute(
+                            &activity,
+                            at,
+                            &self.settings.metric_windows_days,
+                        );
+                        metric_values(&computed, at)
+                    }
+                    None => Default::default(),
                 };
                 let facts = facts_of(
                     customer,
@@ -667,22 +672,31 @@ impl Segments {
 
     async fn refuse_if_referenced(&self, segment: &Segment, what: &str) -> SegmentResult<()> {
         let key = text::key(&segment.name);
-        let users: Vec<String> = StoreCatalogue::segment_infos(&self.store.all_segments().await?)
-            .into_iter()
-            .filter(|other| other.id != segment.id && names_segment(&other.condition, &key))
-            .map(|other| other.name)
-            .collect();
+        let mut users: Vec<String> =
+            StoreCatalogue::segment_infos(&self.store.all_segments().await?)
+                .into_iter()
+                .filter(|other| other.id != segment.id && names_segment(&other.condition, &key))
+                .map(|other| format!("segment {:?}", other.name))
+                .collect();
+        // Tag rules' conditions may name segments too.
+        users.extend(
+            self.store
+                .all_rules()
+                .await?
+                .into_iter()
+                .filter(|rule| {
+                    tagd_condition::parse(&rule.condition)
+                        .is_ok_and(|condition| names_segment(&condition, &key))
+                })
+                .map(|rule| format!("rule {:?}", rule.name)),
+        );
         if users.is_empty() {
             return Ok(());
         }
         Err(SegmentError::FailedPrecondition(format!(
             "segment {:?} cannot be {what}: in_segment(…) names it in {}",
             segment.name,
-            users
-                .iter()
-                .map(|name| format!("{name:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            users.join(", ")
         )))
     }
 

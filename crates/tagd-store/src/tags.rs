@@ -11,7 +11,7 @@ use tagd_core::text;
 
 use crate::db::{MysqlConn, SqliteConn, now, with_conn, write_transaction};
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{categories, customer_tags, tags};
+use crate::schema::{categories, customer_tags, tag_rules, tags};
 use crate::tagging::TaggingQueries;
 use crate::{Page, Store};
 
@@ -153,11 +153,27 @@ pub(crate) trait TagQueries {
         except_id: Option<&str>,
     ) -> StoreResult<String>;
     async fn assignment_count(&mut self, tag_ids: &[String]) -> StoreResult<i64>;
+    /// The names of the rules that set any of these tags.
+    async fn rules_setting(&mut self, tag_ids: &[String]) -> StoreResult<Vec<String>>;
 }
 
 macro_rules! tag_queries {
     ($conn:ty) => {
         impl TagQueries for $conn {
+            async fn rules_setting(&mut self, tag_ids: &[String]) -> StoreResult<Vec<String>> {
+                let mut names = Vec::new();
+                for chunk in tag_ids.chunks(crate::db::IN_CHUNK) {
+                    let found: Vec<String> = tag_rules::table
+                        .filter(tag_rules::tag_id.eq_any(chunk))
+                        .select(tag_rules::name)
+                        .order(tag_rules::name)
+                        .load(self)
+                        .await?;
+                    names.extend(found);
+                }
+                Ok(names)
+            }
+
             async fn category_row(&mut self, id: &str) -> StoreResult<CategoryRow> {
                 categories::table
                     .find(id)
@@ -331,6 +347,7 @@ impl Store {
                 .filter(tags::category_id.eq(id))
                 .load(conn)
                 .await?;
+            refuse_if_ruled(conn, &tag_ids, &format!("category {:?}", category.name)).await?;
             let assigned = conn.assignment_count(&tag_ids).await?;
             if assigned > 0 && !force {
                 return Err(StoreError::FailedPrecondition(format!(
@@ -529,6 +546,7 @@ impl Store {
         write_transaction!(self, |conn| {
             let tag = conn.tag_row(id).await?;
             let ids = [id.to_owned()];
+            refuse_if_ruled(conn, &ids, &format!("tag {:?}", tag.name)).await?;
             let assigned = conn.assignment_count(&ids).await?;
             if assigned > 0 && !force {
                 return Err(StoreError::FailedPrecondition(format!(
@@ -547,6 +565,26 @@ impl Store {
 }
 
 /// One row more than the page, to learn whether another page follows.
+/// Refuses to delete tags a rule sets (with force too: the rule would fail on every run).
+async fn refuse_if_ruled<C: TagQueries>(
+    conn: &mut C,
+    tag_ids: &[String],
+    what: &str,
+) -> StoreResult<()> {
+    let names = conn.rules_setting(tag_ids).await?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::FailedPrecondition(format!(
+        "{what} cannot be deleted: tag rules set it ({}); delete or change them first",
+        names
+            .iter()
+            .map(|name| format!("{name:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
 pub(crate) fn page_limit(page: &PageRequest) -> i64 {
     i64::try_from(page.size).unwrap_or(i64::MAX - 1) + 1
 }
