@@ -23,7 +23,85 @@ backend_tests!(
     duplicates_are_found_merged_reviewed_and_undone,
     purchases_interactions_and_metrics_round_trip,
     segments_are_created_counted_exported_and_compared,
+    rules_are_created_previewed_run_and_installed,
 );
+
+async fn rules_are_created_previewed_run_and_installed(backend: Backend) {
+    let server = CliServer::start(backend).await;
+    let admin = server.as_key(ADMIN_KEY);
+    let category = admin.json(&["categories", "create", "地域"]).await;
+    let beijing_tag = admin
+        .json(&[
+            "tags",
+            "create",
+            "--category",
+            &text(&category["id"]),
+            "北京客户",
+        ])
+        .await;
+    let mut ids = Vec::new();
+    for (name, province) in [("张伟", "北京"), ("李娜", "北京"), ("王芳", "上海")] {
+        let customer = admin
+            .json(&["customers", "create", name, "--province", province])
+            .await;
+        ids.push(text(&customer["id"]));
+    }
+    let rule = admin
+        .json(&[
+            "rules",
+            "create",
+            "北京客户",
+            "--tag",
+            &text(&beijing_tag["id"]),
+            "--condition",
+            "province = \"北京\"",
+            "--every",
+            "3600",
+        ])
+        .await;
+    assert_eq!(rule["interval_seconds"], 3600);
+    let rule_id = text(&rule["id"]);
+    let preview = admin.json(&["rules", "preview", &rule_id]).await;
+    assert_eq!(
+        (preview["matched"].clone(), preview["gain"].clone()),
+        (2.into(), 2.into())
+    );
+    let runs = admin.json(&["rules", "run", &rule_id]).await;
+    assert_eq!(runs[0]["gained"], 2, "{runs}");
+    assert_eq!(runs[0]["state"], "succeeded");
+    let table = admin.ok(&["rules", "list"]).await;
+    assert!(
+        table.contains("every 1h") && table.contains("succeeded +2"),
+        "{table}"
+    );
+    let history = admin.ok(&["rules", "runs", &rule_id]).await;
+    assert!(history.contains("manual"), "{history}");
+    let tags = admin.ok(&["tagging", "list", &ids[0]]).await;
+    assert!(tags.contains("北京客户"), "{tags}");
+    let disabled = admin
+        .json(&["rules", "update", &rule_id, "--enabled", "false"])
+        .await;
+    assert_eq!(disabled["enabled"], false);
+    admin
+        .run(&["rules", "update", &rule_id])
+        .await
+        .assert_failed(1, "error: nothing to change");
+    admin
+        .run(&["rules", "install", "value-tier"])
+        .await
+        .assert_failed(2, "error: FAILED_PRECONDITION");
+    let installed = admin.json(&["rules", "install", "lifecycle"]).await;
+    assert_eq!(installed.as_array().unwrap().len(), 5);
+    server
+        .as_key(READER_KEY)
+        .run(&["rules", "run", &rule_id])
+        .await
+        .assert_failed(3, "error: PERMISSION_DENIED");
+    let deleted = admin
+        .json(&["rules", "delete", &rule_id, "--remove-assignments"])
+        .await;
+    assert_eq!(deleted["removed"], 2);
+}
 
 async fn segments_are_created_counted_exported_and_compared(backend: Backend) {
     let server = CliServer::start(backend).await;
