@@ -356,7 +356,10 @@ async fn rules_leave_manual_tags_alone_and_replace_within_an_exclusive_category(
     assert!(
         replaced
             .iter()
-            .any(|e| e.action() == pb::HistoryAction::Replace && e.tag_id == middle.id),
+            .any(|e| e.action() == pb::HistoryAction::Replace
+                && e.tag_id == middle.id
+                && e.source() == pb::TagSource::Rule
+                && e.source_ref == gold.id),
         "the exclusive category's old tag is recorded as replaced: {replaced:?}"
     );
     // The silver rule no longer owns 升级's tier: its next run removes nothing.
@@ -681,12 +684,7 @@ async fn bad_rules_are_refused_naming_the_field(backend: Backend) {
         "template",
     );
     assert_status(
-        rules
-            .install_template(pb::InstallTemplateRequest {
-                template: pb::RuleTemplate::ValueTier.into(),
-                ..pb::InstallTemplateRequest::default()
-            })
-            .await,
+        install(&server, pb::RuleTemplate::ValueTier, false, 0).await,
         Code::FailedPrecondition,
         "no customer has an order",
     );
@@ -755,6 +753,23 @@ async fn bad_rules_are_refused_naming_the_field(backend: Backend) {
     );
 }
 
+async fn install(
+    server: &TestServer,
+    template: pb::RuleTemplate,
+    replace: bool,
+    interval_seconds: u64,
+) -> Result<pb::InstallTemplateResponse, tonic::Status> {
+    server
+        .rules()
+        .install_template(pb::InstallTemplateRequest {
+            template: template.into(),
+            replace,
+            interval_seconds,
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 fn days_ago(days: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: (Utc::now() - Duration::days(days)).timestamp(),
@@ -787,14 +802,7 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
     let browser = person(&server, "只看不买", "北京", "金卡").await;
 
     let mut rules = server.rules();
-    let tier = rules
-        .install_template(pb::InstallTemplateRequest {
-            template: pb::RuleTemplate::ValueTier.into(),
-            ..pb::InstallTemplateRequest::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let tier = install(&server, pb::RuleTemplate::ValueTier, false, 0).await.unwrap();
     assert_eq!(tier.rules.len(), 3);
     assert_eq!(tier.tag_ids.len(), 3);
     assert!(
@@ -824,38 +832,18 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
 
     // A second install is refused; with replace, the same rules are updated in place.
     assert_status(
-        rules
-            .install_template(pb::InstallTemplateRequest {
-                template: pb::RuleTemplate::ValueTier.into(),
-                ..pb::InstallTemplateRequest::default()
-            })
-            .await,
+        install(&server, pb::RuleTemplate::ValueTier, false, 0).await,
         Code::AlreadyExists,
         "already installed",
     );
-    let again = rules
-        .install_template(pb::InstallTemplateRequest {
-            template: pb::RuleTemplate::ValueTier.into(),
-            replace: true,
-            interval_seconds: 7_200,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let again = install(&server, pb::RuleTemplate::ValueTier, true, 7_200).await.unwrap();
     assert_eq!(
         again.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
         tier.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
     );
     assert!(again.rules.iter().all(|r| r.interval_seconds == 7_200));
 
-    let rfm = rules
-        .install_template(pb::InstallTemplateRequest {
-            template: pb::RuleTemplate::Rfm.into(),
-            ..pb::InstallTemplateRequest::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let rfm = install(&server, pb::RuleTemplate::Rfm, false, 0).await.unwrap();
     assert_eq!(rfm.rules.len(), 23);
     for rule in &rfm.rules {
         run(&server, &rule.id).await;
@@ -878,14 +866,7 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
         "non-buyers get no RFM class"
     );
 
-    let lifecycle = rules
-        .install_template(pb::InstallTemplateRequest {
-            template: pb::RuleTemplate::Lifecycle.into(),
-            ..pb::InstallTemplateRequest::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let lifecycle = install(&server, pb::RuleTemplate::Lifecycle, false, 0).await.unwrap();
     for rule in &lifecycle.rules {
         run(&server, &rule.id).await;
     }
@@ -904,13 +885,6 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
         vec!["成交客户"]
     );
 
-    let churn = rules
-        .install_template(pb::InstallTemplateRequest {
-            template: pb::RuleTemplate::ChurnRisk.into(),
-            ..pb::InstallTemplateRequest::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let churn = install(&server, pb::RuleTemplate::ChurnRisk, false, 0).await.unwrap();
     assert_eq!(churn.rules.len(), 2);
 }

@@ -12,6 +12,7 @@ mod load;
 mod raw;
 mod raw_import;
 mod report;
+mod rules;
 mod segments;
 mod tagd;
 mod workload;
@@ -74,6 +75,9 @@ enum Phase {
     Dedupe,
     /// CountSegment of a five-term condition (the in-memory index) against the same count in SQL.
     Segments,
+    /// RunRules over the segments phase's customers (needs `segments`): customers evaluated per
+    /// second, beside the same condition evaluated by SQL.
+    Rules,
 }
 
 /// Measures tagd against same-run baselines on SQLite and MariaDB.
@@ -627,6 +631,9 @@ async fn measure_backend(
             report,
         )
         .await?;
+        if args.phases.contains(&Phase::Rules) {
+            rules::measure_rules(name, &on, args.segment_customers, report).await?;
+        }
     }
 
     if let Some(server) = server {

@@ -48,7 +48,7 @@ struct Count {
 }
 
 /// The condition, and the same as SQL (binds: province, gender, tag, tag, tag, now).
-const CONDITION: &str = r#"has_tag("seg-3") AND has_tag("seg-7") AND province = "北京" AND gender = "女" AND NOT has_tag("seg-11")"#;
+pub(crate) const CONDITION: &str = r#"has_tag("seg-3") AND has_tag("seg-7") AND province = "北京" AND gender = "女" AND NOT has_tag("seg-11")"#;
 const SQL: &str = "SELECT COUNT(*) AS n FROM customers c WHERE c.province = ? AND c.gender = ? \
      AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag_id = ? AND (t.expires_at IS NULL OR t.expires_at > ?)) \
      AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag_id = ? AND (t.expires_at IS NULL OR t.expires_at > ?)) \
@@ -58,7 +58,7 @@ fn histogram() -> Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, 600_000_000, 3).context("creating latency histogram")
 }
 
-fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+pub(crate) fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     histogram.value_at_quantile(quantile) as f64 / 1000.0
 }
 
@@ -242,7 +242,7 @@ async fn load(
 }
 
 /// Runs the SQL count `calls` times; the count and the latencies.
-async fn sql_counts(
+pub(crate) async fn sql_counts(
     database_url: &str,
     tags: &[String; 3],
     calls: usize,

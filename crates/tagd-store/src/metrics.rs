@@ -47,18 +47,12 @@ impl Store {
                 .select(diesel::dsl::max(interactions::occurred_at))
                 .get_result(conn)
                 .await?;
-            let mut categories: HashMap<String, Vec<String>> = HashMap::new();
-            for (purchase_id, category) in items {
-                categories.entry(purchase_id).or_default().push(category);
-            }
+            let mut categories = categories_by_order(items);
             Activity {
                 orders: orders
                     .into_iter()
-                    .map(|(id, ordered_at, currency, total_cents)| Order {
-                        categories: categories.remove(&id).unwrap_or_default(),
-                        ordered_at,
-                        currency,
-                        total_cents,
+                    .map(|(id, ordered_at, currency, total_cents)| {
+                        order(&mut categories, id, ordered_at, currency, total_cents)
                     })
                     .collect(),
                 last_interaction_at,
@@ -106,10 +100,7 @@ impl Store {
                     .await?;
                 (orders, items, last_interactions)
             });
-            let mut categories: HashMap<String, Vec<String>> = HashMap::new();
-            for (purchase_id, category) in items {
-                categories.entry(purchase_id).or_default().push(category);
-            }
+            let mut categories = categories_by_order(items);
             for id in chunk {
                 activities.entry(id.clone()).or_insert_with(|| Activity {
                     orders: Vec::new(),
@@ -118,12 +109,9 @@ impl Store {
             }
             for (customer_id, id, ordered_at, currency, total_cents) in orders {
                 if let Some(activity) = activities.get_mut(&customer_id) {
-                    activity.orders.push(Order {
-                        categories: categories.remove(&id).unwrap_or_default(),
-                        ordered_at,
-                        currency,
-                        total_cents,
-                    });
+                    activity
+                        .orders
+                        .push(order(&mut categories, id, ordered_at, currency, total_cents));
                 }
             }
             for (customer_id, last) in last_interactions {
@@ -133,5 +121,30 @@ impl Store {
             }
         }
         Ok(activities)
+    }
+}
+
+/// Item categories by purchase id.
+fn categories_by_order(items: Vec<(String, String)>) -> HashMap<String, Vec<String>> {
+    let mut categories: HashMap<String, Vec<String>> = HashMap::new();
+    for (purchase_id, category) in items {
+        categories.entry(purchase_id).or_default().push(category);
+    }
+    categories
+}
+
+/// An order with its item categories (taken from `categories`).
+fn order(
+    categories: &mut HashMap<String, Vec<String>>,
+    id: String,
+    ordered_at: NaiveDateTime,
+    currency: String,
+    total_cents: i64,
+) -> Order {
+    Order {
+        categories: categories.remove(&id).unwrap_or_default(),
+        ordered_at,
+        currency,
+        total_cents,
     }
 }

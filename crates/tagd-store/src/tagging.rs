@@ -578,6 +578,13 @@ pub(crate) fn plan_assignments(
                 continue;
             }
             if entry.exclusive {
+                // A rule's replacement names the rule, like the rest of its history; other
+                // replacements name the tag that took the place.
+                let replaced_by = if assignment.source == TagSource::Rule {
+                    assignment.source_ref.clone()
+                } else {
+                    format!("replaced by {}", entry.tag.name)
+                };
                 let rivals: Vec<String> = current
                     .values()
                     .filter(|(held_row, _, _)| held_row.category_id == entry.tag.category_id)
@@ -596,7 +603,7 @@ pub(crate) fn plan_assignments(
                                 old_value: old.value.clone(),
                                 new_value: None,
                                 source,
-                                source_ref: &format!("replaced by {}", entry.tag.name),
+                                source_ref: &replaced_by,
                                 actor,
                             }
                             .into_row(at),
