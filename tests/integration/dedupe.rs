@@ -17,6 +17,8 @@ backend_tests!(
     dedupe_requests_are_checked,
     find_duplicates_warns_before_a_twin_is_created,
     a_thousand_identical_records_become_one_and_names_alone_merge_nothing,
+    a_batch_of_dedupe_merges_unmerges_each_exactly,
+    a_bad_cluster_in_a_batch_fails_alone,
 );
 
 async fn create(server: &TestServer, customer: pb::Customer) -> pb::Customer {
@@ -895,4 +897,192 @@ async fn a_thousand_identical_records_become_one_and_names_alone_merge_nothing(b
         1000,
         "every channel identity is kept"
     );
+}
+
+/// Distinct people (no two share a name, phone, email or birthday) for batch scenarios.
+fn someone(index: usize) -> pb::Customer {
+    const SURNAMES: [&str; 6] = ["张", "王", "李", "刘", "陈", "杨"];
+    const GIVEN: [&str; 6] = ["伟", "芳", "娜", "洋", "静", "磊"];
+    person(
+        &format!("{}{}", SURNAMES[index / 6 % 6], GIVEN[index % 6]),
+        &format!("1380013{index:04}"),
+        &format!("p{index}@example.com"),
+        &format!("1980-{:02}-{:02}", index / 28 + 1, index % 28 + 1),
+        "深圳",
+    )
+}
+
+/// `count` people, each created twice, with a tag, an order and a contact on each record;
+/// returns both records' ids per person.
+async fn duplicated_people(server: &TestServer, count: usize) -> Vec<(String, String)> {
+    let interests = fixtures::category(server, "兴趣", false).await;
+    let tea = fixtures::tag(server, &interests.id, "茶", pb::ValueType::Flag, &[]).await;
+    let spend = fixtures::tag(
+        server,
+        &interests.id,
+        "年消费额",
+        pb::ValueType::Number,
+        &[],
+    )
+    .await;
+    let mut pairs = Vec::with_capacity(count);
+    for index in 0..count {
+        let first = create(server, someone(index)).await;
+        let second = create(server, someone(index)).await;
+        assign(server, &first.id, vec![assignment(&tea.id, "")]).await;
+        assign(
+            server,
+            &second.id,
+            vec![assignment(&spend.id, &format!("{}", 100 + index))],
+        )
+        .await;
+        order_and_contact(server, &first.id, &format!("B{index}a")).await;
+        order_and_contact(server, &second.id, &format!("B{index}b")).await;
+        pairs.push((first.id, second.id));
+    }
+    pairs
+}
+
+async fn job_merges(server: &TestServer, job_id: &str) -> Vec<pb::Merge> {
+    let mut merges = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = server
+            .dedupe()
+            .list_merges(pb::ListMergesRequest {
+                job_id: job_id.to_owned(),
+                page_token,
+                page_size: 100,
+                ..pb::ListMergesRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        merges.extend(page.merges);
+        if page.next_page_token.is_empty() {
+            return merges;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+async fn a_batch_of_dedupe_merges_unmerges_each_exactly(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let pairs = duplicated_people(&server, 30).await;
+    let mut before = Vec::with_capacity(pairs.len());
+    for (first, second) in &pairs {
+        before.push((
+            everything(&server, first).await,
+            everything(&server, second).await,
+        ));
+    }
+
+    // Thirty clusters: one batch, written set-based.
+    let job = run_dedupe(&server, pb::StartDedupeRequest::default()).await;
+    let counts = job.progress.unwrap_or_default();
+    assert_eq!((counts.merged, counts.rejected), (30, 0), "{counts:?}");
+    let merges = job_merges(&server, &job.id).await;
+    assert_eq!(merges.len(), 30);
+    for (first, second) in &pairs {
+        let merge = merges
+            .iter()
+            .find(|m| &m.survivor_id == first || &m.survivor_id == second)
+            .unwrap_or_else(|| panic!("a merge of {first} and {second}: {merges:#?}"));
+        let other = if &merge.survivor_id == first {
+            second
+        } else {
+            first
+        };
+        assert_eq!(merge.merged_ids, vec![other.clone()]);
+        let merged = everything(&server, &merge.survivor_id).await;
+        assert_eq!(merged.purchases.len(), 2, "both orders on the survivor");
+        assert_eq!(merged.interactions.len(), 2, "both contacts");
+        assert_eq!(merged.tags.len(), 2, "both tags");
+        assert_eq!(get(&server, other).await.id, merge.survivor_id);
+    }
+
+    // Every third merge undone: those people come back exactly, the others stay merged.
+    for (index, ((first, second), (first_before, second_before))) in
+        pairs.iter().zip(&before).enumerate()
+    {
+        let merge = merges
+            .iter()
+            .find(|m| &m.survivor_id == first || &m.survivor_id == second)
+            .unwrap();
+        if index % 3 == 0 {
+            unmerge(&server, &merge.id).await.unwrap();
+            assert_eq!(
+                &everything(&server, first).await,
+                first_before,
+                "pair {index}"
+            );
+            assert_eq!(
+                &everything(&server, second).await,
+                second_before,
+                "pair {index}"
+            );
+        } else {
+            let other = if &merge.survivor_id == first {
+                second
+            } else {
+                first
+            };
+            assert_eq!(
+                get(&server, other).await.id,
+                merge.survivor_id,
+                "pair {index}"
+            );
+        }
+    }
+    assert_eq!(
+        all_customers(&server).await.len(),
+        40,
+        "10 pairs apart, 20 merged"
+    );
+}
+
+async fn a_bad_cluster_in_a_batch_fails_alone(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let pairs = duplicated_people(&server, 6).await;
+    let (bad_first, bad_second) = pairs[2].clone();
+    let bad_before = (
+        everything(&server, &bad_first).await,
+        everything(&server, &bad_second).await,
+    );
+    // Redirects left behind by a hand edit: whichever of the pair the merge takes away
+    // already has a `merged_customers` row, so writing the batch breaks its primary key.
+    for id in [&bad_first, &bad_second] {
+        server
+            .database
+            .execute(
+                "INSERT INTO merged_customers (customer_id, merge_id, survivor_id) VALUES (?, ?, ?)",
+                &[id, "hand-edit", id],
+            )
+            .await;
+    }
+
+    let job = run_dedupe(&server, pb::StartDedupeRequest::default()).await;
+    let counts = job.progress.unwrap_or_default();
+    assert_eq!(
+        (counts.clusters, counts.merged, counts.rejected),
+        (6, 5, 1),
+        "{counts:?}"
+    );
+    let merges = job_merges(&server, &job.id).await;
+    assert_eq!(merges.len(), 5);
+    for (index, (first, second)) in pairs.iter().enumerate() {
+        let merged = merges
+            .iter()
+            .any(|m| &m.survivor_id == first || &m.survivor_id == second);
+        assert_eq!(merged, index != 2, "pair {index}");
+    }
+    assert_eq!(
+        (
+            everything(&server, &bad_first).await,
+            everything(&server, &bad_second).await
+        ),
+        bad_before,
+        "the bad cluster is left as it was"
+    );
+    assert_eq!(all_customers(&server).await.len(), 7);
 }

@@ -164,19 +164,35 @@ impl Database {
 }
 
 impl Database {
-    /// Runs a statement beside the running server (to stand in for time passing).
-    pub async fn execute(&self, sql: &str) {
-        use diesel::prelude::*;
+    /// Runs one statement with text parameters beside the running server: how a scenario
+    /// plants data the API would never write (a hand-edited row).
+    pub async fn execute(&self, sql: &str, params: &[&str]) -> usize {
+        use diesel::sql_types::Text;
+
         match &self.mysql_name {
             Some(_) => {
+                let mut query = diesel::sql_query(sql).into_boxed::<diesel::mysql::Mysql>();
+                for param in params {
+                    query = query.bind::<Text, _>((*param).to_owned());
+                }
                 let mut conn = AsyncMysqlConnection::establish(&self.url).await.unwrap();
-                conn.batch_execute(sql).await.unwrap();
+                diesel_async::RunQueryDsl::execute(query, &mut conn)
+                    .await
+                    .unwrap()
             }
             None => {
-                use diesel::connection::SimpleConnection as _;
+                use diesel::{Connection, RunQueryDsl};
+                let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+                for param in params {
+                    query = query.bind::<Text, _>((*param).to_owned());
+                }
                 let path = self.url.strip_prefix("sqlite://").unwrap();
-                let mut conn = SqliteConnection::establish(path).unwrap();
-                conn.batch_execute(sql).unwrap();
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                // The server may be writing: wait for its lock rather than fail.
+                diesel::sql_query("PRAGMA busy_timeout = 5000")
+                    .execute(&mut conn)
+                    .unwrap();
+                query.execute(&mut conn).unwrap()
             }
         }
     }

@@ -476,10 +476,10 @@ async fn rules_run_on_their_schedule(backend: Backend) {
     // An hour passes.
     server
         .database
-        .execute(&format!(
-            "UPDATE tag_rules SET next_run_at = '2000-01-01 00:00:00' WHERE id = '{}'",
-            rule.id
-        ))
+        .execute(
+            "UPDATE tag_rules SET next_run_at = '2000-01-01 00:00:00' WHERE id = ?",
+            &[&rule.id],
+        )
         .await;
     let mut scheduled = None;
     for _ in 0..100 {
@@ -802,7 +802,9 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
     let browser = person(&server, "只看不买", "北京", "金卡").await;
 
     let mut rules = server.rules();
-    let tier = install(&server, pb::RuleTemplate::ValueTier, false, 0).await.unwrap();
+    let tier = install(&server, pb::RuleTemplate::ValueTier, false, 0)
+        .await
+        .unwrap();
     assert_eq!(tier.rules.len(), 3);
     assert_eq!(tier.tag_ids.len(), 3);
     assert!(
@@ -836,14 +838,18 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
         Code::AlreadyExists,
         "already installed",
     );
-    let again = install(&server, pb::RuleTemplate::ValueTier, true, 7_200).await.unwrap();
+    let again = install(&server, pb::RuleTemplate::ValueTier, true, 7_200)
+        .await
+        .unwrap();
     assert_eq!(
         again.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
         tier.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
     );
     assert!(again.rules.iter().all(|r| r.interval_seconds == 7_200));
 
-    let rfm = install(&server, pb::RuleTemplate::Rfm, false, 0).await.unwrap();
+    let rfm = install(&server, pb::RuleTemplate::Rfm, false, 0)
+        .await
+        .unwrap();
     assert_eq!(rfm.rules.len(), 23);
     for rule in &rfm.rules {
         run(&server, &rule.id).await;
@@ -866,7 +872,9 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
         "non-buyers get no RFM class"
     );
 
-    let lifecycle = install(&server, pb::RuleTemplate::Lifecycle, false, 0).await.unwrap();
+    let lifecycle = install(&server, pb::RuleTemplate::Lifecycle, false, 0)
+        .await
+        .unwrap();
     for rule in &lifecycle.rules {
         run(&server, &rule.id).await;
     }
@@ -885,6 +893,8 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
         vec!["成交客户"]
     );
 
-    let churn = install(&server, pb::RuleTemplate::ChurnRisk, false, 0).await.unwrap();
+    let churn = install(&server, pb::RuleTemplate::ChurnRisk, false, 0)
+        .await
+        .unwrap();
     assert_eq!(churn.rules.len(), 2);
 }

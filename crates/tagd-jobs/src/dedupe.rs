@@ -18,8 +18,14 @@ use crate::registry::{Ending, Jobs, RunningJob};
 
 /// Customers read per page while loading everyone.
 const LOAD_PAGE: usize = 5_000;
-/// Clusters merged per transaction: one commit for many small merges.
-const MERGE_BATCH: usize = 200;
+/// Clusters merged per transaction. A batch is written set-based (a few statements per
+/// table, whatever its size), so larger batches mean fewer statements; 1,000 clusters
+/// (~2,000 customers) keep a transaction to a fraction of a second and its snapshots to a
+/// few MB.
+const MERGE_BATCH: usize = 1_000;
+/// Customers per merge transaction at most (a batch of large clusters closes early), so a
+/// batch's locks, reads and snapshots stay bounded whatever the clusters look like.
+const MERGE_BATCH_CUSTOMERS: usize = 5_000;
 /// The most matches FindDuplicates returns.
 pub const MAX_FIND_LIMIT: u32 = 100;
 
@@ -361,7 +367,7 @@ impl DedupeRun {
             self.job.id,
             self.matcher.config().auto_merge_threshold
         );
-        for batch in found.clusters.chunks(MERGE_BATCH) {
+        for batch in merge_batches(&found.clusters) {
             if self.cancelled() {
                 return Ending::Cancelled;
             }
@@ -386,16 +392,17 @@ impl DedupeRun {
                     reason: &reason,
                 })
                 .collect();
-            let outcomes = match self.jobs.store.merge_batch(&requests).await {
-                Ok(outcomes) => outcomes,
-                // The batch failed as a whole: merge its clusters one by one, so only the one at fault fails.
+            let (outcomes, alone) = match self.jobs.store.merge_batch(&requests).await {
+                Ok(outcomes) => (outcomes, false),
+                // The batch failed as a whole and wrote nothing: merge its clusters one by one,
+                // so only the one at fault fails.
                 Err(batch_error) => {
-                    tracing::info!(job = %self.job.id, %batch_error, "merge batch failed; merging cluster by cluster");
+                    tracing::warn!(job = %self.job.id, %batch_error, "merge batch failed; merging cluster by cluster");
                     let mut outcomes = Vec::with_capacity(requests.len());
                     for request in &requests {
                         outcomes.push(self.jobs.store.merge_customers(request).await);
                     }
-                    outcomes
+                    (outcomes, true)
                 }
             };
             for outcome in outcomes {
@@ -406,6 +413,12 @@ impl DedupeRun {
                         error @ (StoreError::NotFound { .. } | StoreError::FailedPrecondition(_)),
                     ) => {
                         tracing::info!(job = %self.job.id, %error, "cluster skipped");
+                        self.job.progress.rejected += 1;
+                    }
+                    // Merged alone, a cluster whose own rows break a constraint or cannot be read
+                    // is skipped (and named in the log); the rest of the run goes on.
+                    Err(error) if alone && error.is_data_fault() => {
+                        tracing::warn!(job = %self.job.id, %error, "cluster not merged");
                         self.job.progress.rejected += 1;
                     }
                     Err(error) => return Ending::Failed(error.to_string()),
@@ -476,6 +489,50 @@ impl DedupeRun {
     }
 }
 
+/// Consecutive runs of clusters, each at most [`MERGE_BATCH`] clusters and, unless one
+/// cluster alone is larger, [`MERGE_BATCH_CUSTOMERS`] customers.
+fn merge_batches<T>(clusters: &[Vec<T>]) -> impl Iterator<Item = &[Vec<T>]> {
+    let mut rest = clusters;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut customers = 0;
+        let mut end = 0;
+        while end < rest.len()
+            && end < MERGE_BATCH
+            && (end == 0 || customers + rest[end].len() <= MERGE_BATCH_CUSTOMERS)
+        {
+            customers += rest[end].len();
+            end += 1;
+        }
+        let (batch, after) = rest.split_at(end);
+        rest = after;
+        Some(batch)
+    })
+}
+
 fn ordered<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
     if a <= b { (a, b) } else { (b, a) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_batches_cap_clusters_and_customers() {
+        let pairs: Vec<Vec<u32>> = (0..2_500).map(|i| vec![2 * i, 2 * i + 1]).collect();
+        let sizes: Vec<usize> = merge_batches(&pairs).map(<[_]>::len).collect();
+        assert_eq!(sizes, vec![1_000, 1_000, 500]);
+
+        // Large clusters close a batch early; one larger than the cap still goes alone.
+        let mixed: Vec<Vec<u32>> = [3_000, 1_000, 1_000, 6_000, 2, 2]
+            .into_iter()
+            .map(|size| (0..size).collect())
+            .collect();
+        let sizes: Vec<usize> = merge_batches(&mixed).map(<[_]>::len).collect();
+        assert_eq!(sizes, vec![3, 1, 2]);
+        assert!(merge_batches::<u32>(&[]).next().is_none());
+    }
 }

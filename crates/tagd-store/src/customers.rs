@@ -331,6 +331,21 @@ pub(crate) trait CustomerQueries {
         customers: &[Customer],
         before: &HashMap<String, CustomerFields>,
     ) -> StoreResult<()>;
+    /// Rewrites whole customer rows set-based: deleted and inserted again, one statement per
+    /// chunk where `rewrite_customers` sends an UPDATE per customer (a batch of merges
+    /// rewrites a thousand survivors); their index rows as `rewrite_customers` does.
+    async fn replace_customers(
+        &mut self,
+        customers: &[Customer],
+        before: &HashMap<String, CustomerFields>,
+    ) -> StoreResult<()>;
+    /// Rewrites the phone, email and identity index rows of the customers whose lists
+    /// differ from `before` (all of them for a customer missing from it).
+    async fn rewrite_index_rows(
+        &mut self,
+        customers: &[Customer],
+        before: &HashMap<String, CustomerFields>,
+    ) -> StoreResult<()>;
     async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()>;
     /// Deletes customers and everything that belongs to them: tags, tag and field
     /// history, values cleanse reports kept, purchases with their items, interactions, phones, emails, identities.
@@ -435,27 +450,61 @@ macro_rules! customer_queries {
                 customers: &[Customer],
                 before: &HashMap<String, CustomerFields>,
             ) -> StoreResult<()> {
+                for customer in customers {
+                    diesel::update(customers::table.find(&customer.id))
+                        .set(&to_rows(customer).customer)
+                        .execute(self)
+                        .await?;
+                }
+                self.rewrite_index_rows(customers, before).await
+            }
+
+            async fn replace_customers(
+                &mut self,
+                customers: &[Customer],
+                before: &HashMap<String, CustomerFields>,
+            ) -> StoreResult<()> {
+                let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
+                for chunk in ids.chunks(IN_CHUNK) {
+                    diesel::delete(customers::table.filter(customers::id.eq_any(chunk)))
+                        .execute(self)
+                        .await?;
+                }
+                let rows: Vec<CustomerRow> =
+                    customers.iter().map(|c| to_rows(c).customer).collect();
+                self.insert_customer_rows(&rows).await?;
+                self.rewrite_index_rows(customers, before).await
+            }
+
+            async fn rewrite_index_rows(
+                &mut self,
+                customers: &[Customer],
+                before: &HashMap<String, CustomerFields>,
+            ) -> StoreResult<()> {
                 // Only the index rows of lists that changed are rewritten.
                 let mut phones = (Vec::new(), Vec::new());
                 let mut emails = (Vec::new(), Vec::new());
                 let mut external = (Vec::new(), Vec::new());
                 for customer in customers {
-                    let rows = to_rows(customer);
-                    diesel::update(customers::table.find(&customer.id))
-                        .set(&rows.customer)
-                        .execute(self)
-                        .await?;
                     let old = before.get(&customer.id);
                     let new = &customer.fields;
-                    if old.is_none_or(|old| old.phones != new.phones) {
+                    let phones_changed = old.is_none_or(|old| old.phones != new.phones);
+                    let emails_changed = old.is_none_or(|old| old.emails != new.emails);
+                    let external_changed =
+                        old.is_none_or(|old| old.external_ids != new.external_ids);
+                    if !(phones_changed || emails_changed || external_changed) {
+                        continue;
+                    }
+                    let rows = to_rows(customer);
+                    if phones_changed {
                         phones.0.push(customer.id.clone());
                         phones.1.extend(rows.phones);
                     }
-                    if old.is_none_or(|old| old.emails != new.emails) {
+                    if emails_changed {
                         emails.0.push(customer.id.clone());
                         emails.1.extend(rows.emails);
                     }
-                    if old.is_none_or(|old| old.external_ids != new.external_ids) {
+                    if external_changed {
                         external.0.push(customer.id.clone());
                         external.1.extend(rows.external_ids);
                     }

@@ -26,13 +26,13 @@ use crate::field_history::FieldHistoryRow;
 use crate::imports::ImportChangeRow;
 use crate::interactions::InteractionRow;
 use crate::jobs::RejectedRowRow;
-use crate::merges::MergedCustomerRow;
+use crate::merges::{MergeRow, MergedCustomerRow};
 use crate::purchases::{PurchaseItemRow, PurchaseRow};
 use crate::schema::{
     cleanse_field_counts, cleanse_unfixable, customer_emails, customer_external_ids,
     customer_field_history, customer_phones, customer_tags, customers, import_changes,
-    interactions, job_rejected_rows, merged_customers, purchase_items, purchases, segment_members,
-    tag_history,
+    interactions, job_rejected_rows, merged_customers, merges, purchase_items, purchases,
+    segment_members, tag_history,
 };
 use crate::segments::SegmentMemberRow;
 use crate::tagging::{AssignmentRow, HistoryRow};
@@ -374,6 +374,7 @@ batch_inserts! {
     insert_interaction_rows(InteractionRow, 12) => interactions::table;
     insert_import_change_rows(ImportChangeRow, 4) => import_changes::table;
     insert_merged_customer_rows(MergedCustomerRow, 3) => merged_customers::table;
+    insert_merge_rows(MergeRow, 10) => merges::table;
     insert_field_history_rows(FieldHistoryRow, 9) => customer_field_history::table;
     insert_cleanse_count_rows(FieldCountRow, 5) => cleanse_field_counts::table;
     insert_cleanse_unfixable_rows(UnfixableRow, 6) => cleanse_unfixable::table;

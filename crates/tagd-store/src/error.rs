@@ -47,6 +47,29 @@ impl StoreError {
         }
     }
 
+    /// Whether the failure lies in the data an operation read or wrote (a constraint its rows
+    /// break, a stored row that cannot be read back, a rule the input breaks) rather than in
+    /// the database being unreachable or failing: a job working through many items may then
+    /// skip the one at fault and go on.
+    pub fn is_data_fault(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Corrupt(_)
+            | Self::Invalid(_)
+            | Self::AlreadyExists(_)
+            | Self::NotFound { .. }
+            | Self::FailedPrecondition(_) => true,
+            Self::Database(Error::DatabaseError(kind, _)) => matches!(
+                kind,
+                DatabaseErrorKind::UniqueViolation
+                    | DatabaseErrorKind::ForeignKeyViolation
+                    | DatabaseErrorKind::NotNullViolation
+                    | DatabaseErrorKind::CheckViolation
+            ),
+            _ => false,
+        }
+    }
+
     /// The same error naming the request field it came from.
     pub(crate) fn at(self, path: &str) -> Self {
         match self {

@@ -109,9 +109,13 @@ impl Store {
             }
             for (customer_id, id, ordered_at, currency, total_cents) in orders {
                 if let Some(activity) = activities.get_mut(&customer_id) {
-                    activity
-                        .orders
-                        .push(order(&mut categories, id, ordered_at, currency, total_cents));
+                    activity.orders.push(order(
+                        &mut categories,
+                        id,
+                        ordered_at,
+                        currency,
+                        total_cents,
+                    ));
                 }
             }
             for (customer_id, last) in last_interactions {

@@ -272,6 +272,12 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(dedupe_candidates, customers);
+// A batch of merges moves rows to each merged id's survivor with a subquery on merged_customers.
+diesel::allow_tables_to_appear_in_same_query!(merged_customers, tag_history);
+diesel::allow_tables_to_appear_in_same_query!(merged_customers, customer_field_history);
+diesel::allow_tables_to_appear_in_same_query!(merged_customers, purchases);
+diesel::allow_tables_to_appear_in_same_query!(merged_customers, purchase_items);
+diesel::allow_tables_to_appear_in_same_query!(merged_customers, interactions);
 diesel::table! {
     segments (id) {
         id -> Text,
