@@ -154,6 +154,22 @@ impl Postings {
         }
     }
 
+    /// Gives back capacity grown while loading and stores bitmaps as runs
+    /// where that is smaller (a value most customers share).
+    pub fn shrink(&mut self) {
+        for (_, members) in &mut self.values {
+            members.optimize();
+        }
+        self.any.optimize();
+        self.values.shrink_to_fit();
+        self.numbers.shrink_to_fit();
+        match &mut self.owners {
+            Owners::Scan => {}
+            Owners::Dense(column) => column.shrink_to_fit(),
+            Owners::Sparse(map) => map.shrink_to_fit(),
+        }
+    }
+
     pub fn memory_bytes(&self) -> usize {
         let keys: usize = self.values.iter().map(|(key, _)| key.len() * 2 + 48).sum();
         let bitmaps: usize = self
