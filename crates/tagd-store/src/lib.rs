@@ -39,7 +39,8 @@ pub use crate::imports::{ImportEntry, ImportOutcome, ImportSettings, ImportTag};
 pub use crate::jobs::{INTERRUPTED, NewJob};
 pub use crate::merges::{MergeFilter, MergeRecord, MergeRequest};
 pub use crate::segments::{
-    AssignmentName, LiveAssignment, NewSegment, PurchaseLine, RecentChanges, SegmentPatch,
+    AssignmentName, ChangeKey, LiveAssignment, NewSegment, PurchaseLine, RecentChanges,
+    SegmentPatch,
 };
 pub use crate::tag_stats::{TagStats, TagStatsReport, TagStatsScope};
 pub use crate::tagging::AssignCall;
