@@ -13,6 +13,7 @@ mod raw;
 mod raw_import;
 mod report;
 mod segments;
+mod segments_scale;
 mod tagd;
 mod workload;
 
@@ -74,6 +75,10 @@ enum Phase {
     Dedupe,
     /// CountSegment of a five-term condition (the in-memory index) against the same count in SQL.
     Segments,
+    /// The same at scale: `--segment-customers` customers × 15 tags written by SQL before tagd
+    /// starts (so its start-up builds the index), three conditions, every member of a segment
+    /// of everyone, index memory against the tables' size.
+    SegmentsSql,
 }
 
 /// Measures tagd against same-run baselines on SQLite and MariaDB.
@@ -165,6 +170,9 @@ struct Args {
     /// CountSegment calls timed by the segments measurement.
     #[arg(long, default_value_t = 200)]
     segment_calls: usize,
+    /// SQL counts timed per condition by `segments-sql` (each scans the tables).
+    #[arg(long, default_value_t = 5)]
+    segment_sql_calls: usize,
     /// Seed of the dedupe measurement's generator (the same seed gives the same customers).
     #[arg(long, default_value_t = 42)]
     dedupe_seed: u64,
@@ -473,6 +481,14 @@ async fn measure_backend(
     let name = backend.name();
     // The import measurement's files go here; tagd may import from this folder only.
     let import_dir = work_dir.join("imports");
+    let scale = match tagd_binary {
+        Some(binary) if args.phases.contains(&Phase::SegmentsSql) => Some(
+            segments_scale::preload(binary, database_url, args.segment_customers, report, name)
+                .await?,
+        ),
+        _ => None,
+    };
+    let mut startup = Duration::ZERO;
     let server = match tagd_binary {
         Some(binary) => {
             let mut env = args.tagd_env.clone();
@@ -496,10 +512,12 @@ async fn measure_backend(
                 Duration::from_secs(args.startup_timeout),
             )
             .await?;
+            startup = t0.elapsed();
             report.note(format!(
-                "{name}: tagd listening on {} after {:.2} s (migrations included)",
+                "{name}: tagd listening on {} after {:.2} s (migrations and the segment index \
+                 build included)",
                 server.addr,
-                t0.elapsed().as_secs_f64()
+                startup.as_secs_f64()
             ));
             Some(server)
         }
@@ -624,6 +642,25 @@ async fn measure_backend(
             &on,
             args.segment_customers,
             args.segment_calls,
+            report,
+        )
+        .await?;
+    }
+
+    if let (Some(loaded), Some(channels), Some(server)) = (&scale, &tagd_channels, &server) {
+        let on = segments_scale::ScaleOn {
+            channel: channels[0].clone(),
+            database_url,
+            server_pid: server.pid(),
+            log_path: &server.log_path,
+            startup,
+        };
+        segments_scale::measure(
+            name,
+            &on,
+            loaded,
+            args.segment_calls,
+            args.segment_sql_calls,
             report,
         )
         .await?;
