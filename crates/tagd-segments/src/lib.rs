@@ -178,8 +178,12 @@ fn seen_between(
     upto: Option<&ChangeKey>,
 ) -> u64 {
     match upto {
-        Some((at, id)) => seen.range((since, 0)..=(*at, row_key(id))).count() as u64,
-        None => 0,
+        // A mark older than the window (a quiet store) bounds an empty range; `range` would
+        // panic on it.
+        Some((at, id)) if *at >= since => {
+            seen.range((since, 0)..=(*at, row_key(id))).count() as u64
+        }
+        _ => 0,
     }
 }
 
@@ -1169,6 +1173,23 @@ async fn build(store: &Store, epoch: u64) -> SegmentResult<IndexState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn applied_rows_are_counted_within_the_window_even_when_the_mark_is_older() {
+        let at = |secs: i64| {
+            chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0)
+                .map(|time| time.naive_utc())
+                .unwrap_or_default()
+        };
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let seen: BTreeSet<(NaiveDateTime, u128)> =
+            [(at(1), row_key(id)), (at(3), row_key(id))].into();
+        assert_eq!(seen_between(&seen, at(0), Some(&(at(3), id.to_owned()))), 2);
+        assert_eq!(seen_between(&seen, at(2), Some(&(at(3), id.to_owned()))), 1);
+        assert_eq!(seen_between(&seen, at(9), Some(&(at(3), id.to_owned()))), 0);
+        assert_eq!(seen_between(&seen, at(0), None), 0);
+        assert_ne!(row_key(id), row_key("C-42"));
+    }
 
     #[test]
     fn the_follower_slows_down_only_while_many_rows_change() {
