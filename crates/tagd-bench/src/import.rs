@@ -279,7 +279,7 @@ fn reset_peak(pid: u32) -> bool {
 }
 
 /// A `kB` line (`VmHWM`, `VmRSS`, …) of `/proc/<pid>/status`.
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
+pub(crate) fn status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_status_kib(&status, key)
 }

@@ -14,6 +14,7 @@ mod raw_import;
 mod report;
 mod rules;
 mod segments;
+mod segments_scale;
 mod tagd;
 mod workload;
 
@@ -78,6 +79,10 @@ enum Phase {
     /// RunRules over the segments phase's customers (needs `segments`): customers evaluated per
     /// second, beside the same condition evaluated by SQL.
     Rules,
+    /// The same at scale: `--segment-customers` customers × 15 tags written by SQL before tagd
+    /// starts (so its start-up builds the index), three conditions, every member of a segment
+    /// of everyone, index memory against the tables' size.
+    SegmentsSql,
 }
 
 /// Measures tagd against same-run baselines on SQLite and MariaDB.
@@ -169,6 +174,9 @@ struct Args {
     /// CountSegment calls timed by the segments measurement.
     #[arg(long, default_value_t = 200)]
     segment_calls: usize,
+    /// SQL counts timed per condition by `segments-sql` (each scans the tables).
+    #[arg(long, default_value_t = 5)]
+    segment_sql_calls: usize,
     /// Seed of the dedupe measurement's generator (the same seed gives the same customers).
     #[arg(long, default_value_t = 42)]
     dedupe_seed: u64,
@@ -477,6 +485,14 @@ async fn measure_backend(
     let name = backend.name();
     // The import measurement's files go here; tagd may import from this folder only.
     let import_dir = work_dir.join("imports");
+    let scale = match tagd_binary {
+        Some(binary) if args.phases.contains(&Phase::SegmentsSql) => Some(
+            segments_scale::preload(binary, database_url, args.segment_customers, report, name)
+                .await?,
+        ),
+        _ => None,
+    };
+    let mut startup = Duration::ZERO;
     let server = match tagd_binary {
         Some(binary) => {
             let mut env = args.tagd_env.clone();
@@ -500,10 +516,12 @@ async fn measure_backend(
                 Duration::from_secs(args.startup_timeout),
             )
             .await?;
+            startup = t0.elapsed();
             report.note(format!(
-                "{name}: tagd listening on {} after {:.2} s (migrations included)",
+                "{name}: tagd listening on {} after {:.2} s (migrations and the segment index \
+                 build included)",
                 server.addr,
-                t0.elapsed().as_secs_f64()
+                startup.as_secs_f64()
             ));
             Some(server)
         }
@@ -634,6 +652,25 @@ async fn measure_backend(
         if args.phases.contains(&Phase::Rules) {
             rules::measure_rules(name, &on, args.segment_customers, report).await?;
         }
+    }
+
+    if let (Some(loaded), Some(channels), Some(server)) = (&scale, &tagd_channels, &server) {
+        let on = segments_scale::ScaleOn {
+            channel: channels[0].clone(),
+            database_url,
+            server_pid: server.pid(),
+            log_path: &server.log_path,
+            startup,
+        };
+        segments_scale::measure(
+            name,
+            &on,
+            loaded,
+            args.segment_calls,
+            args.segment_sql_calls,
+            report,
+        )
+        .await?;
     }
 
     if let Some(server) = server {

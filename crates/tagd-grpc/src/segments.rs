@@ -283,20 +283,18 @@ impl SegmentService for SegmentsService {
         let segment_id = id("segment_id", &request.segment_id)?;
         let page = PageRequest::parse(request.page_size, &request.page_token).or_status()?;
         let members = self.segments.members(&segment_id).await.or_status()?;
-        let ids = self.segments.sorted_ids(&members).or_status()?;
-        let start = page
-            .after
-            .as_ref()
-            .map_or(0, |after| ids.partition_point(|id| id <= after));
-        let end = start.saturating_add(page.size).min(ids.len());
-        let next_page_token = if end < ids.len() && end > start {
-            encode_token(&ids[end - 1])
-        } else {
-            String::new()
+        // A page costs its own ids, not a sort of every member's id (a 1M-member segment).
+        let (ids, more) = self
+            .segments
+            .page_by_id(&members, page.after.as_deref(), page.size)
+            .or_status()?;
+        let next_page_token = match ids.last() {
+            Some(last) if more => encode_token(last),
+            _ => String::new(),
         };
         Ok(Response::new(pb::ListSegmentMembersResponse {
-            total: ids.len() as u64,
-            customer_ids: ids[start..end].to_vec(),
+            total: members.len(),
+            customer_ids: ids,
             next_page_token,
         }))
     }

@@ -385,6 +385,19 @@ impl Bsi {
         (above.union(), equal)
     }
 
+    /// Gives back capacity grown while loading and stores slices as runs
+    /// where that is smaller (a bit every holder shares).
+    pub fn shrink(&mut self) {
+        self.column.shrink_to_fit();
+        self.exists.optimize();
+        for slice in &mut self.slices {
+            slice.optimize();
+        }
+        for members in self.bins.values_mut() {
+            members.optimize();
+        }
+    }
+
     pub fn memory_bytes(&self) -> usize {
         self.column.capacity() * 8
             + self

@@ -6,33 +6,50 @@
 //! as 16 bytes; any other id string is kept as text.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use roaring::RoaringBitmap;
 
 use crate::error::IndexError;
 
+/// The map costs ~22 bytes per customer: the UUID (16) by number, and a
+/// hash table of numbers (4 + 1 control byte, at most 8/7 full) that finds a
+/// number by hashing the UUID it points at, instead of a table of (UUID,
+/// number) pairs beside the list (~60 bytes, more while a table doubles).
 #[derive(Debug, Default)]
 pub(crate) struct IdMap {
-    uuid_numbers: HashMap<[u64; 2], u32>,
+    /// Dense number → UUID (meaningless for holes and for ids in `other_ids`).
+    uuids: Vec<u128>,
+    /// Numbers of live UUID ids, hashed by their UUID.
+    uuid_numbers: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    /// Ids that are not canonical UUIDs (rare: imported or test data).
     other_numbers: HashMap<Box<str>, u32>,
-    /// Dense number → id; `Hole` after a delete.
-    ids: Vec<Slot>,
+    other_ids: HashMap<u32, Box<str>>,
+    /// Live numbers; a number not in it is a hole.
     pub alive: RoaringBitmap,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Slot {
-    Uuid([u64; 2]),
-    Other(Box<str>),
-    Hole,
+    /// Set once an id arrived that does not sort after every earlier one
+    /// (or is not a UUID): until then number order is id order, which lets
+    /// a page of members start at an id without sorting them all.
+    unordered: bool,
 }
 
 impl IdMap {
     pub fn get(&self, id: &str) -> Option<u32> {
         match parse_uuid(id) {
-            Some(uuid) => self.uuid_numbers.get(&uuid).copied(),
+            Some(uuid) => self.uuid_number(uuid),
             None => self.other_numbers.get(id).copied(),
         }
+    }
+
+    fn uuid_number(&self, uuid: u128) -> Option<u32> {
+        let uuids = &self.uuids;
+        self.uuid_numbers
+            .find(self.hasher.hash_one(uuid), |number| {
+                uuids.get(*number as usize) == Some(&uuid)
+            })
+            .copied()
     }
 
     /// The number of `id`, and whether it is new.
@@ -40,18 +57,27 @@ impl IdMap {
         if let Some(number) = self.get(id) {
             return Ok((number, false));
         }
-        let number = u32::try_from(self.ids.len())
+        let number = u32::try_from(self.uuids.len())
             .ok()
             .filter(|number| *number < u32::MAX)
             .ok_or(IndexError::Full)?;
         match parse_uuid(id) {
             Some(uuid) => {
-                self.uuid_numbers.insert(uuid, number);
-                self.ids.push(Slot::Uuid(uuid));
+                if self.uuids.last().is_some_and(|last| *last >= uuid) {
+                    self.unordered = true;
+                }
+                self.uuids.push(uuid);
+                let (uuids, hasher) = (&self.uuids, &self.hasher);
+                self.uuid_numbers
+                    .insert_unique(hasher.hash_one(uuid), number, |number| {
+                        hasher.hash_one(uuids.get(*number as usize).copied().unwrap_or_default())
+                    });
             }
             None => {
+                self.unordered = true;
+                self.uuids.push(0);
                 self.other_numbers.insert(id.into(), number);
-                self.ids.push(Slot::Other(id.into()));
+                self.other_ids.insert(number, id.into());
             }
         }
         self.alive.insert(number);
@@ -60,12 +86,22 @@ impl IdMap {
 
     pub fn remove(&mut self, id: &str) -> Option<u32> {
         let number = match parse_uuid(id) {
-            Some(uuid) => self.uuid_numbers.remove(&uuid),
-            None => self.other_numbers.remove(id),
-        }?;
-        if let Some(slot) = self.ids.get_mut(number as usize) {
-            *slot = Slot::Hole;
-        }
+            Some(uuid) => {
+                let uuids = &self.uuids;
+                let entry = self
+                    .uuid_numbers
+                    .find_entry(self.hasher.hash_one(uuid), |number| {
+                        uuids.get(*number as usize) == Some(&uuid)
+                    })
+                    .ok()?;
+                entry.remove().0
+            }
+            None => {
+                let number = self.other_numbers.remove(id)?;
+                self.other_ids.remove(&number);
+                number
+            }
+        };
         self.alive.remove(number);
         Some(number)
     }
@@ -78,33 +114,64 @@ impl IdMap {
 
     /// Calls `f` with the id of `number` without allocating; false for a hole.
     pub fn with_id(&self, number: u32, f: impl FnOnce(&str)) -> bool {
-        match self.ids.get(number as usize) {
-            Some(Slot::Uuid(uuid)) => {
-                let buffer = format_uuid(*uuid);
-                // Only ASCII hex digits and hyphens were written.
-                f(std::str::from_utf8(&buffer).unwrap_or_default());
-                true
-            }
-            Some(Slot::Other(id)) => {
-                f(id);
-                true
-            }
-            Some(Slot::Hole) | None => false,
+        if !self.alive.contains(number) {
+            return false;
         }
+        if !self.other_ids.is_empty()
+            && let Some(id) = self.other_ids.get(&number)
+        {
+            f(id);
+            return true;
+        }
+        let Some(uuid) = self.uuids.get(number as usize) else {
+            return false;
+        };
+        let buffer = format_uuid(*uuid);
+        // Only ASCII hex digits and hyphens were written.
+        f(std::str::from_utf8(&buffer).unwrap_or_default());
+        true
+    }
+
+    /// Whether dense numbers ascend with the ids they stand for.
+    pub fn ordered(&self) -> bool {
+        !self.unordered
+    }
+
+    /// The first number whose id sorts after `id`, when numbers follow id
+    /// order and `id` is a canonical UUID (else None: sort instead).
+    pub fn number_after(&self, id: &str) -> Option<u32> {
+        if self.unordered {
+            return None;
+        }
+        let uuid = parse_uuid(id)?;
+        // Holes keep their UUID in `uuids`, so the list stays sorted.
+        u32::try_from(self.uuids.partition_point(|known| *known <= uuid)).ok()
+    }
+
+    /// Gives back capacity grown while loading.
+    pub fn shrink(&mut self) {
+        self.uuids.shrink_to_fit();
+        let (uuids, hasher) = (&self.uuids, &self.hasher);
+        self.uuid_numbers.shrink_to_fit(|number| {
+            hasher.hash_one(uuids.get(*number as usize).copied().unwrap_or_default())
+        });
+        self.other_numbers.shrink_to_fit();
+        self.other_ids.shrink_to_fit();
+        self.alive.optimize();
     }
 
     /// Bytes held, approximately (hash tables at their capacity).
     pub fn memory_bytes(&self) -> usize {
-        let table = |capacity: usize, entry: usize| capacity * (entry + 1);
-        table(self.uuid_numbers.capacity(), 20)
-            + table(self.other_numbers.capacity(), 20)
-            + self.other_numbers.keys().map(|id| id.len()).sum::<usize>() * 2
-            + self.ids.capacity() * size_of::<Slot>()
+        let others: usize = self.other_numbers.keys().map(|id| id.len()).sum();
+        self.uuids.capacity() * size_of::<u128>()
+            + self.uuid_numbers.capacity() * (size_of::<u32>() + 1)
+            + (self.other_numbers.capacity() + self.other_ids.capacity()) * 25
+            + others * 2
             + self.alive.serialized_size()
     }
 }
 
-fn parse_uuid(id: &str) -> Option<[u64; 2]> {
+fn parse_uuid(id: &str) -> Option<u128> {
     let bytes = id.as_bytes();
     if bytes.len() != 36 {
         return None;
@@ -124,18 +191,12 @@ fn parse_uuid(id: &str) -> Option<[u64; 2]> {
         };
         value = (value << 4) | u128::from(digit);
     }
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "splitting 128 bits in two halves"
-    )]
-    Some([(value >> 64) as u64, value as u64])
+    Some(value)
 }
 
-fn format_uuid([high, low]: [u64; 2]) -> [u8; 36] {
+fn format_uuid(uuid: u128) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&high.to_be_bytes());
-    bytes[8..].copy_from_slice(&low.to_be_bytes());
+    let bytes = uuid.to_be_bytes();
     let mut out = [b'-'; 36];
     let mut position = 0;
     for (index, byte) in bytes.into_iter().enumerate() {
@@ -171,5 +232,25 @@ mod tests {
         assert_eq!(ids.id(1), None);
         assert_eq!(ids.get_or_insert("C-42").unwrap(), (3, true));
         assert_eq!(ids.alive.iter().collect::<Vec<_>>(), vec![0, 2, 3]);
+        assert!(!ids.ordered(), "a non-UUID id breaks the order");
+    }
+
+    #[test]
+    fn ascending_uuids_page_by_number() {
+        let mut ids = IdMap::default();
+        let id = |i: u32| format!("0190a1b2-c3d4-7e5f-8a9b-{i:012x}");
+        for i in [10, 20, 30] {
+            ids.get_or_insert(&id(i)).unwrap();
+        }
+        assert!(ids.ordered());
+        ids.remove(&id(20));
+        assert_eq!(ids.number_after(&id(5)), Some(0));
+        assert_eq!(ids.number_after(&id(10)), Some(1));
+        assert_eq!(ids.number_after(&id(25)), Some(2));
+        assert_eq!(ids.number_after(&id(30)), Some(3));
+        assert_eq!(ids.number_after("not a uuid"), None);
+        ids.get_or_insert(&id(15)).unwrap();
+        assert!(!ids.ordered());
+        assert_eq!(ids.number_after(&id(5)), None);
     }
 }

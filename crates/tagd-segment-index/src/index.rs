@@ -380,6 +380,43 @@ impl SegmentIndex {
         true
     }
 
+    /// Gives back capacity grown while loading (vectors and tables double
+    /// as they grow) and stores bitmaps as runs where that is smaller. Call
+    /// after a bulk load; later mutations keep working on the compacted form.
+    pub fn compact(&mut self) {
+        self.ids.shrink();
+        for postings in self.tags.values_mut() {
+            match &mut postings.values {
+                TagValues::Flag(members) => {
+                    members.optimize();
+                }
+                TagValues::Text(text) => text.shrink(),
+                TagValues::Number(bsi) => bsi.shrink(),
+            }
+        }
+        for postings in self.fields.iter_mut().chain(self.attributes.values_mut()) {
+            postings.shrink();
+        }
+        self.gender.shrink();
+        self.birthday.shrink();
+        for bsi in self.metrics.values_mut() {
+            bsi.shrink();
+        }
+        for members in self.bought.values_mut() {
+            members.optimize();
+        }
+        self.tags.shrink_to_fit();
+        self.attributes.shrink_to_fit();
+    }
+
+    /// Removes `tag` from the customer with dense number `number`; whether
+    /// it held it. For callers that keep numbers rather than ids.
+    pub fn unassign_dense(&mut self, number: u32, tag: &str) -> bool {
+        self.tags
+            .get_mut(tag)
+            .is_some_and(|postings| postings.clear(number))
+    }
+
     /// Live customers.
     pub fn customer_count(&self) -> u64 {
         self.ids.alive.len()
@@ -393,6 +430,19 @@ impl SegmentIndex {
     /// The customer id of a dense number, unless deleted.
     pub fn customer_id(&self, number: u32) -> Option<String> {
         self.ids.id(number)
+    }
+
+    /// The first dense number whose customer id sorts after `id`, when
+    /// numbers follow id order (customers first seen in id order, as a build
+    /// loads them and as UUIDv7 ids are made); None when they do not, so the
+    /// caller sorts ids instead.
+    pub fn number_after(&self, id: &str) -> Option<u32> {
+        self.ids.number_after(id)
+    }
+
+    /// Whether dense number order is customer id order.
+    pub fn numbers_follow_ids(&self) -> bool {
+        self.ids.ordered()
     }
 
     /// Live customers' dense numbers.

@@ -23,6 +23,8 @@ pub(crate) enum Owners {
 }
 
 const NO_VALUE: u32 = u32::MAX;
+/// Holders a sparse owner map reaches before it may turn into a column.
+const DENSE_AFTER: usize = 4_096;
 /// Raw values whose key is remembered, so a million customers in 北京 fold
 /// "北京" once; bounded so open-ended text does not grow it without end.
 const RAW_CACHE_LIMIT: usize = 4096;
@@ -94,6 +96,18 @@ impl Postings {
             }
             Owners::Sparse(map) => {
                 map.insert(customer, number);
+                // A map entry costs ~10-20 bytes, a column slot 4: once a third of the numbers
+                // up to this one hold a value (an attribute every customer has), the column is
+                // smaller.
+                if map.len() >= DENSE_AFTER && map.len() * 3 > customer as usize {
+                    let mut column = vec![NO_VALUE; customer as usize + 1];
+                    for (&owner, &value) in map.iter() {
+                        if let Some(slot) = column.get_mut(owner as usize) {
+                            *slot = value;
+                        }
+                    }
+                    self.owners = Owners::Dense(column);
+                }
             }
         }
     }
@@ -154,6 +168,22 @@ impl Postings {
         }
     }
 
+    /// Gives back capacity grown while loading and stores bitmaps as runs
+    /// where that is smaller (a value most customers share).
+    pub fn shrink(&mut self) {
+        for (_, members) in &mut self.values {
+            members.optimize();
+        }
+        self.any.optimize();
+        self.values.shrink_to_fit();
+        self.numbers.shrink_to_fit();
+        match &mut self.owners {
+            Owners::Scan => {}
+            Owners::Dense(column) => column.shrink_to_fit(),
+            Owners::Sparse(map) => map.shrink_to_fit(),
+        }
+    }
+
     pub fn memory_bytes(&self) -> usize {
         let keys: usize = self.values.iter().map(|(key, _)| key.len() * 2 + 48).sum();
         let bitmaps: usize = self
@@ -197,5 +227,27 @@ mod tests {
             let contains = postings.matching(&TextTest::Contains("v".into()));
             assert_eq!(contains.len(), 2);
         }
+    }
+
+    #[test]
+    fn a_sparse_owner_map_most_customers_fill_becomes_a_column() {
+        let mut postings = Postings::new(Owners::Sparse(HashMap::new()));
+        for customer in 0..10_000u32 {
+            postings.set(
+                customer,
+                if customer % 2 == 0 {
+                    "金卡"
+                } else {
+                    "银卡"
+                },
+            );
+        }
+        assert!(matches!(postings.owners, Owners::Dense(_)));
+        postings.set(4, "银卡");
+        postings.clear(5);
+        postings.set(20_000, "金卡");
+        assert_eq!(postings.get("金卡").map(RoaringBitmap::len), Some(5_000));
+        assert_eq!(postings.get("银卡").map(RoaringBitmap::len), Some(5_000));
+        assert!(!postings.any.contains(5));
     }
 }

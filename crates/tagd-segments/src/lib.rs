@@ -7,13 +7,16 @@
 //! - **Start-up**: every customer with its live assignments is loaded
 //!   ([`Segments::start`]).
 //! - **Following**: every `poll_interval` (200 ms by default) the follower
-//!   reads the `tag_history` rows and the customers whose `updated_at` lie
-//!   within [`LAG`] of its last poll — whichever server wrote them — and
-//!   reloads each customer they name that it has not seen at that version
-//!   (a reload replaces everything the index holds about the customer, so
-//!   reading a change twice is harmless). The window absorbs transactions
-//!   that commit a little after their rows' timestamps and clocks that
-//!   differ by less than [`LAG`].
+//!   reads the `tag_history` rows and the customers changed after the last
+//!   ones it applied, in (time, id) order and pages of 5,000 — whichever
+//!   server wrote them — and reloads each customer they name (a reload
+//!   replaces everything the index holds about the customer, so reading a
+//!   change twice is harmless). A transaction that commits a little after
+//!   its rows' timestamps (or on a server whose clock is a little behind)
+//!   lands before that mark: the follower keeps the (time, id) of the rows
+//!   applied within [`LAG`] of its last poll and compares their count with
+//!   the store's for the same range; only when they differ does it read the
+//!   window again and reload the customers of the rows it had not applied.
 //! - **Local writes**: the store counts its committed write transactions;
 //!   a read first runs a poll (and a reconcile, for deletes) when that count
 //!   moved since the last one, so a caller sees its own write in the next
@@ -53,7 +56,7 @@ use roaring::RoaringBitmap;
 use tagd_condition::{BoundCondition, BoundPredicate, Condition, Predicate};
 use tagd_core::segments::{ExportColumn, Segment, SegmentKind};
 use tagd_core::{DomainError, text};
-use tagd_store::{LiveAssignment, NewSegment, SegmentPatch, Store};
+use tagd_store::{ChangeKey, LiveAssignment, NewSegment, SegmentPatch, Store};
 use tokio::sync::Mutex;
 
 pub use crate::catalogue::StoreCatalogue;
@@ -123,10 +126,89 @@ pub struct Comparison {
 struct Follower {
     /// When the last successful poll (or the build) started.
     since: NaiveDateTime,
-    /// History rows already applied, with their times (pruned past the window).
-    seen_history: HashMap<String, NaiveDateTime>,
-    /// Each customer's `updated_at` already applied.
-    seen_customers: HashMap<String, NaiveDateTime>,
+    /// The last tag history row and customer row applied, in (time, id)
+    /// order: the next poll reads only rows after them.
+    history_mark: Option<ChangeKey>,
+    customers_mark: Option<ChangeKey>,
+    /// (time, id) of the rows applied within [`LAG`] of the last poll: a
+    /// row that commits late (its time before the mark) shows as a
+    /// difference between these counts and the store's.
+    seen_history: BTreeSet<(NaiveDateTime, u128)>,
+    seen_customers: BTreeSet<(NaiveDateTime, u128)>,
+    /// The time each customer in `seen_customers` was applied at: a customer row has one
+    /// `updated_at`, so a newer change replaces the older entry (two entries for one stored
+    /// row would never match the store's count, and every poll would re-read the window).
+    seen_customer_at: HashMap<u128, NaiveDateTime>,
+}
+
+impl Follower {
+    fn new(since: NaiveDateTime) -> Self {
+        Self {
+            since,
+            history_mark: None,
+            customers_mark: None,
+            seen_history: BTreeSet::new(),
+            seen_customers: BTreeSet::new(),
+            seen_customer_at: HashMap::new(),
+        }
+    }
+
+    /// Notes a customer row applied at `at`, dropping the entry of its older version.
+    fn saw_customer(&mut self, at: NaiveDateTime, key: u128) {
+        if let Some(before) = self.seen_customer_at.insert(key, at)
+            && before != at
+        {
+            self.seen_customers.remove(&(before, key));
+        }
+        self.seen_customers.insert((at, key));
+    }
+
+    /// Makes the per-customer times agree with `seen_customers` (after a re-read or a prune).
+    fn index_seen_customers(&mut self) {
+        self.seen_customer_at = self
+            .seen_customers
+            .iter()
+            .map(|(at, key)| (*key, *at))
+            .collect();
+    }
+}
+
+/// Change rows read per query of a poll.
+const FOLLOW_PAGE: usize = 5_000;
+
+/// A row id as 128 bits: ids are UUIDs (16 bytes kept instead of a
+/// 36-character string); anything else is hashed, which at worst makes a
+/// late row look already applied until the next rebuild.
+fn row_key(id: &str) -> u128 {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    if hex.len() == 32
+        && let Ok(value) = u128::from_str_radix(&hex, 16)
+    {
+        return value;
+    }
+    // FNV-1a, 128-bit.
+    let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for byte in id.bytes() {
+        hash ^= u128::from(byte);
+        hash = hash.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    hash
+}
+
+/// How many of `seen` lie between `since` and `upto` (inclusive).
+fn seen_between(
+    seen: &BTreeSet<(NaiveDateTime, u128)>,
+    since: NaiveDateTime,
+    upto: Option<&ChangeKey>,
+) -> u64 {
+    match upto {
+        // A mark older than the window (a quiet store) bounds an empty range; `range` would
+        // panic on it.
+        Some((at, id)) if *at >= since => {
+            seen.range((since, 0)..=(*at, row_key(id))).count() as u64
+        }
+        _ => 0,
+    }
 }
 
 /// The segment engine: the store, the index and its follower.
@@ -185,20 +267,18 @@ impl Segments {
     pub async fn start(store: Arc<Store>, settings: Settings) -> SegmentResult<Arc<Self>> {
         let generation = store.write_generation();
         let started = now();
+        let clock = std::time::Instant::now();
         let state = build(&store, 0).await?;
         tracing::info!(
             customers = state.index.customer_count(),
-            bytes = state.index.memory_bytes(),
+            bytes = state.index.memory_bytes() + state.bookkeeping_bytes(),
+            millis = clock.elapsed().as_millis(),
             "segment index built"
         );
         Ok(Arc::new(Self {
             store,
             state: RwLock::new(state),
-            follower: Mutex::new(Follower {
-                since: started,
-                seen_history: HashMap::new(),
-                seen_customers: HashMap::new(),
-            }),
+            follower: Mutex::new(Follower::new(started)),
             synced_generation: AtomicU64::new(generation),
             settings,
         }))
@@ -264,31 +344,172 @@ impl Segments {
         let generation = self.store.write_generation();
         let started = now();
         let since = follower.since.min(started) - lag();
-        let changes = self.store.changes_since(since).await?;
-        let read = changes.history.len() + changes.customers.len();
-        let mut touched = BTreeSet::new();
-        for (id, customer, at) in changes.history {
-            if follower.seen_history.insert(id, at).is_none() {
+        let mut read = 0;
+        // New rows, by keyset in bounded pages: each row is read once, however busy the store.
+        loop {
+            let history = self
+                .store
+                .history_after(since, follower.history_mark.as_ref(), FOLLOW_PAGE)
+                .await?;
+            let customers = self
+                .store
+                .customers_changed_after(since, follower.customers_mark.as_ref(), FOLLOW_PAGE)
+                .await?;
+            let full = history.len() == FOLLOW_PAGE || customers.len() == FOLLOW_PAGE;
+            read += history.len() + customers.len();
+            let mut touched = BTreeSet::new();
+            for (id, customer, at) in history {
+                follower.seen_history.insert((at, row_key(&id)));
                 touched.insert(customer);
+                follower.history_mark = Some((at, id));
+            }
+            for (customer, at) in customers {
+                follower.saw_customer(at, row_key(&customer));
+                touched.insert(customer.clone());
+                follower.customers_mark = Some((at, customer));
+            }
+            let touched: Vec<String> = touched.into_iter().collect();
+            self.reload(&touched).await?;
+            if !full {
+                break;
             }
         }
-        for (customer, at) in changes.customers {
-            if follower.seen_customers.get(&customer) != Some(&at) {
-                follower.seen_customers.insert(customer.clone(), at);
-                touched.insert(customer);
-            }
+        // Rows that committed after later ones were read (their time lies before the mark):
+        // the store then holds more rows in the window than were applied. Only then is the
+        // window read again, and what was applied in it replaced by what the store holds.
+        let (history_count, customers_count) = self
+            .store
+            .count_changes_between(
+                since,
+                follower.history_mark.as_ref(),
+                follower.customers_mark.as_ref(),
+            )
+            .await?;
+        if history_count
+            != seen_between(
+                &follower.seen_history,
+                since,
+                follower.history_mark.as_ref(),
+            )
+        {
+            read += self.reread_history(follower, since).await?;
         }
-        let touched: Vec<String> = touched.into_iter().collect();
-        self.reload(&touched).await?;
+        if customers_count
+            != seen_between(
+                &follower.seen_customers,
+                since,
+                follower.customers_mark.as_ref(),
+            )
+        {
+            read += self.reread_customers(follower, since).await?;
+        }
         let expired = self.write().expire(now());
         if expired > 0 {
             tracing::debug!(expired, "expired assignments left the segment index");
         }
-        let horizon = started - lag();
-        follower.seen_history.retain(|_, at| *at >= horizon);
-        follower.seen_customers.retain(|_, at| *at >= horizon);
+        let horizon = (started - lag(), 0);
+        follower.seen_history = follower.seen_history.split_off(&horizon);
+        follower.seen_customers = follower.seen_customers.split_off(&horizon);
+        follower
+            .seen_customer_at
+            .retain(|_, at| (*at, 0) >= horizon);
         follower.since = started;
         self.synced_generation.store(generation, Ordering::Release);
+        Ok(read)
+    }
+
+    /// Reads the history rows of the window up to the mark again, reloads the
+    /// customers of rows not applied yet and makes the applied set the
+    /// store's; answers the rows read.
+    async fn reread_history(
+        &self,
+        follower: &mut Follower,
+        since: NaiveDateTime,
+    ) -> SegmentResult<usize> {
+        let Some(mark) = follower.history_mark.clone() else {
+            return Ok(0);
+        };
+        let mark_key = (mark.0, row_key(&mark.1));
+        let mut window = BTreeSet::new();
+        let mut touched = BTreeSet::new();
+        let mut after: Option<ChangeKey> = None;
+        'pages: loop {
+            let rows = self
+                .store
+                .history_after(since, after.as_ref(), FOLLOW_PAGE)
+                .await?;
+            let full = rows.len() == FOLLOW_PAGE;
+            for (id, customer, at) in rows {
+                let key = (at, row_key(&id));
+                if key > mark_key {
+                    break 'pages;
+                }
+                if !follower.seen_history.contains(&key) {
+                    touched.insert(customer);
+                }
+                window.insert(key);
+                after = Some((at, id));
+            }
+            if !full {
+                break;
+            }
+        }
+        let read = window.len();
+        let late: Vec<String> = touched.into_iter().collect();
+        tracing::debug!(
+            late = late.len(),
+            "tag history rows committed late; their customers reloaded"
+        );
+        self.reload(&late).await?;
+        let mut newer = follower.seen_history.split_off(&(since, 0));
+        newer.retain(|key| *key > mark_key);
+        follower.seen_history.extend(window);
+        follower.seen_history.extend(newer);
+        Ok(read)
+    }
+
+    /// [`Segments::reread_history`] for customer rows.
+    async fn reread_customers(
+        &self,
+        follower: &mut Follower,
+        since: NaiveDateTime,
+    ) -> SegmentResult<usize> {
+        let Some(mark) = follower.customers_mark.clone() else {
+            return Ok(0);
+        };
+        let mark_key = (mark.0, row_key(&mark.1));
+        let mut window = BTreeSet::new();
+        let mut touched = BTreeSet::new();
+        let mut after: Option<ChangeKey> = None;
+        'pages: loop {
+            let rows = self
+                .store
+                .customers_changed_after(since, after.as_ref(), FOLLOW_PAGE)
+                .await?;
+            let full = rows.len() == FOLLOW_PAGE;
+            for (customer, at) in rows {
+                let key = (at, row_key(&customer));
+                if key > mark_key {
+                    break 'pages;
+                }
+                if !follower.seen_customers.contains(&key) {
+                    touched.insert(customer.clone());
+                }
+                window.insert(key);
+                after = Some((at, customer));
+            }
+            if !full {
+                break;
+            }
+        }
+        let read = window.len();
+        let late: Vec<String> = touched.into_iter().collect();
+        self.reload(&late).await?;
+        let mut newer = follower.seen_customers.split_off(&(since, 0));
+        newer.retain(|key| *key > mark_key);
+        follower.seen_customers.extend(window);
+        follower.seen_customers.extend(newer);
+        follower.index_seen_customers();
         Ok(read)
     }
 
@@ -405,9 +626,8 @@ impl Segments {
         let fresh = build(&self.store, epoch).await?;
         let mut follower = self.follower.lock().await;
         *self.write() = fresh;
-        follower.since = follower.since.min(started);
-        follower.seen_history.clear();
-        follower.seen_customers.clear();
+        // Replay everything written since the build started: from the window's start, by keyset.
+        *follower = Follower::new(follower.since.min(started));
         self.poll_locked(&mut follower).await.map(|_| ())
     }
 
@@ -740,6 +960,47 @@ impl Segments {
         })
     }
 
+    /// Up to `limit` member ids that sort after `after`, in id order, and
+    /// whether more follow. When the index's numbers follow id order (the
+    /// usual case: a build loads customers in id order and new UUIDv7 ids
+    /// sort last) a page costs its own ids only; otherwise every member's id
+    /// is sorted first.
+    pub fn page_by_id(
+        &self,
+        members: &Members,
+        after: Option<&str>,
+        limit: usize,
+    ) -> SegmentResult<(Vec<String>, bool)> {
+        if let Members::Dense { members, epoch } = members {
+            let state = self.read();
+            if state.epoch != *epoch {
+                return Err(SegmentError::Rebuilt);
+            }
+            let start = match after {
+                None if state.index.numbers_follow_ids() => Some(0),
+                None => None,
+                Some(after) => state.index.number_after(after),
+            };
+            if let Some(start) = start {
+                let mut numbers = members.range(start..);
+                let mut ids = Vec::with_capacity(limit.min(4_096));
+                for number in numbers.by_ref() {
+                    if ids.len() == limit {
+                        return Ok((ids, true));
+                    }
+                    if let Some(id) = state.index.customer_id(number) {
+                        ids.push(id);
+                    }
+                }
+                return Ok((ids, false));
+            }
+        }
+        let ids = self.sorted_ids(members)?;
+        let start = after.map_or(0, |after| ids.partition_point(|id| id.as_str() <= after));
+        let end = start.saturating_add(limit).min(ids.len());
+        Ok((ids[start..end].to_vec(), end < ids.len()))
+    }
+
     /// Up to `limit` member ids after position `after` (a dense number, or
     /// an index into the id list), and the position to continue from.
     pub fn ids_of(
@@ -948,12 +1209,52 @@ async fn build(store: &Store, epoch: u64) -> SegmentResult<IndexState> {
             state.load_customer(customer, held, at);
         }
     }
+    // Vectors and tables doubled while growing; bitmaps most customers share compress as runs.
+    state.compact();
     Ok(state)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn applied_rows_are_counted_within_the_window_even_when_the_mark_is_older() {
+        let at = |secs: i64| {
+            chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0)
+                .map(|time| time.naive_utc())
+                .unwrap_or_default()
+        };
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let seen: BTreeSet<(NaiveDateTime, u128)> =
+            [(at(1), row_key(id)), (at(3), row_key(id))].into();
+        assert_eq!(seen_between(&seen, at(0), Some(&(at(3), id.to_owned()))), 2);
+        assert_eq!(seen_between(&seen, at(2), Some(&(at(3), id.to_owned()))), 1);
+        assert_eq!(seen_between(&seen, at(9), Some(&(at(3), id.to_owned()))), 0);
+        assert_eq!(seen_between(&seen, at(0), None), 0);
+        assert_ne!(row_key(id), row_key("C-42"));
+    }
+
+    #[test]
+    fn a_customer_changed_twice_in_the_window_counts_once_like_its_one_stored_row() {
+        let at = |secs: i64| {
+            chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0)
+                .map(|time| time.naive_utc())
+                .unwrap_or_default()
+        };
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let mut follower = Follower::new(at(0));
+        follower.saw_customer(at(1), row_key(id));
+        follower.saw_customer(at(2), row_key(id));
+        follower.saw_customer(at(2), row_key("C-42"));
+        let mark = Some((at(3), id.to_owned()));
+        assert_eq!(
+            seen_between(&follower.seen_customers, at(0), mark.as_ref()),
+            2,
+            "the store holds one row per customer, at its latest updated_at"
+        );
+        assert_eq!(follower.seen_customer_at.get(&row_key(id)), Some(&at(2)));
+    }
 
     #[test]
     fn the_follower_slows_down_only_while_many_rows_change() {

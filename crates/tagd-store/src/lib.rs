@@ -44,7 +44,8 @@ pub use crate::rules::{
     RunTrigger,
 };
 pub use crate::segments::{
-    AssignmentName, LiveAssignment, NewSegment, PurchaseLine, RecentChanges, SegmentPatch,
+    AssignmentName, ChangeKey, LiveAssignment, NewSegment, PurchaseLine, RecentChanges,
+    SegmentPatch,
 };
 pub use crate::tag_stats::{TagStats, TagStatsReport, TagStatsScope};
 pub use crate::tagging::AssignCall;

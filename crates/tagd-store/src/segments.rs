@@ -106,6 +106,9 @@ pub struct PurchaseLine {
     pub amount_cents: i64,
 }
 
+/// A position in the follower's order of change rows: (time, id).
+pub type ChangeKey = (NaiveDateTime, String);
+
 /// The changes recorded at or after a moment: tag history rows (id,
 /// customer, time) and customers whose row changed (id, `updated_at`).
 #[derive(Debug, Clone, Default)]
@@ -501,6 +504,115 @@ impl Store {
             }
             query.load(conn).await?
         }))
+    }
+
+    /// Up to `limit` tag history rows (id, customer, time) written at or
+    /// after `since` whose (time, id) comes after `after`, in that order:
+    /// the follower's keyset read of new changes, so a busy store is read
+    /// once in bounded pages rather than as a whole window per poll.
+    pub async fn history_after(
+        &self,
+        since: NaiveDateTime,
+        after: Option<&ChangeKey>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String, NaiveDateTime)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(with_conn!(self, |conn| {
+            let mut query = tag_history::table
+                .filter(tag_history::created_at.ge(since))
+                .select((
+                    tag_history::id,
+                    tag_history::customer_id,
+                    tag_history::created_at,
+                ))
+                .order((tag_history::created_at, tag_history::id))
+                .limit(limit)
+                .into_boxed();
+            if let Some((at, id)) = after {
+                query = query.filter(
+                    tag_history::created_at.gt(*at).or(tag_history::created_at
+                        .eq(*at)
+                        .and(tag_history::id.gt(id.clone()))),
+                );
+            }
+            query.load(conn).await?
+        }))
+    }
+
+    /// Up to `limit` customers (id, `updated_at`) changed at or after
+    /// `since` whose (`updated_at`, id) comes after `after`, in that order.
+    pub async fn customers_changed_after(
+        &self,
+        since: NaiveDateTime,
+        after: Option<&ChangeKey>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, NaiveDateTime)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(with_conn!(self, |conn| {
+            let mut query = customers::table
+                .filter(customers::updated_at.ge(since))
+                .select((customers::id, customers::updated_at))
+                .order((customers::updated_at, customers::id))
+                .limit(limit)
+                .into_boxed();
+            if let Some((at, id)) = after {
+                query = query.filter(
+                    customers::updated_at.gt(*at).or(customers::updated_at
+                        .eq(*at)
+                        .and(customers::id.gt(id.clone()))),
+                );
+            }
+            query.load(conn).await?
+        }))
+    }
+
+    /// How many tag history rows and customer rows lie between `since` and
+    /// `history_upto` / `customers_upto` (inclusive, in (time, id) order; 0
+    /// without a bound): the follower compares them with what it applied to
+    /// notice a transaction that committed after later rows were read.
+    pub async fn count_changes_between(
+        &self,
+        since: NaiveDateTime,
+        history_upto: Option<&ChangeKey>,
+        customers_upto: Option<&ChangeKey>,
+    ) -> StoreResult<(u64, u64)> {
+        let (history, customers): (i64, i64) = with_conn!(self, |conn| {
+            let history = match history_upto {
+                Some((at, id)) => {
+                    tag_history::table
+                        .filter(tag_history::created_at.ge(since))
+                        .filter(
+                            tag_history::created_at.lt(*at).or(tag_history::created_at
+                                .eq(*at)
+                                .and(tag_history::id.le(id.clone()))),
+                        )
+                        .count()
+                        .get_result(conn)
+                        .await?
+                }
+                None => 0,
+            };
+            let customers = match customers_upto {
+                Some((at, id)) => {
+                    customers::table
+                        .filter(customers::updated_at.ge(since))
+                        .filter(
+                            customers::updated_at.lt(*at).or(customers::updated_at
+                                .eq(*at)
+                                .and(customers::id.le(id.clone()))),
+                        )
+                        .count()
+                        .get_result(conn)
+                        .await?
+                }
+                None => 0,
+            };
+            (history, customers)
+        });
+        Ok((
+            u64::try_from(history).unwrap_or_default(),
+            u64::try_from(customers).unwrap_or_default(),
+        ))
     }
 
     /// Tag history rows and customer rows written at or after `since`
