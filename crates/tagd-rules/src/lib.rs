@@ -213,12 +213,12 @@ impl Rules {
     }
 
     /// Plans a run of `rule` against what the store holds now.
-    async fn plan(&self, rule: &RuleRecord) -> RuleResult<(Vec<String>, RulePlan, bool)> {
+    async fn plan(&self, rule: &RuleRecord) -> RuleResult<(BTreeSet<String>, RulePlan, bool)> {
         let target = self.store.rule_target(&rule.tag_id, "tag_id").await?;
         let (matching, from_index) = self.matching(rule).await?;
         let holders = self.store.rule_holders(&target).await?;
-        let matching_set: BTreeSet<String> = matching.iter().cloned().collect();
-        let plan = RulePlan::compute(planned(rule), &matching_set, &holders);
+        let matching: BTreeSet<String> = matching.into_iter().collect();
+        let plan = RulePlan::compute(planned(rule), &matching, &holders);
         Ok((matching, plan, from_index))
     }
 
@@ -370,7 +370,6 @@ impl Rules {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        let matching: BTreeSet<String> = matching.into_iter().collect();
         for chunk in candidates.chunks(BATCH) {
             let applied = self
                 .store

@@ -195,12 +195,11 @@ impl Rules {
                 self.store.delete_rule(&old.id, true, actor).await?;
             }
         }
-        let mut tag_ids: Vec<String> = design
+        let tag_ids: Vec<String> = design
             .tags
             .iter()
             .filter_map(|wanted| tags.get(&wanted.name).map(|tag| tag.id.clone()))
             .collect();
-        tag_ids.dedup();
         Ok(Installed {
             category_id: category.id,
             tag_ids,
