@@ -1,12 +1,15 @@
 //! Raw-database baseline of an import: the file's customers written directly into scratch tables.
 //!
-//! `bench_customers`, `bench_customer_phones` and `bench_customer_emails` have the shape of
-//! `customers`, `customer_phones` and `customer_emails` (same columns, keys and indexes) and live in
-//! the same database as tagd's tables. The rows of the import file are generated again (not read
-//! from the file), with UUIDv7 ids as tagd makes them, and written with multi-row INSERTs (diesel
-//! `insert_into(..).values(&[rows])`) as large as the placeholder limit allows: one transaction per
-//! chunk of customers holding the three INSERTs. The tables are dropped afterwards so that they do
-//! not weigh on what is measured next.
+//! `bench_customers`, `bench_customer_phones`, `bench_customer_emails`,
+//! `bench_customer_external_ids` and `bench_customer_tags` have the shape of the tables without
+//! the prefix (same columns, keys and indexes) and live in the same database as tagd's tables:
+//! everything the file holds — each row's customer, phone, email, the identity an import knows it
+//! by and its two tags. (tagd also writes a history row per tag and a record per customer for
+//! RevertImport; those are its own cost, not the file's.) The rows of the import file are
+//! generated again (not read from the file), with UUIDv7 ids as tagd makes them, and written with
+//! multi-row INSERTs (diesel `insert_into(..).values(&[rows])`) as large as the placeholder limit
+//! allows: one transaction per chunk of customers holding the INSERTs. The tables are dropped
+//! afterwards so that they do not weigh on what is measured next.
 
 use std::time::{Duration, Instant};
 
@@ -61,7 +64,31 @@ diesel::table! {
     }
 }
 
-/// `customers`, `customer_phones`, `customer_emails` from `migrations/mysql`, renamed.
+diesel::table! {
+    /// The scratch twin of `customer_external_ids`.
+    bench_customer_external_ids (channel, external_id) {
+        channel -> Varchar,
+        external_id -> Varchar,
+        customer_id -> Varchar,
+    }
+}
+
+diesel::table! {
+    /// The scratch twin of `customer_tags`.
+    bench_customer_tags (customer_id, tag_id) {
+        customer_id -> Varchar,
+        tag_id -> Varchar,
+        category_id -> Varchar,
+        value -> Nullable<Varchar>,
+        source -> Varchar,
+        source_ref -> Varchar,
+        assigned_by -> Varchar,
+        assigned_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+/// The tables from `migrations/mysql`, renamed.
 const MYSQL_DDL: &[&str] = &[
     "CREATE TABLE bench_customers (
         id VARCHAR(36) NOT NULL PRIMARY KEY,
@@ -95,6 +122,28 @@ const MYSQL_DDL: &[&str] = &[
         position INTEGER NOT NULL,
         PRIMARY KEY (customer_id, email),
         KEY bench_customer_emails_email (email)
+    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+    "CREATE TABLE bench_customer_external_ids (
+        channel VARCHAR(64) NOT NULL,
+        external_id VARCHAR(200) NOT NULL,
+        customer_id VARCHAR(36) NOT NULL,
+        PRIMARY KEY (channel, external_id),
+        KEY bench_customer_external_ids_customer (customer_id)
+    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+    "CREATE TABLE bench_customer_tags (
+        customer_id VARCHAR(36) NOT NULL,
+        tag_id VARCHAR(36) NOT NULL,
+        category_id VARCHAR(36) NOT NULL,
+        value VARCHAR(1000) NULL,
+        source VARCHAR(16) NOT NULL,
+        source_ref VARCHAR(200) NOT NULL,
+        assigned_by VARCHAR(100) NOT NULL,
+        assigned_at DATETIME(6) NOT NULL,
+        expires_at DATETIME(6) NULL,
+        PRIMARY KEY (customer_id, tag_id),
+        KEY bench_customer_tags_tag (tag_id, customer_id),
+        KEY bench_customer_tags_category (category_id),
+        KEY bench_customer_tags_expires (expires_at)
     ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
 ];
 
@@ -131,18 +180,44 @@ const SQLITE_DDL: &[&str] = &[
         position INTEGER NOT NULL,
         PRIMARY KEY (customer_id, email)
     )",
+    "CREATE TABLE bench_customer_external_ids (
+        channel VARCHAR(64) NOT NULL,
+        external_id VARCHAR(200) NOT NULL,
+        customer_id VARCHAR(36) NOT NULL,
+        PRIMARY KEY (channel, external_id)
+    )",
+    "CREATE TABLE bench_customer_tags (
+        customer_id VARCHAR(36) NOT NULL,
+        tag_id VARCHAR(36) NOT NULL,
+        category_id VARCHAR(36) NOT NULL,
+        value VARCHAR(1000) NULL,
+        source VARCHAR(16) NOT NULL,
+        source_ref VARCHAR(200) NOT NULL,
+        assigned_by VARCHAR(100) NOT NULL,
+        assigned_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NULL,
+        PRIMARY KEY (customer_id, tag_id)
+    )",
     "CREATE INDEX bench_customer_phones_phone ON bench_customer_phones (phone)",
     "CREATE INDEX bench_customer_emails_email ON bench_customer_emails (email)",
+    "CREATE INDEX bench_customer_external_ids_customer ON bench_customer_external_ids (customer_id)",
+    "CREATE INDEX bench_customer_tags_tag ON bench_customer_tags (tag_id, customer_id)",
+    "CREATE INDEX bench_customer_tags_category ON bench_customer_tags (category_id)",
+    "CREATE INDEX bench_customer_tags_expires ON bench_customer_tags (expires_at)",
 ];
 
 const DROP: &[&str] = &[
     "DROP TABLE IF EXISTS bench_customers",
     "DROP TABLE IF EXISTS bench_customer_phones",
     "DROP TABLE IF EXISTS bench_customer_emails",
+    "DROP TABLE IF EXISTS bench_customer_external_ids",
+    "DROP TABLE IF EXISTS bench_customer_tags",
 ];
 
-/// Columns of `customers`, the widest of the three tables; it sets the rows per statement.
+/// Columns of `customers`, the widest table; it sets the customers per transaction.
 const CUSTOMER_COLUMNS: usize = 17;
+/// Columns of `customer_tags`, which holds two rows per customer.
+const TAG_COLUMNS: usize = 9;
 /// MySQL/MariaDB's limit on placeholders in one prepared statement.
 const MYSQL_MAX_PLACEHOLDERS: usize = 65_535;
 /// SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` (since 3.32).
@@ -186,12 +261,41 @@ struct EmailRow {
     position: i32,
 }
 
+#[derive(Clone, Debug, diesel::Insertable)]
+#[diesel(table_name = bench_customer_external_ids)]
+struct ExternalIdRow {
+    channel: String,
+    external_id: String,
+    customer_id: String,
+}
+
+#[derive(Clone, Debug, diesel::Insertable)]
+#[diesel(table_name = bench_customer_tags, treat_none_as_default_value = false)]
+struct TagRow {
+    customer_id: String,
+    tag_id: String,
+    category_id: String,
+    value: Option<String>,
+    source: String,
+    source_ref: String,
+    assigned_by: String,
+    assigned_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
+}
+
 /// The rows of one transaction.
 #[derive(Default)]
 struct Chunk {
     customers: Vec<CustomerRow>,
     phones: Vec<PhoneRow>,
     emails: Vec<EmailRow>,
+    external_ids: Vec<ExternalIdRow>,
+    tags: Vec<TagRow>,
+}
+
+/// A fixed UUID-shaped id for the baseline's `n`th tag (the category is tag 0).
+fn fixed_id(n: u64) -> String {
+    format!("00000000-0000-7000-8000-{n:012}")
 }
 
 /// The stored rows of file rows `from..to`, as tagd would store them (phones in E.164, emails
@@ -203,6 +307,7 @@ fn chunk(kind: FileKind, from: u64, to: u64) -> Chunk {
         let p = person(kind, i);
         let id = uuid::Uuid::now_v7().to_string();
         let phone = format!("+86{}", p.phone);
+        let identity = format!("phone:{phone}");
         out.customers.push(CustomerRow {
             id: id.clone(),
             name_key: p.name.to_lowercase(),
@@ -227,6 +332,25 @@ fn chunk(kind: FileKind, from: u64, to: u64) -> Chunk {
             phone,
             position: 0,
         });
+        out.external_ids.push(ExternalIdRow {
+            channel: "spreadsheet".to_owned(),
+            external_id: identity,
+            customer_id: id.clone(),
+        });
+        // The file's two tags: one of 3 value tags and one of 4 activity tags.
+        for tag in [1 + i % 3, 4 + i / 3 % 4] {
+            out.tags.push(TagRow {
+                customer_id: id.clone(),
+                tag_id: fixed_id(tag),
+                category_id: fixed_id(0),
+                value: None,
+                source: "import".to_owned(),
+                source_ref: "baseline".to_owned(),
+                assigned_by: "bench".to_owned(),
+                assigned_at: now,
+                expires_at: None,
+            });
+        }
         out.emails.push(EmailRow {
             customer_id: id,
             email: p.email,
@@ -279,6 +403,20 @@ pub async fn mysql(url: &str, kind: FileKind, rows: u64) -> Result<Measured> {
             )
             .await
             .context("mysql multi-row insert into bench_customer_emails")?;
+            diesel_async::RunQueryDsl::execute(
+                diesel::insert_into(bench_customer_external_ids::table).values(&part.external_ids),
+                conn,
+            )
+            .await
+            .context("mysql multi-row insert into bench_customer_external_ids")?;
+            for tags in part.tags.chunks(MYSQL_MAX_PLACEHOLDERS / TAG_COLUMNS) {
+                diesel_async::RunQueryDsl::execute(
+                    diesel::insert_into(bench_customer_tags::table).values(tags),
+                    conn,
+                )
+                .await
+                .context("mysql multi-row insert into bench_customer_tags")?;
+            }
             Ok(())
         })
         .await?;
@@ -289,6 +427,10 @@ pub async fn mysql(url: &str, kind: FileKind, rows: u64) -> Result<Measured> {
         diesel_async::RunQueryDsl::get_result(bench_customers::table.count(), &mut conn)
             .await
             .context("counting scratch customers")?;
+    let tags_written: i64 =
+        diesel_async::RunQueryDsl::get_result(bench_customer_tags::table.count(), &mut conn)
+            .await
+            .context("counting scratch assignments")?;
     for sql in DROP {
         diesel_async::RunQueryDsl::execute(diesel::sql_query(*sql), &mut conn)
             .await
@@ -296,6 +438,9 @@ pub async fn mysql(url: &str, kind: FileKind, rows: u64) -> Result<Measured> {
     }
     if written as u64 != rows {
         bail!("the import baseline wrote {written} customers, expected {rows}");
+    }
+    if tags_written as u64 != 2 * rows {
+        bail!("the import baseline wrote {tags_written} assignments, expected two per customer");
     }
     Ok(Measured {
         rows,
@@ -333,6 +478,16 @@ pub async fn sqlite(options: &SqliteOptions, kind: FileKind, rows: u64) -> Resul
                     .values(&part.emails)
                     .execute(conn)
                     .context("sqlite multi-row insert into bench_customer_emails")?;
+                diesel::insert_into(bench_customer_external_ids::table)
+                    .values(&part.external_ids)
+                    .execute(conn)
+                    .context("sqlite multi-row insert into bench_customer_external_ids")?;
+                for tags in part.tags.chunks(SQLITE_MAX_PLACEHOLDERS / TAG_COLUMNS) {
+                    diesel::insert_into(bench_customer_tags::table)
+                        .values(tags)
+                        .execute(conn)
+                        .context("sqlite multi-row insert into bench_customer_tags")?;
+                }
                 Ok(())
             })?;
             from = to;
@@ -342,6 +497,10 @@ pub async fn sqlite(options: &SqliteOptions, kind: FileKind, rows: u64) -> Resul
             .count()
             .get_result(&mut conn)
             .context("counting scratch customers")?;
+        let tags_written: i64 = bench_customer_tags::table
+            .count()
+            .get_result(&mut conn)
+            .context("counting scratch assignments")?;
         for sql in DROP {
             diesel::sql_query(*sql)
                 .execute(&mut conn)
@@ -349,6 +508,11 @@ pub async fn sqlite(options: &SqliteOptions, kind: FileKind, rows: u64) -> Resul
         }
         if written as u64 != rows {
             bail!("the import baseline wrote {written} customers, expected {rows}");
+        }
+        if tags_written as u64 != 2 * rows {
+            bail!(
+                "the import baseline wrote {tags_written} assignments, expected two per customer"
+            );
         }
         Ok(Measured {
             rows,

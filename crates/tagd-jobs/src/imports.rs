@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use tagd_core::jobs::{Job, JobKind, JobProgress, RejectedRow};
 use tagd_plugin_api::RecordBatch;
-use tagd_plugin_api::host::{Event, spawn};
+use tagd_plugin_api::host::{Event, WorkerRun, spawn};
 use tagd_store::{ImportEntry, ImportSettings, NewJob};
+use tokio::sync::mpsc;
 
 use crate::error::{JobError, JobResult};
 use crate::importers::Importer;
@@ -19,7 +20,7 @@ use crate::registry::{Ending, Jobs, RunningJob};
 use crate::uploads::Upload;
 
 /// Rows written per transaction.
-const ROWS_PER_TRANSACTION: usize = 500;
+const ROWS_PER_TRANSACTION: usize = 1_000;
 /// Progress is saved to the database at most this often (watchers see every batch).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -212,58 +213,56 @@ impl ImportRun {
         tracing::info!(job = %job_id, state = %state, rows = self.job.progress.rows_read, "import finished");
     }
 
+    /// Runs the worker and writes what it sends. Three stages overlap: the
+    /// worker parses, a reader task cleanses the next batches (up to
+    /// [`PREPARED_AHEAD`]) and this task writes the current one.
     async fn drive(&mut self) -> Ending {
         let mut command = self.jobs.config.worker_command();
         command.arg(&self.importer.path).arg(&self.source);
         for (key, value) in &self.options {
             command.arg(format!("{key}={value}"));
         }
-        let mut worker = match spawn(command, self.importer.name.clone(), self.jobs.config.limits) {
+        let worker = match spawn(command, self.importer.name.clone(), self.jobs.config.limits) {
             Ok(worker) => worker,
             Err(error) => return Ending::Failed(error.to_string()),
         };
-        let mut cancel = self.running.cancel.subscribe();
+        let (sender, mut prepared) = mpsc::channel(PREPARED_AHEAD);
+        let reader = Reader {
+            jobs: Arc::clone(&self.jobs),
+            channel: self.importer.channel.clone(),
+            source: self.source.clone(),
+            cancel: self.running.cancel.subscribe(),
+        };
+        // Aborting the reader drops the worker, which kills it.
+        let mut reading = tokio::spawn(reader.run(worker, sender));
         let mut last_saved = Instant::now();
         let mut rejected_seq = 0_u64;
-        loop {
-            let event = tokio::select! {
-                event = worker.next() => Some(event),
-                _ = cancel.wait_for(|cancelled| *cancelled) => None,
-            };
-            let Some(event) = event else {
-                worker.kill().await;
-                return Ending::Cancelled;
-            };
-            match event {
-                Ok(Some(Event::Info(_))) => {}
-                Ok(Some(Event::Batch(batch))) => {
-                    if let Some(position) = worker
-                        .pid()
-                        .and_then(|pid| reader_position(pid, &self.source))
-                    {
-                        self.job.progress.bytes_read = position;
-                    }
-                    if let Err(error) = self.take(batch, &mut rejected_seq).await {
-                        worker.kill().await;
-                        return Ending::Failed(error.to_string());
-                    }
-                    self.publish();
-                    if last_saved.elapsed() >= SAVE_EVERY {
-                        last_saved = Instant::now();
-                        if let Err(error) = self
-                            .jobs
-                            .store
-                            .save_job_progress(&self.job.id, &self.job.progress)
-                            .await
-                        {
-                            tracing::warn!(job = %self.job.id, %error, "cannot save import progress");
-                        }
-                    }
-                }
-                Ok(Some(Event::Done(_))) => {}
-                Ok(None) => return Ending::Finished,
-                Err(error) => return Ending::Failed(error.to_string()),
+        while let Some(batch) = prepared.recv().await {
+            if *self.running.cancel.borrow() {
+                // The reader stops the worker and answers Cancelled.
+                break;
             }
+            if let Err(error) = self.take(batch, &mut rejected_seq).await {
+                reading.abort();
+                return Ending::Failed(error.to_string());
+            }
+            self.publish();
+            if last_saved.elapsed() >= SAVE_EVERY {
+                last_saved = Instant::now();
+                if let Err(error) = self
+                    .jobs
+                    .store
+                    .save_job_progress(&self.job.id, &self.job.progress)
+                    .await
+                {
+                    tracing::warn!(job = %self.job.id, %error, "cannot save import progress");
+                }
+            }
+        }
+        drop(prepared);
+        match (&mut reading).await {
+            Ok(ending) => ending,
+            Err(error) => Ending::Failed(format!("the import's reader stopped: {error}")),
         }
     }
 
@@ -272,25 +271,19 @@ impl ImportRun {
         self.running.updates.send_replace(self.job.clone());
     }
 
-    /// Cleanses, writes and reports one batch from the plugin.
-    async fn take(&mut self, batch: RecordBatch, rejected_seq: &mut u64) -> JobResult<()> {
-        let rules = RecordRules {
-            cleanser: &self.jobs.cleanser,
-            contact: &self.jobs.contact,
-            channel: &self.importer.channel,
-        };
-        let progress = &mut self.job.progress;
-        progress.rows_read += (batch.records.len() + batch.errors.len()) as u64;
-        let mut rejected: Vec<RejectedRow> =
-            batch.errors.into_iter().map(rejected_from_plugin).collect();
-        let mut entries = Vec::with_capacity(batch.records.len());
-        for record in batch.records {
-            match rules.entry(record) {
-                Ok(entry) => entries.push(entry),
-                Err(row) => rejected.push(row),
-            }
+    /// Writes and reports one cleansed batch.
+    async fn take(&mut self, batch: Prepared, rejected_seq: &mut u64) -> JobResult<()> {
+        let Prepared {
+            rows_read,
+            bytes_read,
+            chunks,
+            mut rejected,
+        } = batch;
+        self.job.progress.rows_read += rows_read;
+        if let Some(position) = bytes_read {
+            self.job.progress.bytes_read = position;
         }
-        for chunk in distinct_key_chunks(entries) {
+        for chunk in chunks {
             self.write(&chunk, &mut rejected).await?;
         }
         rejected.sort_by_key(|row| row.row);
@@ -346,6 +339,94 @@ impl ImportRun {
             rejected.extend(outcome.rejected);
         }
         Ok(())
+    }
+}
+
+/// Batches cleansed while the one before is being written.
+const PREPARED_AHEAD: usize = 2;
+
+/// A plugin batch, cleansed and split into transactions.
+struct Prepared {
+    rows_read: u64,
+    /// The worker's offset in the source file when the batch arrived.
+    bytes_read: Option<u64>,
+    chunks: Vec<Vec<ImportEntry>>,
+    rejected: Vec<RejectedRow>,
+}
+
+/// The import's first stage: takes the worker's batches and cleanses them.
+struct Reader {
+    jobs: Arc<Jobs>,
+    channel: String,
+    source: PathBuf,
+    cancel: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Reader {
+    async fn run(mut self, mut worker: WorkerRun, prepared: mpsc::Sender<Prepared>) -> Ending {
+        loop {
+            let event = tokio::select! {
+                event = worker.next() => Some(event),
+                _ = self.cancel.wait_for(|cancelled| *cancelled) => None,
+            };
+            let Some(event) = event else {
+                worker.kill().await;
+                return Ending::Cancelled;
+            };
+            match event {
+                Ok(Some(Event::Batch(batch))) => {
+                    let bytes_read = worker
+                        .pid()
+                        .and_then(|pid| reader_position(pid, &self.source));
+                    let jobs = Arc::clone(&self.jobs);
+                    let channel = self.channel.clone();
+                    // Cleansing is CPU work (NFKC, phone and date parsing): off the async workers.
+                    let cleansed =
+                        tokio::task::spawn_blocking(move || cleanse(&jobs, &channel, batch)).await;
+                    let mut batch = match cleansed {
+                        Ok(batch) => batch,
+                        Err(error) => {
+                            worker.kill().await;
+                            return Ending::Failed(format!("cleansing a batch failed: {error}"));
+                        }
+                    };
+                    batch.bytes_read = bytes_read;
+                    if prepared.send(batch).await.is_err() {
+                        // The writer stopped (it failed or saw the cancel) and says why.
+                        worker.kill().await;
+                        return Ending::Cancelled;
+                    }
+                }
+                Ok(Some(Event::Info(_) | Event::Done(_))) => {}
+                Ok(None) => return Ending::Finished,
+                Err(error) => return Ending::Failed(error.to_string()),
+            }
+        }
+    }
+}
+
+/// Cleanses a plugin batch: rows to entries (or rejections), split into transactions.
+fn cleanse(jobs: &Jobs, channel: &str, batch: RecordBatch) -> Prepared {
+    let rules = RecordRules {
+        cleanser: &jobs.cleanser,
+        contact: &jobs.contact,
+        channel,
+    };
+    let rows_read = (batch.records.len() + batch.errors.len()) as u64;
+    let mut rejected: Vec<RejectedRow> =
+        batch.errors.into_iter().map(rejected_from_plugin).collect();
+    let mut entries = Vec::with_capacity(batch.records.len());
+    for record in batch.records {
+        match rules.entry(record) {
+            Ok(entry) => entries.push(entry),
+            Err(row) => rejected.push(row),
+        }
+    }
+    Prepared {
+        rows_read,
+        bytes_read: None,
+        chunks: distinct_key_chunks(entries),
+        rejected,
     }
 }
 

@@ -18,14 +18,15 @@
 //!   the store's for the same range; only when they differ does it read the
 //!   window again and reload the customers of the rows it had not applied.
 //! - **Local writes**: the store counts its committed write transactions;
-//!   a read first runs a poll (and a reconcile, for deletes) when that count
-//!   moved since the last one, so a caller sees its own write in the next
-//!   count.
+//!   a read first runs a poll when that count moved since the last one (and
+//!   a reconcile when the process deleted, merged, unmerged or reverted
+//!   customers since), so a caller sees its own write in the next count.
 //! - **Expiry**: assignments leave the index when their expiry passes
 //!   (checked on every poll), before the sweeper deletes them.
 //! - **Deletes, merges and unmerges** may leave no change row behind (a
 //!   deleted customer's history goes with it; an unmerge restores rows as
-//!   they were): every `reconcile_interval` (and after every local write)
+//!   they were): every `reconcile_interval` (put off while the store is
+//!   busy, up to six intervals, since a bulk import keeps the counts apart)
 //!   the customers count is compared with the index's and, when they
 //!   differ, the index drops customers that no longer exist and loads those
 //!   it lacks; every `rebuild_interval` the index is rebuilt from scratch
@@ -139,6 +140,14 @@ struct Follower {
     /// `updated_at`, so a newer change replaces the older entry (two entries for one stored
     /// row would never match the store's count, and every poll would re-read the window).
     seen_customer_at: HashMap<u128, NaiveDateTime>,
+    /// Change rows the last poll read: while writers keep the store busy its
+    /// customers count runs ahead of the index's, so a periodic reconcile
+    /// would read every customer id for nothing (see [`Segments::reconcile_due`]).
+    last_poll_rows: usize,
+    /// When the customer sets were last compared, and the store's removal
+    /// count as it stood before that comparison.
+    reconciled_at: std::time::Instant,
+    reconciled_removals: u64,
 }
 
 impl Follower {
@@ -150,6 +159,9 @@ impl Follower {
             seen_history: BTreeSet::new(),
             seen_customers: BTreeSet::new(),
             seen_customer_at: HashMap::new(),
+            last_poll_rows: 0,
+            reconciled_at: std::time::Instant::now(),
+            reconciled_removals: 0,
         }
     }
 
@@ -238,6 +250,11 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// Customer ids read per query when the customer sets are compared.
+const RECONCILE_PAGE: usize = 10_000;
+/// How many reconcile intervals a busy store may put the comparison off.
+const BUSY_RECONCILE_INTERVALS: u32 = 6;
+
 /// Change rows a poll may read before the follower slows down.
 const CALM_POLL_ROWS: usize = 2_000;
 /// The longest the follower waits between polls however busy the store is.
@@ -320,7 +337,7 @@ impl Segments {
                         + poll_delay(self.settings.poll_interval, read);
                     polled.map(|_| ())
                 }
-                _ = reconcile.tick() => self.reconcile().await,
+                _ = reconcile.tick() => self.reconcile_due().await,
                 _ = rebuild.tick() => self.rebuild().await,
             };
             if let Err(error) = result {
@@ -414,6 +431,7 @@ impl Segments {
             .seen_customer_at
             .retain(|_, at| (*at, 0) >= horizon);
         follower.since = started;
+        follower.last_poll_rows = read;
         self.synced_generation.store(generation, Ordering::Release);
         Ok(read)
     }
@@ -522,10 +540,13 @@ impl Segments {
         }
         let mut follower = self.follower.lock().await;
         if self.store.write_generation() != synced() {
-            self.poll_locked(&mut follower).await?;
-            drop(follower);
-            // A deleted customer leaves no change row behind: compare counts.
-            self.reconcile().await?;
+            // A deleted customer leaves no change row behind: after a local delete, merge,
+            // unmerge or revert, compare the customer sets too (a reconcile polls first).
+            if self.store.removal_generation() == follower.reconciled_removals {
+                self.poll_locked(&mut follower).await?;
+            } else {
+                self.reconcile_locked(&mut follower).await?;
+            }
         }
         Ok(())
     }
@@ -534,7 +555,7 @@ impl Segments {
     async fn reload(&self, ids: &[String]) -> SegmentResult<()> {
         for chunk in ids.chunks(PAGE) {
             let at = now();
-            let customers = self.store.customers_by_ids(chunk).await?;
+            let customers = self.store.indexed_customers_by_ids(chunk).await?;
             let assignments = self.store.live_assignments(chunk, at).await?;
             let unknown = {
                 let state = self.read();
@@ -567,39 +588,77 @@ impl Segments {
         Ok(())
     }
 
+    /// The periodic reconcile. While the store is busy (the last poll read
+    /// change rows) it is put off, up to [`BUSY_RECONCILE_INTERVALS`]
+    /// intervals: during a bulk import the customers count always runs ahead
+    /// of the index's, and each comparison would read every customer id.
+    async fn reconcile_due(&self) -> SegmentResult<()> {
+        let mut follower = self.follower.lock().await;
+        let overdue = follower.reconciled_at.elapsed()
+            >= self
+                .settings
+                .reconcile_interval
+                .saturating_mul(BUSY_RECONCILE_INTERVALS);
+        if follower.last_poll_rows > 0 && !overdue {
+            return Ok(());
+        }
+        self.reconcile_locked(&mut follower).await
+    }
+
     /// Brings the index's set of customers in line with the store's when
     /// their counts differ: drops customers deleted or merged away by any
     /// server, and loads customers that appeared without a change the
     /// follower reads (an unmerge restores rows as they were).
     pub async fn reconcile(&self) -> SegmentResult<()> {
+        let mut follower = self.follower.lock().await;
+        self.reconcile_locked(&mut follower).await
+    }
+
+    /// [`Segments::reconcile`] with the follower held: no poll adds customers
+    /// while the ids are compared, so a customer created meanwhile is never
+    /// taken for one deleted.
+    async fn reconcile_locked(&self, follower: &mut Follower) -> SegmentResult<()> {
+        let removals = self.store.removal_generation();
+        self.poll_locked(follower).await?;
+        follower.reconciled_at = std::time::Instant::now();
+        follower.reconciled_removals = removals;
         let stored = self.store.count_customers().await?;
         if stored == self.read().index.customer_count() {
             return Ok(());
         }
-        let mut existing = HashSet::new();
+        // Dense numbers of the indexed customers the store still has, and the ids it has
+        // that the index lacks: one bitmap instead of two sets of every id.
+        let mut present = RoaringBitmap::new();
+        let mut missing = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let ids = self
                 .store
-                .customer_ids_after(after.as_deref(), 10_000)
+                .customer_ids_after(after.as_deref(), RECONCILE_PAGE)
                 .await?;
             let Some(last) = ids.last().cloned() else {
                 break;
             };
-            existing.extend(ids);
+            {
+                let state = self.read();
+                for id in ids {
+                    match state.index.dense_id(&id) {
+                        Some(number) if state.index.alive().contains(number) => {
+                            present.insert(number);
+                        }
+                        _ => missing.push(id),
+                    }
+                }
+            }
             after = Some(last);
         }
-        let (gone, missing) = {
+        let gone: Vec<String> = {
             let state = self.read();
-            let indexed: HashSet<String> = state
-                .index
-                .alive()
+            let gone_numbers = state.index.alive() - &present;
+            gone_numbers
                 .iter()
                 .filter_map(|number| state.index.customer_id(number))
-                .collect();
-            let gone: Vec<String> = indexed.difference(&existing).cloned().collect();
-            let missing: Vec<String> = existing.difference(&indexed).cloned().collect();
-            (gone, missing)
+                .collect()
         };
         {
             let mut state = self.write();
@@ -1194,7 +1253,7 @@ async fn build(store: &Store, epoch: u64) -> SegmentResult<IndexState> {
     let mut after: Option<String> = None;
     loop {
         let at = now();
-        let customers = store.customers_after(after.as_deref(), PAGE).await?;
+        let customers = store.indexed_customers_after(after.as_deref(), PAGE).await?;
         let Some(last) = customers.last() else {
             break;
         };

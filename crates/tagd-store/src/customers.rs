@@ -12,7 +12,8 @@ use tagd_core::paging::{PageRequest, finish_page};
 use tagd_core::text;
 
 use crate::db::{
-    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, with_conn, write_transaction,
+    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, removing_transaction, with_conn,
+    write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::merges::MergeQueries;
@@ -824,7 +825,7 @@ impl Store {
 
     /// Deletes the customer with its tags, tag and field history; returns the live assignments removed.
     pub async fn delete_customer(&self, id: &str) -> StoreResult<u64> {
-        write_transaction!(self, |conn| {
+        removing_transaction!(self, |conn| {
             if conn.lock_customers(&[id.to_owned()]).await?.is_empty() {
                 return Err(StoreError::not_found("customer", id));
             }

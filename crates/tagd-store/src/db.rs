@@ -441,6 +441,20 @@ macro_rules! write_transaction {
     }};
 }
 
+/// [`write_transaction!`] for a change that deletes customers or brings them
+/// back, which may leave no change row for the segment index to follow. The
+/// store's removal count moves before the transaction (so that a reader who
+/// sees the write sees the count move) and after it (so that a comparison made
+/// while it was still open is made again).
+macro_rules! removing_transaction {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        $store.note_removal();
+        let value = write_transaction!($store, |$conn| $body)?;
+        $store.note_removal();
+        $crate::error::StoreResult::Ok(value)
+    }};
+}
+
 /// Runs `$body` (returning `StoreResult<T>`) in one write transaction that
 /// commits only when `$commit` is true: a rehearsal (a dry run) executes every
 /// statement, so it meets every constraint a real run would, then rolls back.
@@ -496,4 +510,4 @@ pub(crate) async fn end<C: AsyncConnection, T>(
     }
 }
 
-pub(crate) use {rehearsable_transaction, with_conn, write_transaction};
+pub(crate) use {rehearsable_transaction, removing_transaction, with_conn, write_transaction};

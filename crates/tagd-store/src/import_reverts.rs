@@ -14,7 +14,9 @@ use tagd_core::tagging::{HistoryAction, TagSource};
 
 use crate::Store;
 use crate::customers::{CustomerQueries, fields_from_json};
-use crate::db::{BackendOps, BatchInsert, IN_CHUNK, now, with_conn, write_transaction};
+use crate::db::{
+    BackendOps, BatchInsert, IN_CHUNK, now, removing_transaction, with_conn, write_transaction,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::ImportChangeRow;
 use crate::merges::MergeQueries;
@@ -69,7 +71,7 @@ impl Store {
         let job = self.get_job(job_id).await?;
         let finished_at = refuse_unless_revertible(&job)?;
         let revert_ref = format!("revert of import {job_id}");
-        let outcome = write_transaction!(self, |conn| {
+        let outcome = removing_transaction!(self, |conn| {
             let changes: Vec<ImportChangeRow> = import_changes::table
                 .filter(import_changes::job_id.eq(job_id))
                 .select(ImportChangeRow::as_select())
@@ -155,7 +157,8 @@ impl Store {
             let created: Vec<String> = changes
                 .iter()
                 .filter(|change| {
-                    change.action == "created" && stored.contains_key(&change.customer_id)
+                    change.action == crate::imports::CREATED
+                        && stored.contains_key(&change.customer_id)
                 })
                 .map(|change| change.customer_id.clone())
                 .collect();

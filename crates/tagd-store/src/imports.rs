@@ -2,7 +2,7 @@
 //! upserted by channel identity, their tags resolved by name and assigned with
 //! source = import — or rehearsed and rolled back for a dry run.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -86,6 +86,40 @@ fn tag_key(tag: &ImportTag) -> TagKey {
 pub(crate) struct Resolved {
     tags: HashMap<TagKey, Tag>,
     exclusive_categories: BTreeSet<String>,
+    /// The compared form of each (category, name) as the rows spell them: rows
+    /// repeat a few tags, and NFKC with case folding costs more than a lookup.
+    keys: SpelledKeys,
+}
+
+/// Category as spelled → tag name as spelled → the compared form.
+type SpelledKeys = HashMap<String, HashMap<String, TagKey>>;
+
+/// The compared form of a tag as spelled, computed once per spelling.
+fn spelled_key(keys: &mut SpelledKeys, tag: &ImportTag) -> TagKey {
+    if let Some(key) = keys
+        .get(&tag.category)
+        .and_then(|names| names.get(&tag.name))
+    {
+        return key.clone();
+    }
+    let key = tag_key(tag);
+    keys.entry(tag.category.clone())
+        .or_default()
+        .insert(tag.name.clone(), key.clone());
+    key
+}
+
+impl Resolved {
+    fn tag(&self, tag: &ImportTag) -> Option<&Tag> {
+        match self
+            .keys
+            .get(&tag.category)
+            .and_then(|names| names.get(&tag.name))
+        {
+            Some(key) => self.tags.get(key),
+            None => self.tags.get(&tag_key(tag)),
+        }
+    }
 }
 
 /// What an import did to one customer, kept so that RevertImport can undo it.
@@ -99,6 +133,9 @@ pub(crate) struct ImportChangeRow {
     /// The fields before the import's first change ("" for a created customer).
     pub before_fields: String,
 }
+
+/// [`ImportChangeRow::action`] of a customer the import created.
+pub(crate) const CREATED: &str = "created";
 
 /// Import queries, written once and compiled for each backend's connection.
 pub(crate) trait ImportQueries {
@@ -120,7 +157,12 @@ macro_rules! import_queries {
                 let Some(job_id) = changes.iter().next().map(|change| change.job_id.clone()) else {
                     return Ok(());
                 };
-                let ids: Vec<&str> = changes.iter().map(|c| c.customer_id.as_str()).collect();
+                // A customer this batch created has no record yet: only updates are looked up.
+                let ids: Vec<&str> = changes
+                    .iter()
+                    .filter(|c| c.action != CREATED)
+                    .map(|c| c.customer_id.as_str())
+                    .collect();
                 let mut known: BTreeSet<String> = BTreeSet::new();
                 for chunk in ids.chunks(IN_CHUNK) {
                     let found: Vec<String> = import_changes::table
@@ -146,13 +188,16 @@ macro_rules! import_queries {
             ) -> StoreResult<Resolved> {
                 // category key → a display name and the values its tags are given
                 let mut wanted: BTreeMap<TagKey, (&ImportTag, bool)> = BTreeMap::new();
+                let mut keys = SpelledKeys::new();
                 for tag in entries.iter().flat_map(|entry| &entry.tags) {
-                    let slot = wanted.entry(tag_key(tag)).or_insert((tag, false));
+                    let key = spelled_key(&mut keys, tag);
+                    let slot = wanted.entry(key).or_insert((tag, false));
                     slot.1 |= !tag.value.is_empty();
                 }
                 let mut resolved = Resolved {
                     tags: HashMap::new(),
                     exclusive_categories: BTreeSet::new(),
+                    keys,
                 };
                 if wanted.is_empty() {
                     return Ok(resolved);
@@ -272,7 +317,7 @@ fn row_assignments(
     for (index, import_tag) in entry.tags.iter().enumerate() {
         let field = format!("tags[{index}]");
         let shown = format!("{}/{}", import_tag.category, import_tag.name);
-        let Some(tag) = resolved.tags.get(&tag_key(import_tag)) else {
+        let Some(tag) = resolved.tag(import_tag) else {
             return Err(RejectedRow::new(
                 entry.row,
                 field,
@@ -364,7 +409,7 @@ impl Store {
                 .iter()
                 .filter_map(|result| {
                     let (action, before) = match result.outcome {
-                        UpsertOutcome::Created => ("created", String::new()),
+                        UpsertOutcome::Created => (CREATED, String::new()),
                         UpsertOutcome::Updated => ("updated", fields_json(result.before.as_ref()?)),
                         UpsertOutcome::Unchanged => return None,
                     };
@@ -428,7 +473,15 @@ impl Store {
                     .into_iter()
                     .collect();
                 let calls: Vec<AssignCall> = calls.into_values().collect();
-                for result in conn.assign_calls(&customer_ids, &tag_ids, &calls).await? {
+                let created: HashSet<String> = results
+                    .iter()
+                    .filter(|result| result.outcome == UpsertOutcome::Created)
+                    .map(|result| result.customer_id.clone())
+                    .collect();
+                for result in conn
+                    .assign_calls(&customer_ids, &tag_ids, &calls, &created)
+                    .await?
+                {
                     let assigned = result?;
                     outcome.tags_added += assigned.assigned + assigned.changed;
                 }

@@ -68,6 +68,10 @@ pub struct Store {
     /// Write transactions committed by this process: the segment index
     /// catches up before answering when it moved (read-your-writes).
     writes: AtomicU64,
+    /// Calls by this process that delete customers or bring them back
+    /// (delete, merge, unmerge, import revert): such a change may leave no
+    /// change row, so the segment index compares customer sets after one.
+    removals: AtomicU64,
 }
 
 impl Store {
@@ -81,6 +85,7 @@ impl Store {
             backend: url.backend_name(),
             pool,
             writes: AtomicU64::new(0),
+            removals: AtomicU64::new(0),
         };
         store.ping().await?;
         Ok(store)
@@ -98,6 +103,16 @@ impl Store {
 
     pub(crate) fn note_write(&self) {
         self.writes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Moves (twice) with every call of this process that deletes customers
+    /// or brings them back: see `removing_transaction!`.
+    pub fn removal_generation(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn note_removal(&self) {
+        self.removals.fetch_add(1, Ordering::AcqRel);
     }
 
     /// "sqlite" or "mysql".

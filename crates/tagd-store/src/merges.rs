@@ -22,7 +22,8 @@ use tagd_core::tagging::{HistoryAction, TagSource};
 
 use crate::customers::{CustomerQueries, fields_from_json, fields_json};
 use crate::db::{
-    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, with_conn, write_transaction,
+    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, removing_transaction, with_conn,
+    write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::field_history::{ChangeOrigin, FieldHistoryRow, history_rows};
@@ -896,7 +897,7 @@ impl Store {
     /// Merges customers in one transaction (see the module docs).
     pub async fn merge_customers(&self, request: &MergeRequest<'_>) -> StoreResult<MergeRecord> {
         check_merge_ids(request.field, request.customer_ids, request.survivor_id)?;
-        write_transaction!(self, |conn| conn.merge(request).await)
+        removing_transaction!(self, |conn| conn.merge(request).await)
     }
 
     /// Merges several disjoint clusters in one transaction (a dedupe run's batch: one commit
@@ -919,7 +920,7 @@ impl Store {
             .collect();
         all.sort_unstable();
         all.dedup();
-        write_transaction!(self, |conn| {
+        removing_transaction!(self, |conn| {
             let mut locked = HashSet::with_capacity(all.len());
             for chunk in all.chunks(IN_CHUNK) {
                 locked.extend(conn.lock_customers(chunk).await?);
@@ -968,7 +969,7 @@ impl Store {
     /// purchases and interactions; the survivor's fields and tags go back to what they were,
     /// except those changed since the merge (a later edit wins).
     pub async fn unmerge(&self, merge_id: &str, actor: &str) -> StoreResult<MergeRecord> {
-        write_transaction!(self, |conn| conn.unmerge(merge_id, actor).await)
+        removing_transaction!(self, |conn| conn.unmerge(merge_id, actor).await)
     }
 
     pub async fn get_merge(&self, merge_id: &str) -> StoreResult<MergeRecord> {

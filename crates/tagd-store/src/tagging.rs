@@ -4,7 +4,7 @@
 //! transaction. Writers lock the customers' rows first (in id order), so two
 //! calls for one customer never interleave.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -191,11 +191,15 @@ pub(crate) trait TaggingQueries {
     async fn delete_pairs(&mut self, pairs: &[(String, String)]) -> StoreResult<()>;
     /// The body of [`Store::assign_each`], for use inside a larger transaction.
     /// `customer_ids` and `tag_ids` are the calls' own, sorted and distinct.
+    /// `created` are customers the enclosing transaction created: they exist,
+    /// its inserts lock them and they hold no tags, so they are neither locked
+    /// nor read again.
     async fn assign_calls(
         &mut self,
         customer_ids: &[String],
         tag_ids: &[String],
         calls: &[AssignCall],
+        created: &HashSet<String>,
     ) -> StoreResult<Vec<StoreResult<AssignOutcome>>>;
 }
 
@@ -388,10 +392,16 @@ macro_rules! tagging_queries {
                 customer_ids: &[String],
                 tag_ids: &[String],
                 calls: &[AssignCall],
+                created: &HashSet<String>,
             ) -> StoreResult<Vec<StoreResult<AssignOutcome>>> {
                 let no_prefix = |_: usize| String::new();
-                let mut found = Vec::with_capacity(customer_ids.len());
-                for chunk in customer_ids.chunks(IN_CHUNK) {
+                let stored: Vec<String> = customer_ids
+                    .iter()
+                    .filter(|id| !created.contains(*id))
+                    .cloned()
+                    .collect();
+                let mut found = Vec::with_capacity(stored.len());
+                for chunk in stored.chunks(IN_CHUNK) {
                     found.extend(self.lock_customers(chunk).await?);
                 }
                 let catalogue = self.catalogue(&tag_ids).await?;
@@ -414,7 +424,15 @@ macro_rules! tagging_queries {
                         .or_default()
                         .push(entry);
                 }
-                let found: BTreeSet<String> = found.into_iter().collect();
+                let found: BTreeSet<String> = found
+                    .into_iter()
+                    .chain(
+                        customer_ids
+                            .iter()
+                            .filter(|id| created.contains(*id))
+                            .cloned(),
+                    )
+                    .collect();
                 let at = now();
                 let mut plan = Plan::default();
                 let mut results = Vec::with_capacity(calls.len());
@@ -768,7 +786,7 @@ impl Store {
         tag_ids.sort_unstable();
         tag_ids.dedup();
         write_transaction!(self, |conn| conn
-            .assign_calls(&customer_ids, &tag_ids, calls)
+            .assign_calls(&customer_ids, &tag_ids, calls, &HashSet::new())
             .await)
     }
 

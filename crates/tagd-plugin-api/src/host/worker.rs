@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// Records and row errors asked of the plugin per batch (and so per frame).
-pub const BATCH_RECORDS: u32 = 500;
+pub const BATCH_RECORDS: u32 = 1_000;
 
 /// Takes the process's stdout for frames and points file descriptor 1 at
 /// stderr, so a plugin that prints cannot corrupt the frame stream.
