@@ -185,6 +185,13 @@ async fn segments_are_created_counted_exported_and_compared(backend: Backend) {
         .json(&["segments", "members", &text(&beijing["id"])])
         .await;
     assert_eq!(members.as_array().unwrap().len(), 2);
+    let streamed = admin
+        .json(&["segments", "members", "--all", &text(&beijing["id"])])
+        .await;
+    assert_eq!(
+        streamed, members,
+        "one streamed evaluation lists what the pages do"
+    );
     let listed = admin.ok(&["segments", "list"]).await;
     assert!(
         listed.contains("北京") && listed.contains("流失"),

@@ -16,6 +16,8 @@ backend_tests!(
     segments_count_and_list_what_a_hand_count_says,
     bad_conditions_are_refused_with_where_and_what,
     snapshots_freeze_exports_stream_and_comparisons_overlap,
+    streamed_members_are_the_paged_members_from_one_evaluation,
+    catalogue_writes_show_in_the_next_count,
 );
 
 fn text(condition: &str) -> Option<pb::ConditionInput> {
@@ -217,6 +219,52 @@ async fn members(server: &TestServer, segment_id: &str, page_size: u32) -> BTree
         }
         token = page.next_page_token;
     }
+}
+
+/// Every member through StreamSegmentMembers, in the order streamed, checking each chunk;
+/// the packed form is read too and must say the same.
+async fn streamed(
+    server: &TestServer,
+    segment_id: &str,
+    chunk_size: u32,
+) -> Result<Vec<String>, tonic::Status> {
+    let mut forms = Vec::new();
+    for packed in [false, true] {
+        let mut stream = server
+            .segments_as(As::Reader)
+            .stream_segment_members(pb::StreamSegmentMembersRequest {
+                segment_id: segment_id.to_owned(),
+                chunk_size,
+                packed,
+            })
+            .await?
+            .into_inner();
+        let mut all = Vec::new();
+        let mut chunks = 0;
+        let mut total = None;
+        while let Some(chunk) = stream.message().await? {
+            chunks += 1;
+            let ids: Vec<String> = if packed {
+                assert!(chunk.customer_ids.is_empty());
+                let text = String::from_utf8(chunk.packed_ids).unwrap();
+                assert!(text.is_empty() || text.ends_with('\n'), "{text:?}");
+                text.lines().map(str::to_owned).collect()
+            } else {
+                assert!(chunk.packed_ids.is_empty());
+                chunk.customer_ids
+            };
+            if chunk_size > 0 {
+                assert!(ids.len() <= chunk_size as usize);
+            }
+            assert_eq!(*total.get_or_insert(chunk.total), chunk.total);
+            all.extend(ids);
+        }
+        assert!(chunks >= 1, "even an empty segment streams one chunk");
+        assert_eq!(total, Some(all.len() as u64));
+        forms.push(all);
+    }
+    assert_eq!(forms[0], forms[1], "the packed form holds the same ids");
+    Ok(forms.swap_remove(0))
 }
 
 fn ids(customers: &[&pb::Customer]) -> BTreeSet<String> {
@@ -845,4 +893,207 @@ async fn a_second_server_sees_the_first_ones_writes_within_a_second() {
         assert!(written.elapsed() < Duration::from_secs(1));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+
+    // Catalogue writes on the first: a tag created there binds on the second at once (its
+    // catalogue is kept in memory, and read again when a name is unknown)…
+    let vip = crate::fixtures::flag_tag(&first, "贵宾").await;
+    count_condition(&second, r#"has_tag("贵宾")"#).await;
+    // …and a segment's changed condition counts on the second within a second.
+    first
+        .segments()
+        .update_segment(pb::UpdateSegmentRequest {
+            segment_id: segment.id.clone(),
+            name: None,
+            description: None,
+            condition: text(r#"has_tag("贵宾")"#),
+        })
+        .await
+        .unwrap();
+    assign(&first, &w.li.id, vec![assignment(&vip.id, "")]).await;
+    let written = Instant::now();
+    loop {
+        let seen = count(&second, &segment.id).await.count;
+        if seen == 1 {
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "the second server still counts {seen} for the changed condition a second after"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The streamed members agree on both servers.
+    assert_eq!(
+        streamed(&second, &segment.id, 0).await.unwrap(),
+        streamed(&first, &segment.id, 0).await.unwrap()
+    );
+}
+
+/// StreamSegmentMembers answers, in id order and in chunks, exactly the
+/// members ListSegmentMembers pages through: dynamic, static and empty
+/// segments; bad input is refused before the first chunk.
+async fn streamed_members_are_the_paged_members_from_one_evaluation(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let w = world(&server).await;
+    let valued = create(&server, "有价值等级", r#"has_tag("价值等级")"#).await;
+    let beijing = create(&server, "北京女", r#"province = "北京" AND gender = "女""#).await;
+    let nobody = create(&server, "无人", r#"province = "西藏""#).await;
+    // A condition the index cannot answer goes through the reference path.
+    let zhangs = create(&server, "姓张", r#"name contains "张""#).await;
+    let frozen = server
+        .segments()
+        .snapshot_segment(pb::SnapshotSegmentRequest {
+            segment_id: beijing.id.clone(),
+            name: "北京女 冻结".into(),
+            description: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for (segment, expected) in [
+        (&valued, ids(&[&w.zhang, &w.li, &w.wang, &w.zhao])),
+        (&beijing, ids(&[&w.zhang, &w.li])),
+        (&nobody, BTreeSet::new()),
+        (&zhangs, ids(&[&w.zhang])),
+        (&frozen, ids(&[&w.zhang, &w.li])),
+    ] {
+        assert_eq!(members(&server, &segment.id, 2).await, expected);
+        for chunk_size in [0, 1, 3, 50_000] {
+            let all = streamed(&server, &segment.id, chunk_size).await.unwrap();
+            let sorted: Vec<String> = expected.iter().cloned().collect();
+            assert_eq!(all, sorted, "{} in chunks of {chunk_size}", segment.name);
+        }
+    }
+    // A member gained is in the next stream (this server's own write).
+    assign(&server, &w.wang.id, vec![assignment(&w.churn.id, "")]).await;
+    let churned = create(&server, "流失", r#"has_tag("流失风险")"#).await;
+    assert_eq!(
+        streamed(&server, &churned.id, 0).await.unwrap(),
+        ids(&[&w.zhang, &w.wang, &w.zhao])
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+
+    assert_status(
+        streamed(&server, &valued.id, 50_001).await,
+        Code::InvalidArgument,
+        "chunk_size",
+    );
+    assert_status(
+        streamed(&server, "", 0).await,
+        Code::InvalidArgument,
+        "segment_id",
+    );
+    assert_status(
+        streamed(&server, UNKNOWN_ID, 0).await,
+        Code::NotFound,
+        "segment",
+    );
+    // A segment whose tag was deleted since cannot be evaluated.
+    let spenders = create(&server, "大客户", r#"tag("年消费额") >= 5000"#).await;
+    server
+        .tags()
+        .delete_tag(pb::DeleteTagRequest {
+            id: w.spend.id.clone(),
+            force: true,
+        })
+        .await
+        .unwrap();
+    assert_status(
+        streamed(&server, &spenders.id, 0).await,
+        Code::FailedPrecondition,
+        "unknown tag \"年消费额\"",
+    );
+}
+
+/// Counts bind against a catalogue kept in memory: every catalogue write of
+/// this server (tag, category and segment create, rename, delete, condition
+/// change) shows in the very next call.
+async fn catalogue_writes_show_in_the_next_count(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let w = world(&server).await;
+    let churned = create(&server, "流失", r#"has_tag("流失风险")"#).await;
+    assert_eq!(count(&server, &churned.id).await.count, 2);
+    // Counted twice: the second answer comes from what the first bound.
+    assert_eq!(count(&server, &churned.id).await.count, 2);
+
+    // A tag just created binds in the next condition.
+    let vip = crate::fixtures::flag_tag(&server, "贵宾").await;
+    assert_eq!(
+        count_condition(&server, r#"has_tag("贵宾")"#).await.count,
+        0
+    );
+    assign(&server, &w.li.id, vec![assignment(&vip.id, "")]).await;
+    assert_eq!(
+        count_condition(&server, r#"has_tag("贵宾")"#).await.count,
+        1
+    );
+
+    // A changed condition counts at once.
+    server
+        .segments()
+        .update_segment(pb::UpdateSegmentRequest {
+            segment_id: churned.id.clone(),
+            name: None,
+            description: None,
+            condition: text(r#"has_tag("流失风险") OR has_tag("贵宾")"#),
+        })
+        .await
+        .unwrap();
+    assert_eq!(count(&server, &churned.id).await.count, 3);
+
+    // A renamed tag binds by its new name only.
+    let temporary = crate::fixtures::flag_tag(&server, "临时").await;
+    assign(&server, &w.li.id, vec![assignment(&temporary.id, "")]).await;
+    assert_eq!(
+        count_condition(&server, r#"has_tag("临时")"#).await.count,
+        1
+    );
+    server
+        .tags()
+        .update_tag(pb::UpdateTagRequest {
+            tag: Some(pb::Tag {
+                id: temporary.id.clone(),
+                name: "至尊".into(),
+                ..pb::Tag::default()
+            }),
+            update_mask: mask(&["name"]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        count_condition(&server, r#"has_tag("至尊")"#).await.count,
+        1
+    );
+    assert_status(
+        server
+            .segments()
+            .count_condition(pb::CountConditionRequest {
+                condition: text(r#"has_tag("临时")"#),
+            })
+            .await,
+        Code::InvalidArgument,
+        "临时",
+    );
+
+    // A segment just created can be named, and once deleted it cannot.
+    let nested = create(&server, "嵌套", r#"in_segment("流失") AND gender = "女""#).await;
+    assert_eq!(count(&server, &nested.id).await.count, 2);
+    server
+        .segments()
+        .delete_segment(pb::DeleteSegmentRequest {
+            segment_id: nested.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_status(
+        server
+            .segments()
+            .count_segment(pb::CountSegmentRequest {
+                segment_id: nested.id.clone(),
+            })
+            .await,
+        Code::NotFound,
+        "segment",
+    );
 }

@@ -334,6 +334,10 @@ pub enum SegmentsCommand {
         segment_id: String,
         #[command(flatten)]
         paging: Paging,
+        /// Every member from one evaluation, streamed in large chunks
+        /// (StreamSegmentMembers) instead of page by page: for large segments
+        #[arg(long, conflicts_with = "limit")]
+        all: bool,
     },
     /// Freeze a segment's members now as a new static segment
     Snapshot {

@@ -247,7 +247,35 @@ pub async fn run(
                 &format!("{} customers{how}", answer.count),
             )
         }
-        SegmentsCommand::Members { segment_id, paging } => {
+        SegmentsCommand::Members {
+            segment_id,
+            paging: _,
+            all: true,
+        } => {
+            let mut stream = client
+                .stream_segment_members(pb::StreamSegmentMembersRequest {
+                    segment_id,
+                    chunk_size: 0,
+                    packed: false,
+                })
+                .await?
+                .into_inner();
+            let mut views = Vec::new();
+            while let Some(chunk) = stream.message().await? {
+                views.extend(
+                    chunk
+                        .customer_ids
+                        .into_iter()
+                        .map(|customer_id| MemberView { customer_id }),
+                );
+            }
+            out.list(&views)
+        }
+        SegmentsCommand::Members {
+            segment_id,
+            paging,
+            all: false,
+        } => {
             let rows = fetch_all(paging.limit, |page_size, page_token| {
                 let mut client = client.clone();
                 let segment_id = segment_id.clone();

@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use chrono::NaiveDateTime;
 
+use crate::DomainError;
+
 /// How a segment decides its members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SegmentKind {
@@ -56,6 +58,25 @@ pub struct Segment {
 
 /// The longest segment description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+
+/// Member ids per chunk of StreamSegmentMembers when the caller asks for none.
+pub const DEFAULT_MEMBER_CHUNK: usize = 10_000;
+/// The most member ids one chunk carries: 50,000 ids are about 2 MB, within
+/// the 4 MB a gRPC client accepts by default.
+pub const MAX_MEMBER_CHUNK: usize = 50_000;
+
+/// The ids per chunk a caller asked for in `field`: 0 means
+/// [`DEFAULT_MEMBER_CHUNK`], more than [`MAX_MEMBER_CHUNK`] is refused.
+pub fn member_chunk_size(field: &str, requested: u32) -> Result<usize, DomainError> {
+    match usize::try_from(requested) {
+        Ok(0) => Ok(DEFAULT_MEMBER_CHUNK),
+        Ok(size) if size <= MAX_MEMBER_CHUNK => Ok(size),
+        _ => Err(DomainError::invalid(
+            field,
+            format!("{requested} is more than {MAX_MEMBER_CHUNK} ids a chunk"),
+        )),
+    }
+}
 
 /// The customer columns an export can carry, in the order given by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,5 +160,19 @@ mod tests {
             assert_eq!(kind.as_str().parse::<SegmentKind>(), Ok(kind));
         }
         assert!("other".parse::<SegmentKind>().is_err());
+    }
+
+    #[test]
+    fn member_chunks_default_and_are_bounded() {
+        assert_eq!(member_chunk_size("chunk_size", 0), Ok(DEFAULT_MEMBER_CHUNK));
+        assert_eq!(member_chunk_size("chunk_size", 1), Ok(1));
+        assert_eq!(
+            member_chunk_size("chunk_size", 50_000),
+            Ok(MAX_MEMBER_CHUNK)
+        );
+        assert!(
+            member_chunk_size("chunk_size", 50_001)
+                .is_err_and(|error| error.to_string().contains("chunk_size"))
+        );
     }
 }

@@ -103,13 +103,38 @@ fn required_role(path: &str) -> Role {
         return Role::Reader;
     }
     match method {
-        "GetTag" | "ListCategories" | "ListTags" | "GetTagStats" | "GetCustomer"
-        | "ListCustomers" | "ListCustomerTags" | "GetTagHistory" | "GetJob" | "ListJobs"
-        | "WatchJob" | "ListImporters" | "GetImportReport" | "ListPurchases"
-        | "ListInteractions" | "ListDueFollowUps" | "GetCustomerMetrics" | "FindDuplicates"
-        | "GetFieldHistory" | "GetSegment" | "ListSegments" | "CountSegment" | "CountCondition"
-        | "ListSegmentMembers" | "ExportSegment" | "CompareSegments" | "ValidateCondition"
-        | "GetRule" | "ListRules" | "ListRuleRuns" | "PreviewRule" => Role::Reader,
+        "GetTag"
+        | "ListCategories"
+        | "ListTags"
+        | "GetTagStats"
+        | "GetCustomer"
+        | "ListCustomers"
+        | "ListCustomerTags"
+        | "GetTagHistory"
+        | "GetJob"
+        | "ListJobs"
+        | "WatchJob"
+        | "ListImporters"
+        | "GetImportReport"
+        | "ListPurchases"
+        | "ListInteractions"
+        | "ListDueFollowUps"
+        | "GetCustomerMetrics"
+        | "FindDuplicates"
+        | "GetFieldHistory"
+        | "GetSegment"
+        | "ListSegments"
+        | "CountSegment"
+        | "CountCondition"
+        | "ListSegmentMembers"
+        | "StreamSegmentMembers"
+        | "ExportSegment"
+        | "CompareSegments"
+        | "ValidateCondition"
+        | "GetRule"
+        | "ListRules"
+        | "ListRuleRuns"
+        | "PreviewRule" => Role::Reader,
         "CreateCategory" | "UpdateCategory" | "CreateTag" | "UpdateTag" | "CreateCustomer"
         | "UpdateCustomer" | "UpsertCustomers" | "AssignTags" | "RemoveTags"
         | "BatchAssignTags" | "RecordPurchases" | "RecordInteraction" => Role::Writer,
@@ -347,6 +372,7 @@ mod tests {
             "CountSegment",
             "CountCondition",
             "ListSegmentMembers",
+            "StreamSegmentMembers",
             "ExportSegment",
             "CompareSegments",
             "ValidateCondition",

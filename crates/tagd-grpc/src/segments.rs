@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::Stream;
 use tagd_core::paging::{PageRequest, encode_token};
-use tagd_core::segments::{ExportColumn, Segment, SegmentKind};
+use tagd_core::segments::{ExportColumn, Segment, SegmentKind, member_chunk_size};
 use tagd_proto::v1::segment_service_server::SegmentService;
 use tagd_proto::v1::{self as pb};
 use tagd_segments::{Count, MAX_XLSX_MEMBERS, Members, Segments, XlsxExport, csv_header};
@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::condition::{from_input, to_tree};
 use crate::convert::{self, id, invalid};
-use crate::error::OrStatus;
+use crate::error::{OrStatus, segment_status};
 
 /// Members exported per chunk: one read of customers and one of tags each.
 const EXPORT_ROWS_PER_CHUNK: usize = 500;
@@ -73,6 +73,7 @@ fn export_column(field: &str, raw: i32) -> Result<ExportColumn, Status> {
 }
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChunk, Status>> + Send>>;
+type MembersStream = Pin<Box<dyn Stream<Item = Result<pb::SegmentMembersChunk, Status>> + Send>>;
 type ChunkSender = tokio::sync::mpsc::Sender<Result<pb::ExportChunk, Status>>;
 
 /// Bytes per chunk when an XLSX file is streamed.
@@ -297,6 +298,76 @@ impl SegmentService for SegmentsService {
             customer_ids: ids,
             next_page_token,
         }))
+    }
+
+    type StreamSegmentMembersStream = MembersStream;
+
+    async fn stream_segment_members(
+        &self,
+        request: Request<pb::StreamSegmentMembersRequest>,
+    ) -> Result<Response<Self::StreamSegmentMembersStream>, Status> {
+        let request = request.into_inner();
+        let segment_id = id("segment_id", &request.segment_id)?;
+        let chunk_size = member_chunk_size("chunk_size", request.chunk_size).or_status()?;
+        let packed = request.packed;
+        // Evaluated once, before answering: a bad segment fails the call itself.
+        let members = self.segments.members(&segment_id).await.or_status()?;
+        let members = self.segments.in_id_order(members).or_status()?;
+        let segments = self.segments.clone();
+        // Two chunks in flight: the next is formatted while the last is sent.
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            let total = members.len();
+            let mut after = None;
+            loop {
+                let page = if packed {
+                    segments
+                        .packed_ids_of(&members, after, chunk_size)
+                        .map(|(packed_ids, next)| {
+                            (
+                                pb::SegmentMembersChunk {
+                                    customer_ids: Vec::new(),
+                                    total,
+                                    packed_ids,
+                                },
+                                next,
+                            )
+                        })
+                } else {
+                    segments
+                        .ids_of(&members, after, chunk_size)
+                        .map(|(customer_ids, next)| {
+                            (
+                                pb::SegmentMembersChunk {
+                                    customer_ids,
+                                    total,
+                                    packed_ids: Vec::new(),
+                                },
+                                next,
+                            )
+                        })
+                };
+                let (chunk, next) = match page {
+                    Ok(page) => page,
+                    Err(error) => {
+                        // The client may be gone already; nothing else to tell.
+                        let _ = sender.send(Err(segment_status(error))).await;
+                        return;
+                    }
+                };
+                // A closed channel means the client went away: stop formatting ids.
+                if sender.send(Ok(chunk)).await.is_err() {
+                    return;
+                }
+                match next {
+                    Some(next) => after = Some(next),
+                    None => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
     }
 
     async fn snapshot_segment(

@@ -432,6 +432,12 @@ impl SegmentIndex {
         self.ids.id(number)
     }
 
+    /// Calls `f` with the customer id of `number` without allocating (a
+    /// stream of millions of ids); false for a number no longer held.
+    pub fn with_customer_id(&self, number: u32, f: impl FnOnce(&str)) -> bool {
+        self.ids.with_id(number, f)
+    }
+
     /// The first dense number whose customer id sorts after `id`, when
     /// numbers follow id order (customers first seen in id order, as a build
     /// loads them and as UUIDv7 ids are made); None when they do not, so the

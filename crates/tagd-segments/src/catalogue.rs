@@ -1,11 +1,16 @@
 //! The catalogue conditions are bound against: the store's tags with their
 //! categories, its dynamic segments (parsed), the attribute keys the index
-//! has seen on customers, and the metric windows the server computes. Read
-//! once per call, so a binding sees one consistent catalogue.
+//! has seen on customers, and the metric windows the server computes. A
+//! binding sees one consistent catalogue; the engine keeps the last one read
+//! ([`CachedCatalogue`]) until the store may have changed it, so a count
+//! binds without reading the database.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
-use tagd_condition::{Catalogue, Metric, SegmentInfo, TagInfo, TagLookup, TagRef, resolve_tag};
+use tagd_condition::{
+    BoundCondition, Catalogue, Metric, SegmentInfo, TagInfo, TagLookup, TagRef, resolve_tag,
+};
 use tagd_core::segments::{Segment, SegmentKind};
 use tagd_core::text;
 
@@ -66,5 +71,91 @@ impl Catalogue for StoreCatalogue {
             }
             _ => true,
         }
+    }
+}
+
+/// The catalogue as last read from the store, kept while neither this
+/// process wrote (the store's write generation) nor the follower saw the
+/// catalogue tables change (its catalogue version).
+#[derive(Debug)]
+pub(crate) struct CachedCatalogue {
+    /// The store's write generation and the follower's catalogue version
+    /// read before the catalogue was: a write after them moves one of them.
+    pub generation: u64,
+    pub version: u64,
+    /// Tags, dynamic segments and metric windows; its attribute keys are
+    /// empty (they come from the index at each binding, see [`WithAttributes`]).
+    pub catalogue: StoreCatalogue,
+    /// Every stored segment (static ones too) by id: what CountSegment
+    /// would otherwise read first.
+    pub stored: HashMap<String, Arc<Segment>>,
+    /// Stored segments' conditions bound against this catalogue, with the
+    /// index epoch whose attribute keys they were bound with (a rebuild may
+    /// forget a key). Only successful bindings are kept.
+    bound: Mutex<HashMap<String, (u64, Arc<BoundCondition>)>>,
+}
+
+impl CachedCatalogue {
+    pub fn new(
+        generation: u64,
+        version: u64,
+        catalogue: StoreCatalogue,
+        segments: Vec<Segment>,
+    ) -> Self {
+        Self {
+            generation,
+            version,
+            catalogue,
+            stored: segments
+                .into_iter()
+                .map(|segment| (segment.id.clone(), Arc::new(segment)))
+                .collect(),
+            bound: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The bound condition of stored segment `id` kept for index `epoch`.
+    pub fn bound(&self, id: &str, epoch: u64) -> Option<Arc<BoundCondition>> {
+        let bound = self
+            .bound
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        bound
+            .get(id)
+            .filter(|(at, _)| *at == epoch)
+            .map(|(_, condition)| condition.clone())
+    }
+
+    /// Keeps stored segment `id`'s bound condition for index `epoch`.
+    pub fn keep_bound(&self, id: &str, epoch: u64, condition: Arc<BoundCondition>) {
+        self.bound
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.to_owned(), (epoch, condition));
+    }
+}
+
+/// A catalogue with the index's attribute keys of now: a key a customer
+/// gained since the catalogue was read binds.
+pub(crate) struct WithAttributes<'a> {
+    pub base: &'a StoreCatalogue,
+    pub attributes: &'a HashSet<String>,
+}
+
+impl Catalogue for WithAttributes<'_> {
+    fn tag(&self, reference: &TagRef) -> TagLookup {
+        self.base.tag(reference)
+    }
+
+    fn attribute_known(&self, key: &str) -> bool {
+        self.attributes.contains(key)
+    }
+
+    fn segment(&self, name: &str) -> Option<SegmentInfo> {
+        self.base.segment(name)
+    }
+
+    fn metric_available(&self, metric: Metric) -> bool {
+        self.base.metric_available(metric)
     }
 }

@@ -57,8 +57,10 @@ use roaring::RoaringBitmap;
 use tagd_condition::{BoundCondition, BoundPredicate, Condition, Predicate};
 use tagd_core::segments::{ExportColumn, Segment, SegmentKind};
 use tagd_core::{DomainError, text};
-use tagd_store::{ChangeKey, LiveAssignment, NewSegment, SegmentPatch, Store};
+use tagd_store::{CatalogueStamp, ChangeKey, LiveAssignment, NewSegment, SegmentPatch, Store};
 use tokio::sync::Mutex;
+
+use crate::catalogue::{CachedCatalogue, WithAttributes};
 
 pub use crate::catalogue::StoreCatalogue;
 pub use crate::error::{SegmentError, SegmentResult};
@@ -148,6 +150,9 @@ struct Follower {
     /// count as it stood before that comparison.
     reconciled_at: std::time::Instant,
     reconciled_removals: u64,
+    /// The catalogue tables' fingerprint at the last poll: when it moves,
+    /// the cached catalogue is read again.
+    catalogue_stamp: Option<CatalogueStamp>,
 }
 
 impl Follower {
@@ -162,6 +167,7 @@ impl Follower {
             last_poll_rows: 0,
             reconciled_at: std::time::Instant::now(),
             reconciled_removals: 0,
+            catalogue_stamp: None,
         }
     }
 
@@ -231,6 +237,13 @@ pub struct Segments {
     /// The store's write count when the last poll started: read without the
     /// follower's lock, so a count never waits for a poll it does not need.
     synced_generation: AtomicU64,
+    /// The catalogue last read (tags, segments, their bound conditions), so
+    /// a count reads nothing from the store; see [`Segments::cached_catalogue`].
+    catalogue_cache: RwLock<Option<Arc<CachedCatalogue>>>,
+    /// Moved by the follower when the catalogue tables' fingerprint changes
+    /// (another server's catalogue write) and on every reconcile tick (which
+    /// bounds how long a change the fingerprint misses stays cached).
+    catalogue_version: AtomicU64,
     settings: Settings,
 }
 
@@ -297,6 +310,8 @@ impl Segments {
             state: RwLock::new(state),
             follower: Mutex::new(Follower::new(started)),
             synced_generation: AtomicU64::new(generation),
+            catalogue_cache: RwLock::new(None),
+            catalogue_version: AtomicU64::new(0),
             settings,
         }))
     }
@@ -337,7 +352,12 @@ impl Segments {
                         + poll_delay(self.settings.poll_interval, read);
                     polled.map(|_| ())
                 }
-                _ = reconcile.tick() => self.reconcile_due().await,
+                _ = reconcile.tick() => {
+                    // A catalogue change can hide from the fingerprint (an update stamped
+                    // older than the newest row by a server whose clock is behind).
+                    self.catalogue_version.fetch_add(1, Ordering::AcqRel);
+                    self.reconcile_due().await
+                }
                 _ = rebuild.tick() => self.rebuild().await,
             };
             if let Err(error) = result {
@@ -362,6 +382,12 @@ impl Segments {
         let started = now();
         let since = follower.since.min(started) - lag();
         let mut read = 0;
+        // Another server's catalogue writes (this process's own move the write generation).
+        let stamp = self.store.catalogue_stamp().await?;
+        if follower.catalogue_stamp != Some(stamp) {
+            follower.catalogue_stamp = Some(stamp);
+            self.catalogue_version.fetch_add(1, Ordering::AcqRel);
+        }
         // New rows, by keyset in bounded pages: each row is read once, however busy the store.
         loop {
             let history = self
@@ -690,13 +716,49 @@ impl Segments {
         self.poll_locked(&mut follower).await.map(|_| ())
     }
 
-    /// The catalogue conditions are bound against, as stored now.
+    /// The catalogue conditions are bound against, as stored now (read from
+    /// the store, for the checks before a write).
     pub async fn catalogue(&self) -> SegmentResult<StoreCatalogue> {
         // Attribute keys come from the index: a key a customer gained just now must bind.
         self.catch_up().await?;
+        let fresh = self.fresh_catalogue().await?;
+        Ok(StoreCatalogue {
+            attributes: self.read().attribute_keys.clone(),
+            ..fresh.catalogue.clone()
+        })
+    }
+
+    /// The catalogue to bind against, with whether it was read just now.
+    /// Kept in memory while neither this process wrote (the store's write
+    /// generation) nor the follower saw the catalogue tables change, so a
+    /// count reads nothing from the store.
+    async fn cached_catalogue(&self) -> SegmentResult<(Arc<CachedCatalogue>, bool)> {
+        // The index first: attribute keys, and this caller's own writes.
+        self.catch_up().await?;
+        let generation = self.store.write_generation();
+        let version = self.catalogue_version.load(Ordering::Acquire);
+        let cached = self
+            .catalogue_cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match cached {
+            Some(cached) if cached.generation == generation && cached.version == version => {
+                Ok((cached, false))
+            }
+            _ => Ok((self.fresh_catalogue().await?, true)),
+        }
+    }
+
+    /// Reads the catalogue from the store and keeps it.
+    async fn fresh_catalogue(&self) -> SegmentResult<Arc<CachedCatalogue>> {
+        // Read before the tables: a write committed after them moves one of these, so the
+        // next call reads again instead of keeping what may predate it.
+        let generation = self.store.write_generation();
+        let version = self.catalogue_version.load(Ordering::Acquire);
         let tags = self.store.catalogue_tags().await?;
         let segments = self.store.all_segments().await?;
-        Ok(StoreCatalogue {
+        let catalogue = StoreCatalogue {
             tags: tags
                 .into_iter()
                 .map(|(tag, category)| tagd_condition::TagInfo {
@@ -708,29 +770,111 @@ impl Segments {
                 })
                 .collect(),
             segments: StoreCatalogue::segment_infos(&segments),
-            attributes: self.read().attribute_keys.clone(),
+            attributes: HashSet::new(),
             metric_windows_days: self.settings.metric_windows_days.clone(),
+        };
+        let cached = Arc::new(CachedCatalogue::new(
+            generation, version, catalogue, segments,
+        ));
+        *self
+            .catalogue_cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached.clone());
+        Ok(cached)
+    }
+
+    /// Runs `binding` against `cached` with the index's attribute keys of now.
+    fn with_catalogue<T>(
+        &self,
+        cached: &CachedCatalogue,
+        binding: impl FnOnce(&dyn tagd_condition::Catalogue) -> T,
+    ) -> T {
+        let state = self.read();
+        binding(&WithAttributes {
+            base: &cached.catalogue,
+            attributes: &state.attribute_keys,
         })
     }
 
     /// Checks `condition` (named `field` in errors) and binds it.
     pub async fn bind(&self, field: &str, condition: &Condition) -> SegmentResult<BoundCondition> {
-        let catalogue = self.catalogue().await?;
-        tagd_condition::bind(condition, &catalogue).map_err(|error| SegmentError::Condition {
+        let (cached, fresh) = self.cached_catalogue().await?;
+        let mut bound = self.with_catalogue(&cached, |catalogue| {
+            tagd_condition::bind(condition, catalogue)
+        });
+        if bound.is_err() && !fresh {
+            // Another server may have created the tag or segment named since the follower last
+            // looked; a refusal is rare, so it is checked against the store itself.
+            let cached = self.fresh_catalogue().await?;
+            bound = self.with_catalogue(&cached, |catalogue| {
+                tagd_condition::bind(condition, catalogue)
+            });
+        }
+        bound.map_err(|error| SegmentError::Condition {
             field: field.to_owned(),
             error,
         })
     }
 
-    /// A stored dynamic segment's condition, bound.
-    async fn bind_stored(&self, segment: &Segment) -> SegmentResult<BoundCondition> {
+    /// Stored segment `id` and the catalogue it was found in (read again
+    /// once when the cached one lacks it: another server may have created it).
+    async fn stored_segment(
+        &self,
+        id: &str,
+    ) -> SegmentResult<(Arc<CachedCatalogue>, Arc<Segment>)> {
+        let (cached, fresh) = self.cached_catalogue().await?;
+        if let Some(segment) = cached.stored.get(id) {
+            return Ok((cached.clone(), segment.clone()));
+        }
+        let cached = if fresh {
+            cached
+        } else {
+            self.fresh_catalogue().await?
+        };
+        if let Some(segment) = cached.stored.get(id) {
+            return Ok((cached.clone(), segment.clone()));
+        }
+        // Unknown (NOT_FOUND as the store words it), or created since the catalogue was read.
+        let segment = Arc::new(self.store.get_segment(id).await?);
+        Ok((cached, segment))
+    }
+
+    /// A stored dynamic segment's condition, bound: kept with the cached
+    /// catalogue, so counting a segment again does not parse and bind it again.
+    async fn bind_stored(
+        &self,
+        cached: &CachedCatalogue,
+        segment: &Arc<Segment>,
+    ) -> SegmentResult<Arc<BoundCondition>> {
+        // Only a segment of this catalogue may use (and fill) its memo.
+        let ours = cached
+            .stored
+            .get(&segment.id)
+            .is_some_and(|stored| Arc::ptr_eq(stored, segment));
+        let epoch = self.read().epoch;
+        if ours && let Some(bound) = cached.bound(&segment.id, epoch) {
+            return Ok(bound);
+        }
         let stale = |error| SegmentError::Stale {
             name: segment.name.clone(),
             error,
         };
         let condition = tagd_condition::parse(&segment.condition).map_err(stale)?;
-        let catalogue = self.catalogue().await?;
-        tagd_condition::bind_segment(&segment.name, &condition, &catalogue).map_err(stale)
+        let mut bound = self.with_catalogue(cached, |catalogue| {
+            tagd_condition::bind_segment(&segment.name, &condition, catalogue)
+        });
+        if bound.is_err() {
+            // The catalogue may predate another server's write that makes it bind again.
+            let fresh = self.fresh_catalogue().await?;
+            bound = self.with_catalogue(&fresh, |catalogue| {
+                tagd_condition::bind_segment(&segment.name, &condition, catalogue)
+            });
+        }
+        let bound = Arc::new(bound.map_err(stale)?);
+        if ours {
+            cached.keep_bound(&segment.id, epoch, bound.clone());
+        }
+        Ok(bound)
     }
 
     /// How many customers match `condition` now.
@@ -981,7 +1125,7 @@ impl Segments {
 
     /// A segment's member count now.
     pub async fn count_segment(&self, id: &str) -> SegmentResult<Count> {
-        let segment = self.store.get_segment(id).await?;
+        let (cached, segment) = self.stored_segment(id).await?;
         match segment.kind {
             SegmentKind::Static => Ok(Count {
                 count: self.store.static_members(id).await?.len() as u64,
@@ -989,7 +1133,7 @@ impl Segments {
                 fallback_reason: String::new(),
             }),
             SegmentKind::Dynamic => {
-                let bound = self.bind_stored(&segment).await?;
+                let bound = self.bind_stored(&cached, &segment).await?;
                 self.count_condition(&bound).await
             }
         }
@@ -997,11 +1141,11 @@ impl Segments {
 
     /// A segment's members now.
     pub async fn members(&self, id: &str) -> SegmentResult<Members> {
-        let segment = self.store.get_segment(id).await?;
+        let (cached, segment) = self.stored_segment(id).await?;
         match segment.kind {
             SegmentKind::Static => Ok(Members::Ids(self.store.static_members(id).await?)),
             SegmentKind::Dynamic => {
-                let bound = self.bind_stored(&segment).await?;
+                let bound = self.bind_stored(&cached, &segment).await?;
                 self.condition_members(&bound).await
             }
         }
@@ -1017,6 +1161,25 @@ impl Segments {
                 ids
             }
         })
+    }
+
+    /// `members` ready to be read in id order, chunk by chunk, with
+    /// [`Segments::ids_of`]: an index answer whose dense numbers follow id
+    /// order stays as it is (a chunk then costs its own ids, nothing is
+    /// sorted); any other index answer is sorted once; id lists (static
+    /// segments, the reference path) are in id order already.
+    pub fn in_id_order(&self, members: Members) -> SegmentResult<Members> {
+        if let Members::Dense { epoch, .. } = &members {
+            let state = self.read();
+            if state.epoch != *epoch {
+                return Err(SegmentError::Rebuilt);
+            }
+            if !state.index.numbers_follow_ids() {
+                drop(state);
+                return Ok(Members::Ids(self.sorted_ids(&members)?));
+            }
+        }
+        Ok(members)
     }
 
     /// Up to `limit` member ids that sort after `after`, in id order, and
@@ -1068,13 +1231,47 @@ impl Segments {
         after: Option<u64>,
         limit: usize,
     ) -> SegmentResult<(Vec<String>, Option<u64>)> {
+        let mut ids = Vec::with_capacity(limit.min(members_hint(members)));
+        let next = self.each_id(members, after, limit, |id| ids.push(id.to_owned()))?;
+        Ok((ids, next))
+    }
+
+    /// [`Segments::ids_of`] as one text, each id followed by a line feed: no
+    /// string is made per id, which is most of the cost of streaming millions
+    /// of them.
+    pub fn packed_ids_of(
+        &self,
+        members: &Members,
+        after: Option<u64>,
+        limit: usize,
+    ) -> SegmentResult<(Vec<u8>, Option<u64>)> {
+        // 36 characters and a line feed per UUID.
+        let mut text = Vec::with_capacity(limit.min(members_hint(members)).saturating_mul(37));
+        let next = self.each_id(members, after, limit, |id| {
+            text.extend_from_slice(id.as_bytes());
+            text.push(b'\n');
+        })?;
+        Ok((text, next))
+    }
+
+    /// Calls `each` with up to `limit` member ids after position `after`;
+    /// answers the position to continue from.
+    fn each_id(
+        &self,
+        members: &Members,
+        after: Option<u64>,
+        limit: usize,
+        mut each: impl FnMut(&str),
+    ) -> SegmentResult<Option<u64>> {
         match members {
             Members::Ids(ids) => {
                 let start = after.map_or(0, |after| after + 1);
                 let start = usize::try_from(start).unwrap_or(usize::MAX).min(ids.len());
                 let end = start.saturating_add(limit).min(ids.len());
-                let next = (end < ids.len() && end > start).then_some(end as u64 - 1);
-                Ok((ids[start..end].to_vec(), next))
+                for id in &ids[start..end] {
+                    each(id);
+                }
+                Ok((end < ids.len() && end > start).then_some(end as u64 - 1))
             }
             Members::Dense { members, epoch } => {
                 let state = self.read();
@@ -1083,19 +1280,15 @@ impl Segments {
                 }
                 let start = after.map_or(0, |after| after + 1);
                 let Ok(start) = u32::try_from(start) else {
-                    return Ok((Vec::new(), None));
+                    return Ok(None);
                 };
                 let mut numbers = members.range(start..);
-                let mut ids = Vec::new();
                 let mut last = None;
                 for number in numbers.by_ref().take(limit) {
-                    if let Some(id) = state.index.customer_id(number) {
-                        ids.push(id);
-                    }
+                    state.index.with_customer_id(number, &mut each);
                     last = Some(u64::from(number));
                 }
-                let next = if numbers.next().is_some() { last } else { None };
-                Ok((ids, next))
+                Ok(if numbers.next().is_some() { last } else { None })
             }
         }
     }
@@ -1220,6 +1413,11 @@ impl Segments {
     }
 }
 
+/// At most how many ids `members` can give, to size a page's buffer.
+fn members_hint(members: &Members) -> usize {
+    usize::try_from(members.len()).unwrap_or(usize::MAX)
+}
+
 /// Whether `condition` names the segment with name key `key` directly.
 fn names_segment(condition: &Condition, key: &str) -> bool {
     match condition {
@@ -1253,7 +1451,9 @@ async fn build(store: &Store, epoch: u64) -> SegmentResult<IndexState> {
     let mut after: Option<String> = None;
     loop {
         let at = now();
-        let customers = store.indexed_customers_after(after.as_deref(), PAGE).await?;
+        let customers = store
+            .indexed_customers_after(after.as_deref(), PAGE)
+            .await?;
         let Some(last) = customers.last() else {
             break;
         };

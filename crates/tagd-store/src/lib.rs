@@ -44,8 +44,8 @@ pub use crate::rules::{
     RunTrigger,
 };
 pub use crate::segments::{
-    AssignmentName, ChangeKey, LiveAssignment, NewSegment, PurchaseLine, RecentChanges,
-    SegmentPatch,
+    AssignmentName, CatalogueStamp, ChangeKey, LiveAssignment, NewSegment, PurchaseLine,
+    RecentChanges, SegmentPatch,
 };
 pub use crate::tag_stats::{TagStats, TagStatsReport, TagStatsScope};
 pub use crate::tagging::AssignCall;

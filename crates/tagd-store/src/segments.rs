@@ -110,6 +110,17 @@ pub struct PurchaseLine {
 /// A position in the follower's order of change rows: (time, id).
 pub type ChangeKey = (NaiveDateTime, String);
 
+/// How many rows the catalogue tables (categories, tags, segments) hold and
+/// when the newest of each last changed: a cheap fingerprint a server
+/// compares between polls to notice another server's catalogue writes (a
+/// create or update moves a time, a delete a count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CatalogueStamp {
+    pub categories: (i64, Option<NaiveDateTime>),
+    pub tags: (i64, Option<NaiveDateTime>),
+    pub segments: (i64, Option<NaiveDateTime>),
+}
+
 /// The changes recorded at or after a moment: tag history rows (id,
 /// customer, time) and customers whose row changed (id, `updated_at`).
 #[derive(Debug, Clone, Default)]
@@ -396,6 +407,30 @@ impl Store {
             .into_iter()
             .map(|(at, count)| (at, u64::try_from(count).unwrap_or(0)))
             .collect())
+    }
+
+    /// The catalogue's fingerprint now (three aggregate reads of small tables).
+    pub async fn catalogue_stamp(&self) -> StoreResult<CatalogueStamp> {
+        use diesel::dsl::{count_star, max};
+        Ok(with_conn!(self, |conn| {
+            let categories = categories::table
+                .select((count_star(), max(categories::updated_at)))
+                .get_result(conn)
+                .await?;
+            let tags = tags::table
+                .select((count_star(), max(tags::updated_at)))
+                .get_result(conn)
+                .await?;
+            let segments = segments::table
+                .select((count_star(), max(segments::updated_at)))
+                .get_result(conn)
+                .await?;
+            CatalogueStamp {
+                categories,
+                tags,
+                segments,
+            }
+        }))
     }
 
     /// Every tag with its category's name.
