@@ -2,27 +2,17 @@
 //! fast path; everything else goes through `tagd_core`'s `ContactRules::phone`.
 //!
 //! `phonenumber` takes some 20 µs a number, a hundred times the budget of a whole
-//! record, so the fast path decides validity from the first five digits (all that the
-//! CN mobile pattern looks at for 11-digit numbers), asking tagd-core once per prefix.
+//! record, so the fast path writes the number in E.164 itself and lets tagd-core judge
+//! it, which for a CN mobile in E.164 looks only at its five-digit prefix.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 use phonenumber::country::Id as Region;
 use tagd_core::DomainError;
-use tagd_core::customers::ContactRules;
+use tagd_core::customers::{ContactRules, cn_mobile_e164};
 
 use crate::cleaned::CleanedText;
 use crate::text::normalized;
-
-const PREFIXES: usize = 10_000;
-
-/// Whether a CN mobile number starting "1dddd" is valid, filled on first use.
-static MOBILE_PREFIX_VALID: [OnceLock<bool>; PREFIXES] = [const { OnceLock::new() }; PREFIXES];
-
-const CN: ContactRules = ContactRules {
-    default_region: Region::CN,
-};
 
 /// One phone number, to E.164 under `rules`; see the crate documentation for what is
 /// stripped ("tel:", labels such as "手机：", extensions, full-width digits).
@@ -54,7 +44,7 @@ fn mobile<'a>(raw: &'a str, national: &[u8; 11]) -> CleanedText<'a> {
     let mut e164 = String::with_capacity(14);
     e164.push_str("+86");
     e164.extend(national.iter().map(|&d| char::from(b'0' + d)));
-    if !prefix_is_valid(national) {
+    if cn_mobile_e164(&e164) != Some(true) {
         return CleanedText::Unfixable(format!("{e164:?} is not a valid phone number"));
     }
     if e164 == raw {
@@ -62,19 +52,6 @@ fn mobile<'a>(raw: &'a str, national: &[u8; 11]) -> CleanedText<'a> {
     } else {
         CleanedText::Changed(Cow::Owned(e164))
     }
-}
-
-fn prefix_is_valid(national: &[u8; 11]) -> bool {
-    let index = national[1..5]
-        .iter()
-        .fold(0usize, |acc, &d| acc * 10 + usize::from(d));
-    *MOBILE_PREFIX_VALID[index].get_or_init(|| {
-        let prefix: String = national[..5]
-            .iter()
-            .map(|&d| char::from(b'0' + d))
-            .collect();
-        CN.phone("phone", &format!("+86{prefix}000000")).is_ok()
-    })
 }
 
 /// The 11 digits of a Chinese mobile number written with only digits (ASCII or
@@ -155,6 +132,10 @@ fn without_extension(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CN: ContactRules = ContactRules {
+        default_region: Region::CN,
+    };
     use crate::Cleaned;
 
     fn fixed(raw: &str) -> String {

@@ -421,7 +421,7 @@ static CN_MOBILE_PREFIX_VALID: [OnceLock<bool>; 10_000] = [const { OnceLock::new
 /// import row and customer write checks its phones (an import's rows arrive in E.164 from
 /// the cleanser); the CN mobile pattern looks only at the first five of the 11 digits, so
 /// the answer is asked of `phonenumber` once per prefix.
-fn cn_mobile_e164(raw: &str) -> Option<bool> {
+pub fn cn_mobile_e164(raw: &str) -> Option<bool> {
     let national = raw.strip_prefix("+86")?.as_bytes();
     if national.len() != 11 || national[0] != b'1' || !national.iter().all(u8::is_ascii_digit) {
         return None;

@@ -233,8 +233,8 @@ impl ImportRun {
             source: self.source.clone(),
             cancel: self.running.cancel.subscribe(),
         };
-        // Aborting the reader drops the worker, which kills it.
-        let mut reading = tokio::spawn(reader.run(worker, sender));
+        // Aborting the reader drops the worker, which kills it; so does dropping this run.
+        let mut reading = AbortOnDrop(tokio::spawn(reader.run(worker, sender)));
         let mut last_saved = Instant::now();
         let mut rejected_seq = 0_u64;
         while let Some(batch) = prepared.recv().await {
@@ -243,7 +243,6 @@ impl ImportRun {
                 break;
             }
             if let Err(error) = self.take(batch, &mut rejected_seq).await {
-                reading.abort();
                 return Ending::Failed(error.to_string());
             }
             self.publish();
@@ -260,7 +259,7 @@ impl ImportRun {
             }
         }
         drop(prepared);
-        match (&mut reading).await {
+        match (&mut reading.0).await {
             Ok(ending) => ending,
             Err(error) => Ending::Failed(format!("the import's reader stopped: {error}")),
         }
@@ -339,6 +338,15 @@ impl ImportRun {
             rejected.extend(outcome.rejected);
         }
         Ok(())
+    }
+}
+
+/// A task aborted when its handle is dropped: an import's reader never outlives the run.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
