@@ -634,15 +634,9 @@ impl Segments {
     /// Brings the index's set of customers in line with the store's when
     /// their counts differ: drops customers deleted or merged away by any
     /// server, and loads customers that appeared without a change the
-    /// follower reads (an unmerge restores rows as they were).
-    pub async fn reconcile(&self) -> SegmentResult<()> {
-        let mut follower = self.follower.lock().await;
-        self.reconcile_locked(&mut follower).await
-    }
-
-    /// [`Segments::reconcile`] with the follower held: no poll adds customers
-    /// while the ids are compared, so a customer created meanwhile is never
-    /// taken for one deleted.
+    /// follower reads (an unmerge restores rows as they were). Runs with the
+    /// follower held: no poll adds customers while the ids are compared, so a
+    /// customer created meanwhile is never taken for one deleted.
     async fn reconcile_locked(&self, follower: &mut Follower) -> SegmentResult<()> {
         let removals = self.store.removal_generation();
         self.poll_locked(follower).await?;
