@@ -146,10 +146,8 @@ struct Follower {
     /// customers count runs ahead of the index's, so a periodic reconcile
     /// would read every customer id for nothing (see [`Segments::reconcile_due`]).
     last_poll_rows: usize,
-    /// When the customer sets were last compared, and the store's removal
-    /// count as it stood before that comparison.
+    /// When the customer sets were last compared.
     reconciled_at: std::time::Instant,
-    reconciled_removals: u64,
     /// The catalogue tables' fingerprint at the last poll: when it moves,
     /// the cached catalogue is read again.
     catalogue_stamp: Option<CatalogueStamp>,
@@ -166,7 +164,6 @@ impl Follower {
             seen_customer_at: HashMap::new(),
             last_poll_rows: 0,
             reconciled_at: std::time::Instant::now(),
-            reconciled_removals: 0,
             catalogue_stamp: None,
         }
     }
@@ -237,6 +234,10 @@ pub struct Segments {
     /// The store's write count when the last poll started: read without the
     /// follower's lock, so a count never waits for a poll it does not need.
     synced_generation: AtomicU64,
+    /// The store's removal count as it stood before the last comparison of
+    /// customer sets. Any poll (the follower's own too) may catch up the write
+    /// count, so a removal is owed a reconcile until this moves past it.
+    reconciled_removals: AtomicU64,
     /// The catalogue last read (tags, segments, their bound conditions), so
     /// a count reads nothing from the store; see [`Segments::cached_catalogue`].
     catalogue_cache: RwLock<Option<Arc<CachedCatalogue>>>,
@@ -296,6 +297,7 @@ impl Segments {
     /// to keep it in step.
     pub async fn start(store: Arc<Store>, settings: Settings) -> SegmentResult<Arc<Self>> {
         let generation = store.write_generation();
+        let removals = store.removal_generation();
         let started = now();
         let clock = std::time::Instant::now();
         let state = build(&store, 0).await?;
@@ -310,6 +312,7 @@ impl Segments {
             state: RwLock::new(state),
             follower: Mutex::new(Follower::new(started)),
             synced_generation: AtomicU64::new(generation),
+            reconciled_removals: AtomicU64::new(removals),
             catalogue_cache: RwLock::new(None),
             catalogue_version: AtomicU64::new(0),
             settings,
@@ -371,10 +374,20 @@ impl Segments {
         self.poll_counting().await.map(|_| ())
     }
 
-    /// [`Segments::poll`], answering how many change rows it read.
+    /// [`Segments::poll`], answering how many change rows it read. After a
+    /// removal by this process it reconciles instead (which polls first).
     async fn poll_counting(&self) -> SegmentResult<usize> {
         let mut follower = self.follower.lock().await;
-        self.poll_locked(&mut follower).await
+        if self.removals_reconciled() {
+            self.poll_locked(&mut follower).await
+        } else {
+            self.reconcile_locked(&mut follower).await?;
+            Ok(follower.last_poll_rows)
+        }
+    }
+
+    fn removals_reconciled(&self) -> bool {
+        self.store.removal_generation() == self.reconciled_removals.load(Ordering::Acquire)
     }
 
     async fn poll_locked(&self, follower: &mut Follower) -> SegmentResult<usize> {
@@ -560,15 +573,18 @@ impl Segments {
     /// Runs a poll first when this process has written since the last one,
     /// so a caller's own writes are in the answer.
     async fn catch_up(&self) -> SegmentResult<()> {
-        let synced = || self.synced_generation.load(Ordering::Acquire);
-        if self.store.write_generation() == synced() {
+        let synced = || {
+            self.store.write_generation() == self.synced_generation.load(Ordering::Acquire)
+                && self.removals_reconciled()
+        };
+        if synced() {
             return Ok(());
         }
         let mut follower = self.follower.lock().await;
-        if self.store.write_generation() != synced() {
+        if !synced() {
             // A deleted customer leaves no change row behind: after a local delete, merge,
             // unmerge or revert, compare the customer sets too (a reconcile polls first).
-            if self.store.removal_generation() == follower.reconciled_removals {
+            if self.removals_reconciled() {
                 self.poll_locked(&mut follower).await?;
             } else {
                 self.reconcile_locked(&mut follower).await?;
@@ -641,7 +657,7 @@ impl Segments {
         let removals = self.store.removal_generation();
         self.poll_locked(follower).await?;
         follower.reconciled_at = std::time::Instant::now();
-        follower.reconciled_removals = removals;
+        self.reconciled_removals.store(removals, Ordering::Release);
         let stored = self.store.count_customers().await?;
         if stored == self.read().index.customer_count() {
             return Ok(());
