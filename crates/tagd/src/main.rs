@@ -1,5 +1,6 @@
 //! The `tagd` binary: `serve` runs the gRPC service, `migrate` prepares a database.
 
+mod heap;
 mod settings;
 
 use std::path::PathBuf;
@@ -151,6 +152,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%address, backend = store.backend(), "tagd serving");
     announce(&format!("tagd listening on {address}"))?;
     let store = Arc::new(store);
+    heap::spawn_trimmer();
     let jobs = Jobs::new(store.clone(), jobs_config(&settings)?)
         .context("cannot set up the job runner")?;
     let interrupted = jobs.recover().await.context("cannot recover jobs")?;
