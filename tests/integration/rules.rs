@@ -19,6 +19,7 @@ backend_tests!(
     rules_run_on_their_schedule,
     bad_rules_are_refused_naming_the_field,
     templates_tag_customers_by_what_they_bought,
+    a_template_installs_whole_or_not_at_all,
 );
 
 fn text(condition: &str) -> Option<pb::ConditionInput> {
@@ -897,4 +898,124 @@ async fn templates_tag_customers_by_what_they_bought(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(churn.rules.len(), 2);
+}
+
+/// Everything the catalogue and the rule list hold, to compare before and after.
+async fn catalogue_and_rules(
+    server: &TestServer,
+) -> (Vec<pb::Category>, Vec<pb::Tag>, Vec<pb::Rule>) {
+    let mut tags = server.tags();
+    let categories = tags
+        .list_categories(pb::ListCategoriesRequest {
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .categories;
+    let all_tags = tags
+        .list_tags(pb::ListTagsRequest {
+            page_size: 1000,
+            ..pb::ListTagsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tags;
+    let rules = server
+        .rules()
+        .list_rules(pb::ListRulesRequest {
+            page_size: 1000,
+            ..pb::ListRulesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rules;
+    (categories, all_tags, rules)
+}
+
+/// An install that fails half-way (after its category and tags, at its last rule; or
+/// at its last tag) leaves nothing behind; a second install with `replace` changes nothing.
+async fn a_template_installs_whole_or_not_at_all(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // A hand-written rule holds the name of the lifecycle template's last rule.
+    let own = category(&server, "手工", false).await;
+    let own_tag = tag(&server, &own.id, "老主顾", pb::ValueType::Flag, &[]).await;
+    let squatter = create_rule(
+        &server,
+        rule_request("生命周期·老客户", &own_tag.id, "", "recency_days >= 0"),
+    )
+    .await;
+    let before = catalogue_and_rules(&server).await;
+    assert_status(
+        install(&server, pb::RuleTemplate::Lifecycle, false, 0).await,
+        Code::AlreadyExists,
+        "rule \"生命周期·老客户\"",
+    );
+    assert_eq!(
+        catalogue_and_rules(&server).await,
+        before,
+        "no category, tag or rule of the failed install is left"
+    );
+
+    // Without that rule, the template's category exists with its last tag of another type.
+    server
+        .rules()
+        .delete_rule(pb::DeleteRuleRequest {
+            id: squatter.id,
+            ..pb::DeleteRuleRequest::default()
+        })
+        .await
+        .unwrap();
+    let stages = category(&server, "生命周期", true).await;
+    let wrong = tag(&server, &stages.id, "老客户", pb::ValueType::Text, &[]).await;
+    let before = catalogue_and_rules(&server).await;
+    assert_status(
+        install(&server, pb::RuleTemplate::Lifecycle, false, 0).await,
+        Code::FailedPrecondition,
+        "生命周期/老客户 exists as text",
+    );
+    assert_eq!(
+        catalogue_and_rules(&server).await,
+        before,
+        "the tags created before the misfit are gone again"
+    );
+
+    server
+        .tags()
+        .delete_tag(pb::DeleteTagRequest {
+            id: wrong.id,
+            force: false,
+        })
+        .await
+        .unwrap();
+    let first = install(&server, pb::RuleTemplate::Lifecycle, false, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.category_id, stages.id,
+        "the existing category is used"
+    );
+    assert_eq!((first.tag_ids.len(), first.rules.len()), (5, 5));
+    let installed = catalogue_and_rules(&server).await;
+    assert_status(
+        install(&server, pb::RuleTemplate::Lifecycle, false, 0).await,
+        Code::AlreadyExists,
+        "already installed",
+    );
+    let again = install(&server, pb::RuleTemplate::Lifecycle, true, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.rules, first.rules,
+        "the same rules, not even rewritten"
+    );
+    assert_eq!(again.tag_ids, first.tag_ids);
+    assert_eq!(
+        catalogue_and_rules(&server).await,
+        installed,
+        "installing again changed nothing"
+    );
 }

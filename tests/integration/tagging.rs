@@ -15,6 +15,7 @@ backend_tests!(
     exclusive_category_replaces_the_old_tag,
     concurrent_assignments_keep_one_exclusive_tag,
     concurrent_calls_each_get_their_own_answer,
+    forced_deletes_racing_assignments_leave_no_orphans,
     assignments_expire_into_history,
     batch_assignment_is_all_or_nothing,
     removals_are_recorded,
@@ -337,6 +338,174 @@ async fn concurrent_assignments_keep_one_exclusive_tag(backend: Backend) {
         replaces + 1,
         "every assignment but the last was replaced"
     );
+}
+
+/// Forced deletes of tags, and of a whole category, race AssignTags and
+/// BatchAssignTags calls of those tags: every assignment either commits before
+/// the delete, which then removes it (with its history entry), or fails
+/// NOT_FOUND naming the tag and writes nothing. No assignment outlives its tag.
+async fn forced_deletes_racing_assignments_leave_no_orphans(backend: Backend) {
+    const CUSTOMERS: usize = 6;
+    const TAGS: usize = 8;
+    const ROUNDS: u64 = 4;
+    let server = TestServer::start(backend).await;
+    let doomed = fixtures::category(&server, "逐个删除", false).await;
+    let condemned = fixtures::category(&server, "整类删除", false).await;
+    let mut single_tags = Vec::new();
+    let mut category_tags = Vec::new();
+    for index in 0..TAGS {
+        let name = format!("标签{index}");
+        single_tags.push(
+            fixtures::tag(&server, &doomed.id, &name, pb::ValueType::Flag, &[])
+                .await
+                .id,
+        );
+        category_tags.push(
+            fixtures::tag(&server, &condemned.id, &name, pb::ValueType::Flag, &[])
+                .await
+                .id,
+        );
+    }
+    let all_tags: Vec<String> = single_tags.iter().chain(&category_tags).cloned().collect();
+    let mut customers = Vec::new();
+    for index in 0..CUSTOMERS {
+        customers.push(customer(&server, &format!("竞速{index}")).await.id);
+    }
+
+    // The first customer holds every tag before the race: the deletes have something to remove.
+    let held_before = assign(
+        &server,
+        &customers[0],
+        all_tags.iter().map(|tag| assignment(tag, "")).collect(),
+    )
+    .await;
+    let mut assigned = held_before.assigned;
+
+    // Assignments start at once and keep coming in rounds; the deletes start among them.
+    let mut assigns = Vec::new();
+    for round in 0..ROUNDS {
+        for tag_id in &all_tags {
+            for customer_id in &customers {
+                let mut client = server.tagging_as(As::Writer);
+                let request = pb::AssignTagsRequest {
+                    customer_id: customer_id.clone(),
+                    assignments: vec![assignment(tag_id, "")],
+                };
+                assigns.push(tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(round * 6)).await;
+                    client.assign_tags(request).await
+                }));
+            }
+        }
+        // Batches too: every customer, a tag deleted alone and one of the deleted category.
+        for index in 0..TAGS {
+            let mut client = server.tagging_as(As::Writer);
+            let pair = [&single_tags[index], &category_tags[TAGS - 1 - index]];
+            let entries = customers
+                .iter()
+                .map(|customer_id| pb::CustomerAssignments {
+                    customer_id: customer_id.clone(),
+                    assignments: pair.iter().map(|tag| assignment(tag, "")).collect(),
+                })
+                .collect();
+            assigns.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(round * 6 + 3)).await;
+                client
+                    .batch_assign_tags(pb::BatchAssignTagsRequest { entries })
+                    .await
+            }));
+        }
+    }
+    let mut deletes = Vec::new();
+    for (index, tag_id) in single_tags.iter().enumerate() {
+        let mut client = server.tags();
+        let request = pb::DeleteTagRequest {
+            id: tag_id.clone(),
+            force: true,
+        };
+        deletes.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2 + index as u64 * 2)).await;
+            client.delete_tag(request).await
+        }));
+    }
+    let mut client = server.tags();
+    let request = pb::DeleteCategoryRequest {
+        id: condemned.id.clone(),
+        force: true,
+    };
+    deletes.push(tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(9)).await;
+        client.delete_category(request).await
+    }));
+
+    for call in assigns {
+        match call.await.unwrap() {
+            Ok(response) => assigned += response.into_inner().assigned,
+            result => assert_status(result, Code::NotFound, "tag"),
+        }
+    }
+    let mut removed = 0;
+    for call in deletes {
+        removed += call
+            .await
+            .unwrap()
+            .unwrap()
+            .into_inner()
+            .removed_assignments;
+    }
+    assert_eq!(
+        removed, assigned,
+        "the deletes removed every assignment that was made, so none is left behind"
+    );
+
+    // Once the deletes are done, an assignment of a deleted tag names it.
+    assert_status(
+        server
+            .tagging_as(As::Writer)
+            .assign_tags(pb::AssignTagsRequest {
+                customer_id: customers[1].clone(),
+                assignments: vec![assignment(&single_tags[0], "")],
+            })
+            .await,
+        Code::NotFound,
+        &format!("assignments[0].tag_id: tag {:?} not found", single_tags[0]),
+    );
+    let mut tags = server.tags();
+    for tag_id in &all_tags {
+        assert_status(
+            tags.get_tag(pb::GetTagRequest { id: tag_id.clone() }).await,
+            Code::NotFound,
+            tag_id,
+        );
+    }
+    for customer_id in &customers {
+        for held in customer_tags(&server, customer_id).await {
+            tags.get_tag(pb::GetTagRequest { id: held.tag_id })
+                .await
+                .unwrap();
+        }
+        // Per deleted tag, every assignment in the history has its removal after it.
+        let mut net: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for entry in history(&server, customer_id).await.iter().rev() {
+            let held = net.entry(entry.tag_id.clone()).or_default();
+            if entry.action == pb::HistoryAction::Assign as i32 {
+                *held += 1;
+            } else if entry.action == pb::HistoryAction::Remove as i32 {
+                *held -= 1;
+            }
+            assert!(
+                (0..=1).contains(held),
+                "history of {}: {held}",
+                entry.tag_id
+            );
+        }
+        for (tag_id, held) in net {
+            assert_eq!(
+                held, 0,
+                "customer {customer_id} still holds deleted tag {tag_id}"
+            );
+        }
+    }
 }
 
 /// Concurrent AssignTags calls are committed together; each keeps its own

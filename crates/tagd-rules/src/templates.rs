@@ -1,18 +1,15 @@
 //! Installing a ready-made template: thresholds from the buyers' numbers now
 //! (`tagd-core::rule_templates` decides them), the category and tags found or
 //! created, the rules created — or, when the template is installed again with
-//! `replace`, updated in place so the tags they gave stay theirs.
-
-use std::collections::HashMap;
+//! `replace`, updated in place so the tags they gave stay theirs — all in one
+//! store transaction (`Store::install_template`).
 
 use chrono::Utc;
 use tagd_core::rule_templates::{BuyerStats, Template, design, template_window};
-use tagd_core::rules::{RuleSpec, check_interval};
-use tagd_core::tags::Tag;
-use tagd_core::text;
-use tagd_store::{NewCategory, NewTag, RuleRecord};
+use tagd_core::rules::{RuleSpec, check_interval, check_rule};
+use tagd_store::{NewCategory, RuleRecord, TemplateInstall, TemplateRuleSpec};
 
-use crate::{RuleDraft, RuleError, RuleResult, RuleUpdate, Rules};
+use crate::{RuleError, RuleResult, Rules};
 
 /// Scheduled installs run daily unless told otherwise.
 const DEFAULT_INTERVAL_SECS: u64 = 86_400;
@@ -27,10 +24,11 @@ pub struct Installed {
 }
 
 impl Rules {
-    /// Installs `template`. Everything is checked before anything is written (a tag of
-    /// the template's name but another type, a hand-written rule holding one of its
-    /// names, a second install without `replace`); each write is idempotent, so an
-    /// install cut short is completed by installing again with `replace`.
+    /// Installs `template` in one transaction: all of it or, when anything fails (a tag
+    /// of the template's name but another type, a hand-written rule holding one of its
+    /// names, a second install without `replace`, a database error), nothing.
+    /// Installing again with `replace` recomputes the thresholds; when they did not
+    /// move, it changes nothing.
     pub async fn install_template(
         &self,
         template: Template,
@@ -44,166 +42,52 @@ impl Rules {
         let stats = self.buyer_stats(template, days).await?;
         let design = design(template, days, &stats).map_err(RuleError::FailedPrecondition)?;
 
-        let rules = self.store.all_rules().await?;
-        let installed: Vec<&RuleRecord> = rules
-            .iter()
-            .filter(|rule| rule.template == template.as_str())
-            .collect();
-        if !installed.is_empty() && !replace {
-            return Err(RuleError::AlreadyExists(format!(
-                "template {} is already installed ({} rules); install it with replace to recompute its thresholds",
-                template.as_str(),
-                installed.len()
-            )));
-        }
+        let mut rules = Vec::with_capacity(design.rules.len());
         for rule in &design.rules {
-            let key = text::key(&rule.name);
-            if let Some(other) = rules
-                .iter()
-                .find(|other| text::key(&other.name) == key && other.template != template.as_str())
-            {
-                return Err(RuleError::AlreadyExists(format!(
-                    "rule {:?} ({}) exists and was not installed by template {}; rename it first",
-                    other.name,
-                    other.id,
-                    template.as_str()
-                )));
-            }
-        }
-        let mut conditions = Vec::with_capacity(design.rules.len());
-        for rule in &design.rules {
-            conditions.push(tagd_condition::parse(&rule.condition).map_err(|error| {
+            let condition = tagd_condition::parse(&rule.condition).map_err(|error| {
                 RuleError::FailedPrecondition(format!(
                     "template rule {:?} has a condition that does not parse ({error}); this is a bug",
                     rule.name
                 ))
-            })?);
-        }
-        let category = self.store.category_named(&design.category).await?;
-        let mut tags: HashMap<String, Tag> = HashMap::new();
-        if let Some(category) = &category {
-            for wanted in &design.tags {
-                if let Some(tag) = self.store.tag_named(&category.id, &wanted.name).await? {
-                    let fits = tag.value_type == wanted.value_type
-                        && wanted
-                            .enum_values
-                            .iter()
-                            .all(|value| tag.enum_values.contains(value));
-                    if !fits {
-                        return Err(RuleError::FailedPrecondition(format!(
-                            "tag {}/{} exists as {} but template {} needs {}{}",
-                            category.name,
-                            tag.name,
-                            tag.value_type.as_str(),
-                            template.as_str(),
-                            wanted.value_type.as_str(),
-                            if wanted.enum_values.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" with values {}", wanted.enum_values.join(", "))
-                            }
-                        )));
-                    }
-                    tags.insert(wanted.name.clone(), tag);
-                }
-            }
-        }
-
-        let category = match category {
-            Some(category) => category,
-            None => {
-                self.store
-                    .create_category(NewCategory {
-                        name: design.category.clone(),
-                        description: design.category_description.clone(),
-                        exclusive: design.exclusive,
-                    })
-                    .await?
-            }
-        };
-        for wanted in &design.tags {
-            if tags.contains_key(&wanted.name) {
-                continue;
-            }
-            let tag = self
-                .store
-                .create_tag(NewTag {
-                    category_id: category.id.clone(),
-                    name: wanted.name.clone(),
-                    description: wanted.description.clone(),
-                    value_type: wanted.value_type,
-                    enum_values: wanted.enum_values.clone(),
-                    default_validity_secs: None,
-                })
-                .await?;
-            tags.insert(wanted.name.clone(), tag);
-        }
-
-        let mut written = Vec::with_capacity(design.rules.len());
-        for (rule, condition) in design.rules.iter().zip(conditions) {
-            let tag = tags.get(&rule.tag).ok_or_else(|| {
-                RuleError::FailedPrecondition(format!(
-                    "template rule {:?} sets tag {:?}, which the template does not define; this is a bug",
-                    rule.name, rule.tag
-                ))
             })?;
-            let key = text::key(&rule.name);
-            let current = installed
-                .iter()
-                .find(|current| text::key(&current.name) == key);
-            let record = match current {
-                Some(current) => {
-                    self.update(
-                        &current.id,
-                        &RuleUpdate {
-                            description: Some(rule.description.clone()),
-                            value: Some(rule.value.clone().unwrap_or_default()),
-                            condition: Some(condition),
-                            interval_secs: Some(Some(interval)),
-                            enabled: Some(true),
-                            ..RuleUpdate::default()
-                        },
-                    )
-                    .await?
-                }
-                None => {
-                    self.create_from(
-                        &RuleDraft {
-                            spec: RuleSpec {
-                                name: rule.name.clone(),
-                                description: rule.description.clone(),
-                                tag_id: tag.id.clone(),
-                                value: rule.value.clone(),
-                                condition: String::new(),
-                                interval_secs: Some(interval),
-                                overrides_manual: false,
-                                enabled: true,
-                            },
-                            condition,
-                        },
-                        template.as_str(),
-                        actor,
-                    )
-                    .await?
-                }
-            };
-            written.push(record);
+            // Template conditions read metrics, not the template's own tags, so they bind
+            // before those exist.
+            self.segments.bind("condition", &condition).await?;
+            let spec = check_rule(RuleSpec {
+                name: rule.name.clone(),
+                description: rule.description.clone(),
+                // The store finds (or creates) the tag by the template's name for it.
+                tag_id: rule.tag.clone(),
+                value: rule.value.clone(),
+                condition: condition.to_string(),
+                interval_secs: Some(interval),
+                overrides_manual: false,
+                enabled: true,
+            })?;
+            rules.push(TemplateRuleSpec {
+                tag: rule.tag.clone(),
+                spec,
+            });
         }
-        // Rules an earlier install made that this design no longer has take their tags along.
-        for old in installed {
-            if !written.iter().any(|rule| rule.id == old.id) {
-                self.store.delete_rule(&old.id, true, actor).await?;
-            }
-        }
-        let tag_ids: Vec<String> = design
-            .tags
-            .iter()
-            .filter_map(|wanted| tags.get(&wanted.name).map(|tag| tag.id.clone()))
-            .collect();
+        let installed = self
+            .store
+            .install_template(&TemplateInstall {
+                template: template.as_str().to_owned(),
+                replace,
+                category: NewCategory {
+                    name: design.category,
+                    description: design.category_description,
+                    exclusive: design.exclusive,
+                },
+                tags: design.tags,
+                rules,
+                actor: actor.to_owned(),
+            })
+            .await?;
         Ok(Installed {
-            category_id: category.id,
-            tag_ids,
-            rules: written,
+            category_id: installed.category_id,
+            tag_ids: installed.tag_ids,
+            rules: installed.rules,
         })
     }
 

@@ -369,13 +369,9 @@ impl Segments {
         }
     }
 
-    /// Applies the changes made since the last poll by any server.
-    pub async fn poll(&self) -> SegmentResult<()> {
-        self.poll_counting().await.map(|_| ())
-    }
-
-    /// [`Segments::poll`], answering how many change rows it read. After a
-    /// removal by this process it reconciles instead (which polls first).
+    /// Applies the changes made since the last poll by any server, answering how
+    /// many change rows it read. After a removal by this process it reconciles
+    /// instead (which polls first).
     async fn poll_counting(&self) -> SegmentResult<usize> {
         let mut follower = self.follower.lock().await;
         if self.removals_reconciled() {

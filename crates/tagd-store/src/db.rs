@@ -32,7 +32,7 @@ use crate::schema::{
     cleanse_field_counts, cleanse_unfixable, customer_emails, customer_external_ids,
     customer_field_history, customer_phones, customer_tags, customers, import_changes,
     interactions, job_rejected_rows, merged_customers, merges, purchase_items, purchases,
-    segment_members, tag_history,
+    segment_members, tag_history, tags,
 };
 use crate::segments::SegmentMemberRow;
 use crate::tagging::{AssignmentRow, HistoryRow};
@@ -215,6 +215,63 @@ pub(crate) trait BackendOps {
     /// except its category (a tag never changes category): one statement where
     /// DELETE + INSERT would take two.
     async fn upsert_assignment_rows(&mut self, rows: &[AssignmentRow]) -> QueryResult<()>;
+    /// Takes a shared lock on these tags' rows (at most [`IN_CHUNK`] ids) for the
+    /// rest of the transaction, so a tag cannot be deleted or retyped while the
+    /// transaction writes assignments of it. A tag deleted before the lock was
+    /// granted is simply absent from every read that follows. A no-op on
+    /// SQLite, whose writers are serialised.
+    async fn share_lock_tags(&mut self, ids: &[String]) -> QueryResult<()>;
+    /// Locks these tags' rows exclusively (in id order) for the rest of the
+    /// transaction (at most [`IN_CHUNK`] ids): it waits for every transaction
+    /// writing assignments of them, and holds off new ones until it ends.
+    /// Returns the ids that exist.
+    async fn lock_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>>;
+    /// Takes a shared lock on a category's row (a tag is created in it), or an
+    /// exclusive one (it is deleted); a no-op on SQLite.
+    async fn lock_category(&mut self, id: &str, exclusive: bool) -> QueryResult<()>;
+}
+
+/// An id read back by a raw locking statement.
+#[derive(QueryableByName)]
+struct LockedId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// A locking read of rows by primary key. MariaDB knows no `FOR SHARE` (what
+/// Diesel writes for MySQL's shared lock): `LOCK IN SHARE MODE` is understood by
+/// MariaDB and MySQL alike. The primary key is forced: on a small table the
+/// optimiser prefers a scan, which would lock — and wait for — every row it
+/// passes, not just these, and so deadlock with another writer's locks.
+fn lock_sql(table: &str, ids: usize, mode: &str) -> String {
+    if ids == 1 {
+        return format!("SELECT id FROM {table} WHERE id = ? {mode}");
+    }
+    let placeholders = vec!["?"; ids].join(", ");
+    format!(
+        "SELECT id FROM {table} FORCE INDEX (PRIMARY) WHERE id IN ({placeholders}) ORDER BY id {mode}"
+    )
+}
+
+const SHARED: &str = "LOCK IN SHARE MODE";
+const EXCLUSIVE: &str = "FOR UPDATE";
+
+/// Runs [`lock_sql`] for these ids; answers the ids found.
+async fn lock_rows(
+    conn: &mut MysqlConn,
+    table: &str,
+    ids: &[String],
+    mode: &str,
+) -> QueryResult<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = diesel::sql_query(lock_sql(table, ids.len(), mode)).into_boxed();
+    for id in ids {
+        query = query.bind::<diesel::sql_types::Text, _>(id.clone());
+    }
+    let rows: Vec<LockedId> = query.load(conn).await?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
 /// Bind parameters per `customer_tags` row (its column count).
@@ -266,6 +323,21 @@ impl BackendOps for MysqlConn {
             .load(self)
             .await
     }
+
+    async fn share_lock_tags(&mut self, ids: &[String]) -> QueryResult<()> {
+        lock_rows(self, "tags", ids, SHARED).await.map(|_| ())
+    }
+
+    async fn lock_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
+        lock_rows(self, "tags", ids, EXCLUSIVE).await
+    }
+
+    async fn lock_category(&mut self, id: &str, exclusive: bool) -> QueryResult<()> {
+        let mode = if exclusive { EXCLUSIVE } else { SHARED };
+        lock_rows(self, "categories", &[id.to_owned()], mode)
+            .await
+            .map(|_| ())
+    }
 }
 
 impl BackendOps for SqliteConn {
@@ -311,6 +383,24 @@ impl BackendOps for SqliteConn {
             .order(customers::id)
             .load(self)
             .await
+    }
+
+    async fn share_lock_tags(&mut self, _ids: &[String]) -> QueryResult<()> {
+        Ok(())
+    }
+
+    async fn lock_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
+        // No row locks here either: the write guard makes this transaction the only writer.
+        tags::table
+            .select(tags::id)
+            .filter(tags::id.eq_any(ids))
+            .order(tags::id)
+            .load(self)
+            .await
+    }
+
+    async fn lock_category(&mut self, _id: &str, _exclusive: bool) -> QueryResult<()> {
+        Ok(())
     }
 }
 

@@ -40,8 +40,8 @@ pub use crate::imports::{ImportEntry, ImportOutcome, ImportSettings, ImportTag};
 pub use crate::jobs::{INTERRUPTED, NewJob};
 pub use crate::merges::{MergeFilter, MergeRecord, MergeRequest};
 pub use crate::rules::{
-    BuyerTotal, RuleBatch, RulePatch, RuleRecord, RuleRun, RuleTarget, RunCounts, RunState,
-    RunTrigger,
+    BuyerTotal, InstalledTemplate, RuleBatch, RulePatch, RuleRecord, RuleRun, RuleTarget,
+    RunCounts, RunState, RunTrigger, TemplateInstall, TemplateRuleSpec,
 };
 pub use crate::segments::{
     AssignmentName, CatalogueStamp, ChangeKey, LiveAssignment, NewSegment, PurchaseLine,

@@ -634,6 +634,19 @@ macro_rules! merge_queries {
             async fn held_tags(&mut self, ids: &[String]) -> StoreResult<Vec<HeldRow>> {
                 let mut held = Vec::new();
                 for chunk in ids.chunks(IN_CHUNK) {
+                    // Their tags held shared until the commit, as every writer of assignments
+                    // does: a forced delete of one either waits for the merge or has removed
+                    // its rows already, so the merge never writes a row of a deleted tag.
+                    let tag_ids: Vec<String> = customer_tags::table
+                        .filter(customer_tags::customer_id.eq_any(chunk))
+                        .select(customer_tags::tag_id)
+                        .distinct()
+                        .order(customer_tags::tag_id)
+                        .load(self)
+                        .await?;
+                    for tag_chunk in tag_ids.chunks(IN_CHUNK) {
+                        self.share_lock_tags(tag_chunk).await?;
+                    }
                     let rows: Vec<(AssignmentRow, String, String, bool)> = customer_tags::table
                         .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
                         .inner_join(
@@ -795,6 +808,7 @@ macro_rules! merge_queries {
                 let tag_ids: Vec<String> = restore.iter().map(|r| r.tag_id.clone()).collect();
                 let mut existing_tags = HashSet::new();
                 for chunk in tag_ids.chunks(IN_CHUNK) {
+                    self.share_lock_tags(chunk).await?;
                     let found: Vec<String> = tags::table
                         .filter(tags::id.eq_any(chunk))
                         .select(tags::id)

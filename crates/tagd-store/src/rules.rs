@@ -11,15 +11,19 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use tagd_core::ids::new_id;
 use tagd_core::paging::{PageRequest, finish_page};
+use tagd_core::rule_templates::TemplateTag;
 use tagd_core::rules::{Holder, PlannedRule, RulePlan, RuleSpec};
 use tagd_core::tagging::{Assignment, HistoryAction, TagSource};
+use tagd_core::tags::Tag;
 use tagd_core::text;
 
-use crate::db::{BackendOps as _, IN_CHUNK, now, with_conn, write_transaction};
+use crate::db::{
+    BackendOps as _, IN_CHUNK, MysqlConn, SqliteConn, now, with_conn, write_transaction,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{categories, customer_tags, rule_runs, tag_rules, tags};
 use crate::tagging::{Change, TaggingQueries as _, plan_assignments};
-use crate::tags::{TagRow, page_limit};
+use crate::tags::{CategoryRow, NewCategory, TagRow, encode_enum_values, page_limit};
 use crate::{Page, Store};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -279,7 +283,7 @@ impl RunRow {
 /// A rule's tag with what a run needs to know of its category.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleTarget {
-    pub tag: tagd_core::tags::Tag,
+    pub tag: Tag,
     pub category_name: String,
     pub exclusive: bool,
 }
@@ -312,6 +316,143 @@ pub struct RuleBatch<'a> {
     pub matching: &'a BTreeSet<String>,
     pub actor: &'a str,
 }
+
+/// Rule queries, written once and compiled for each backend's connection.
+pub(crate) trait RuleQueries {
+    /// The body of [`Store::apply_rule_batch`], for use inside a larger transaction.
+    async fn apply_rule_batch_locked(&mut self, batch: &RuleBatch<'_>) -> StoreResult<RunCounts>;
+}
+
+macro_rules! rule_queries {
+    ($conn:ty) => {
+        impl RuleQueries for $conn {
+            async fn apply_rule_batch_locked(
+                &mut self,
+                batch: &RuleBatch<'_>,
+            ) -> StoreResult<RunCounts> {
+                let rule = batch.rule;
+                let mut found = Vec::with_capacity(batch.candidates.len());
+                for chunk in batch.candidates.chunks(IN_CHUNK) {
+                    found.extend(self.lock_customers(chunk).await?);
+                }
+                if !batch.run_id.is_empty() {
+                    diesel::update(
+                        tag_rules::table
+                            .filter(tag_rules::id.eq(&rule.id))
+                            .filter(tag_rules::running_run_id.eq(batch.run_id)),
+                    )
+                    .set(tag_rules::running_since.eq(now()))
+                    .execute(self)
+                    .await?;
+                }
+                if found.is_empty() {
+                    return Ok(RunCounts::default());
+                }
+                let catalogue = self.catalogue(std::slice::from_ref(&rule.tag_id)).await?;
+                let Some(entry) = catalogue.get(&rule.tag_id) else {
+                    return Err(StoreError::FailedPrecondition(format!(
+                        "rule {:?} sets tag {}, which no longer exists",
+                        rule.name, rule.tag_id
+                    )));
+                };
+                let categories = if entry.exclusive {
+                    vec![entry.tag.category_id.clone()]
+                } else {
+                    Vec::new()
+                };
+                let existing = self
+                    .existing_assignments(&found, std::slice::from_ref(&rule.tag_id), &categories)
+                    .await?;
+                let at = now();
+                let holders: Vec<Holder> = existing
+                    .iter()
+                    .filter(|(row, _, _)| row.expires_at.is_none_or(|expiry| expiry > at))
+                    .map(|(row, _, _)| {
+                        Ok(Holder {
+                            customer_id: row.customer_id.clone(),
+                            tag_id: row.tag_id.clone(),
+                            value: row.value.clone(),
+                            source: row.source.parse().map_err(|e: String| {
+                                StoreError::Corrupt(format!("assignment of {}: {e}", row.tag_id))
+                            })?,
+                            source_ref: row.source_ref.clone(),
+                        })
+                    })
+                    .collect::<StoreResult<_>>()?;
+                let matching: BTreeSet<String> = found
+                    .iter()
+                    .filter(|id| batch.matching.contains(*id))
+                    .cloned()
+                    .collect();
+                let plan = RulePlan::compute(
+                    PlannedRule {
+                        id: &rule.id,
+                        tag_id: &rule.tag_id,
+                        value: rule.value.as_deref(),
+                        overrides_manual: rule.overrides_manual,
+                    },
+                    &matching,
+                    &holders,
+                );
+                let assignment = Assignment {
+                    tag_id: rule.tag_id.clone(),
+                    value: rule.value.clone().unwrap_or_default(),
+                    source: TagSource::Rule,
+                    source_ref: rule.id.clone(),
+                    expires_at: None,
+                };
+                let requests: Vec<(String, Vec<Assignment>)> = plan
+                    .gain
+                    .iter()
+                    .chain(&plan.change)
+                    .map(|customer| (customer.clone(), vec![assignment.clone()]))
+                    .collect();
+                let writing: BTreeSet<&str> = requests.iter().map(|(id, _)| id.as_str()).collect();
+                let relevant: Vec<_> = existing
+                    .iter()
+                    .filter(|(row, _, _)| writing.contains(row.customer_id.as_str()))
+                    .cloned()
+                    .collect();
+                let no_prefix = |_: usize| String::new();
+                let mut writes =
+                    plan_assignments(&requests, &catalogue, relevant, batch.actor, &no_prefix, at)?;
+                let losing: BTreeSet<&str> = plan.lose.iter().map(String::as_str).collect();
+                for (row, tag_name, category_name) in &existing {
+                    if row.tag_id == rule.tag_id && losing.contains(row.customer_id.as_str()) {
+                        writes.push_removal(
+                            (row.customer_id.clone(), row.tag_id.clone()),
+                            Change {
+                                customer_id: &row.customer_id,
+                                tag_id: &row.tag_id,
+                                tag_name,
+                                category_name,
+                                action: HistoryAction::Remove,
+                                old_value: row.value.clone(),
+                                new_value: None,
+                                source: TagSource::Rule.as_str(),
+                                source_ref: &rule.id,
+                                actor: batch.actor,
+                            }
+                            .into_row(at),
+                        );
+                    }
+                }
+                self.apply(writes).await?;
+                Ok(RunCounts {
+                    gained: plan.gain.len() as u64,
+                    changed: plan.change.len() as u64,
+                    lost: plan.lose.len() as u64,
+                    kept: plan.keep,
+                    held_back: plan.held_back,
+                    ..RunCounts::default()
+                })
+            }
+        }
+    };
+}
+
+rule_queries!(SqliteConn);
+rule_queries!(MysqlConn);
 
 impl Store {
     /// The tag a rule sets and its category; NOT_FOUND names `field`.
@@ -619,124 +760,7 @@ impl Store {
     /// other servers the run is alive (the claim's heartbeat). Customers deleted since
     /// the plan are skipped.
     pub async fn apply_rule_batch(&self, batch: &RuleBatch<'_>) -> StoreResult<RunCounts> {
-        let rule = batch.rule;
-        write_transaction!(self, |conn| {
-            let mut found = Vec::with_capacity(batch.candidates.len());
-            for chunk in batch.candidates.chunks(IN_CHUNK) {
-                found.extend(conn.lock_customers(chunk).await?);
-            }
-            if !batch.run_id.is_empty() {
-                diesel::update(
-                    tag_rules::table
-                        .filter(tag_rules::id.eq(&rule.id))
-                        .filter(tag_rules::running_run_id.eq(batch.run_id)),
-                )
-                .set(tag_rules::running_since.eq(now()))
-                .execute(conn)
-                .await?;
-            }
-            if found.is_empty() {
-                return Ok(RunCounts::default());
-            }
-            let catalogue = conn.catalogue(std::slice::from_ref(&rule.tag_id)).await?;
-            let Some(entry) = catalogue.get(&rule.tag_id) else {
-                return Err(StoreError::FailedPrecondition(format!(
-                    "rule {:?} sets tag {}, which no longer exists",
-                    rule.name, rule.tag_id
-                )));
-            };
-            let categories = if entry.exclusive {
-                vec![entry.tag.category_id.clone()]
-            } else {
-                Vec::new()
-            };
-            let existing = conn
-                .existing_assignments(&found, std::slice::from_ref(&rule.tag_id), &categories)
-                .await?;
-            let at = now();
-            let holders: Vec<Holder> = existing
-                .iter()
-                .filter(|(row, _, _)| row.expires_at.is_none_or(|expiry| expiry > at))
-                .map(|(row, _, _)| {
-                    Ok(Holder {
-                        customer_id: row.customer_id.clone(),
-                        tag_id: row.tag_id.clone(),
-                        value: row.value.clone(),
-                        source: row.source.parse().map_err(|e: String| {
-                            StoreError::Corrupt(format!("assignment of {}: {e}", row.tag_id))
-                        })?,
-                        source_ref: row.source_ref.clone(),
-                    })
-                })
-                .collect::<StoreResult<_>>()?;
-            let matching: BTreeSet<String> = found
-                .iter()
-                .filter(|id| batch.matching.contains(*id))
-                .cloned()
-                .collect();
-            let plan = RulePlan::compute(
-                PlannedRule {
-                    id: &rule.id,
-                    tag_id: &rule.tag_id,
-                    value: rule.value.as_deref(),
-                    overrides_manual: rule.overrides_manual,
-                },
-                &matching,
-                &holders,
-            );
-            let assignment = Assignment {
-                tag_id: rule.tag_id.clone(),
-                value: rule.value.clone().unwrap_or_default(),
-                source: TagSource::Rule,
-                source_ref: rule.id.clone(),
-                expires_at: None,
-            };
-            let requests: Vec<(String, Vec<Assignment>)> = plan
-                .gain
-                .iter()
-                .chain(&plan.change)
-                .map(|customer| (customer.clone(), vec![assignment.clone()]))
-                .collect();
-            let writing: BTreeSet<&str> = requests.iter().map(|(id, _)| id.as_str()).collect();
-            let relevant: Vec<_> = existing
-                .iter()
-                .filter(|(row, _, _)| writing.contains(row.customer_id.as_str()))
-                .cloned()
-                .collect();
-            let no_prefix = |_: usize| String::new();
-            let mut writes =
-                plan_assignments(&requests, &catalogue, relevant, batch.actor, &no_prefix, at)?;
-            let losing: BTreeSet<&str> = plan.lose.iter().map(String::as_str).collect();
-            for (row, tag_name, category_name) in &existing {
-                if row.tag_id == rule.tag_id && losing.contains(row.customer_id.as_str()) {
-                    writes.push_removal(
-                        (row.customer_id.clone(), row.tag_id.clone()),
-                        Change {
-                            customer_id: &row.customer_id,
-                            tag_id: &row.tag_id,
-                            tag_name,
-                            category_name,
-                            action: HistoryAction::Remove,
-                            old_value: row.value.clone(),
-                            new_value: None,
-                            source: TagSource::Rule.as_str(),
-                            source_ref: &rule.id,
-                            actor: batch.actor,
-                        }
-                        .into_row(at),
-                    );
-                }
-            }
-            conn.apply(writes).await?;
-            Ok(RunCounts {
-                gained: plan.gain.len() as u64,
-                changed: plan.change.len() as u64,
-                lost: plan.lose.len() as u64,
-                kept: plan.keep,
-                held_back: plan.held_back,
-                ..RunCounts::default()
-            })
-        })
+        write_transaction!(self, |conn| conn.apply_rule_batch_locked(batch).await)
     }
 
     /// Claims `rule` for a new run and records the run. Refused (FAILED_PRECONDITION,
@@ -982,4 +1006,307 @@ pub struct BuyerTotal {
     pub orders: u64,
     pub cents: i64,
     pub last_ordered_at: NaiveDateTime,
+}
+
+/// One rule of a template: its spec (checked by `tagd-core`, the condition bound and
+/// printed canonically by the caller) and the name of the template tag it sets; the
+/// spec's `tag_id` is ignored (the tag may not exist yet).
+#[derive(Debug, Clone)]
+pub struct TemplateRuleSpec {
+    pub tag: String,
+    pub spec: RuleSpec,
+}
+
+/// Everything a template installs, written by [`Store::install_template`].
+#[derive(Debug, Clone)]
+pub struct TemplateInstall {
+    /// The template's name (`RuleRecord::template` of the rules it installs).
+    pub template: String,
+    /// Update the rules of an earlier install in place (without it, a second install is refused).
+    pub replace: bool,
+    pub category: NewCategory,
+    pub tags: Vec<TemplateTag>,
+    pub rules: Vec<TemplateRuleSpec>,
+    pub actor: String,
+}
+
+/// What an install holds once it is done.
+#[derive(Debug, Clone)]
+pub struct InstalledTemplate {
+    pub category_id: String,
+    /// The template's tags, in the template's order.
+    pub tag_ids: Vec<String>,
+    pub rules: Vec<RuleRecord>,
+}
+
+impl Store {
+    /// Installs a template in one transaction: its category and tags found by name or
+    /// created, its rules created — or, with `replace`, the rules of an earlier install
+    /// updated in place (so the tags they gave stay theirs; a rule that already reads as
+    /// the template says is not written at all) and those the template no longer has
+    /// deleted with their assignments. A failure anywhere writes nothing; installing the
+    /// same template again with `replace` changes nothing.
+    pub async fn install_template(
+        &self,
+        install: &TemplateInstall,
+    ) -> StoreResult<InstalledTemplate> {
+        let template = install.template.as_str();
+        let actor = install.actor.as_str();
+        write_transaction!(self, |conn| {
+            let rules: Vec<RuleRecord> = tag_rules::table
+                .select(RuleRow::as_select())
+                .order(tag_rules::id)
+                .load(conn)
+                .await?
+                .into_iter()
+                .map(RuleRow::into_record)
+                .collect();
+            let installed: Vec<&RuleRecord> = rules
+                .iter()
+                .filter(|rule| rule.template == template)
+                .collect();
+            if !installed.is_empty() && !install.replace {
+                return Err(StoreError::AlreadyExists(format!(
+                    "template {template} is already installed ({} rules); install it with replace to recompute its thresholds",
+                    installed.len()
+                )));
+            }
+
+            let category_key = text::key(&install.category.name);
+            let found: Option<CategoryRow> = categories::table
+                .filter(categories::name_key.eq(&category_key))
+                .select(CategoryRow::as_select())
+                .get_result(conn)
+                .await
+                .optional()?;
+            let category = match found {
+                Some(category) => category,
+                None => {
+                    let at = now();
+                    let row = CategoryRow {
+                        id: new_id(),
+                        name: install.category.name.clone(),
+                        name_key: category_key,
+                        description: install.category.description.clone(),
+                        is_exclusive: install.category.exclusive,
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    diesel::insert_into(categories::table)
+                        .values(&row)
+                        .execute(conn)
+                        .await
+                        .map_err(|e| taken(e, &format!("category {:?}", row.name)))?;
+                    row
+                }
+            };
+
+            let mut tags: HashMap<&str, Tag> = HashMap::new();
+            let mut tag_ids = Vec::with_capacity(install.tags.len());
+            for wanted in &install.tags {
+                let name_key = text::key(&wanted.name);
+                let found: Option<TagRow> = tags::table
+                    .filter(tags::category_id.eq(&category.id))
+                    .filter(tags::name_key.eq(&name_key))
+                    .select(TagRow::as_select())
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                let tag = match found {
+                    Some(row) => {
+                        let tag = row.into_tag()?;
+                        let fits = tag.value_type == wanted.value_type
+                            && wanted
+                                .enum_values
+                                .iter()
+                                .all(|value| tag.enum_values.contains(value));
+                        if !fits {
+                            return Err(StoreError::FailedPrecondition(format!(
+                                "tag {}/{} exists as {} but template {template} needs {}{}",
+                                category.name,
+                                tag.name,
+                                tag.value_type.as_str(),
+                                wanted.value_type.as_str(),
+                                if wanted.enum_values.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" with values {}", wanted.enum_values.join(", "))
+                                }
+                            )));
+                        }
+                        tag
+                    }
+                    None => {
+                        let at = now();
+                        let row = TagRow {
+                            id: new_id(),
+                            category_id: category.id.clone(),
+                            name: wanted.name.clone(),
+                            name_key,
+                            description: wanted.description.clone(),
+                            value_type: wanted.value_type.as_str().to_owned(),
+                            enum_values: encode_enum_values(&wanted.enum_values),
+                            default_validity_secs: None,
+                            created_at: at,
+                            updated_at: at,
+                        };
+                        diesel::insert_into(tags::table)
+                            .values(&row)
+                            .execute(conn)
+                            .await
+                            .map_err(|e| taken(e, &format!("tag {:?}", row.name)))?;
+                        row.into_tag()?
+                    }
+                };
+                tag_ids.push(tag.id.clone());
+                tags.insert(wanted.name.as_str(), tag);
+            }
+
+            let mut written: Vec<RuleRecord> = Vec::with_capacity(install.rules.len());
+            for rule in &install.rules {
+                let spec = &rule.spec;
+                let tag = tags.get(rule.tag.as_str()).ok_or_else(|| {
+                    StoreError::FailedPrecondition(format!(
+                        "template rule {:?} sets tag {:?}, which the template does not define; this is a bug",
+                        spec.name, rule.tag
+                    ))
+                })?;
+                let key = text::key(&spec.name);
+                if let Some(other) = rules
+                    .iter()
+                    .find(|other| text::key(&other.name) == key && other.template != template)
+                {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "rule {:?} ({}) exists and was not installed by template {template}; rename it first",
+                        other.name, other.id
+                    )));
+                }
+                let value = tag.check_value("value", spec.value.as_deref().unwrap_or_default())?;
+                let at = now();
+                let current = installed
+                    .iter()
+                    .find(|current| text::key(&current.name) == key);
+                let record = match current {
+                    Some(current)
+                        if current.description == spec.description
+                            && current.value == value
+                            && current.condition == spec.condition
+                            && current.interval_secs == spec.interval_secs
+                            && current.enabled == spec.enabled =>
+                    {
+                        (*current).clone()
+                    }
+                    Some(current) => {
+                        let changes = RuleChanges {
+                            name: None,
+                            name_key: None,
+                            description: Some(spec.description.clone()),
+                            value: Some(value),
+                            condition_text: Some(spec.condition.clone()),
+                            interval_secs: Some(interval(spec.interval_secs)),
+                            overrides_manual: None,
+                            enabled: Some(spec.enabled),
+                            next_run_at: Some(next_run(spec.enabled, spec.interval_secs, at)),
+                            updated_at: at,
+                        };
+                        diesel::update(tag_rules::table.filter(tag_rules::id.eq(&current.id)))
+                            .set(&changes)
+                            .execute(conn)
+                            .await?;
+                        tag_rules::table
+                            .filter(tag_rules::id.eq(&current.id))
+                            .select(RuleRow::as_select())
+                            .get_result(conn)
+                            .await?
+                            .into_record()
+                    }
+                    None => {
+                        let row = RuleRow {
+                            id: new_id(),
+                            name: spec.name.clone(),
+                            name_key: key,
+                            description: spec.description.clone(),
+                            tag_id: tag.id.clone(),
+                            value,
+                            condition_text: spec.condition.clone(),
+                            interval_secs: interval(spec.interval_secs),
+                            overrides_manual: spec.overrides_manual,
+                            enabled: spec.enabled,
+                            template: template.to_owned(),
+                            created_by: actor.to_owned(),
+                            created_at: at,
+                            updated_at: at,
+                            next_run_at: next_run(spec.enabled, spec.interval_secs, at),
+                            running_run_id: None,
+                            running_since: None,
+                        };
+                        diesel::insert_into(tag_rules::table)
+                            .values(&row)
+                            .execute(conn)
+                            .await
+                            .map_err(|e| taken(e, &format!("rule {:?}", row.name)))?;
+                        row.into_record()
+                    }
+                };
+                written.push(record);
+            }
+
+            // Rules an earlier install made that this template no longer has take their tags along.
+            for old in installed {
+                if written.iter().any(|rule| rule.id == old.id) {
+                    continue;
+                }
+                if let Some(run) = &old.running_run_id {
+                    return Err(StoreError::FailedPrecondition(format!(
+                        "rule {:?} of template {template} is running (run {run}); install again when the run ends",
+                        old.name
+                    )));
+                }
+                loop {
+                    let holders: Vec<String> = customer_tags::table
+                        .filter(customer_tags::tag_id.eq(&old.tag_id))
+                        .filter(customer_tags::source.eq(TagSource::Rule.as_str()))
+                        .filter(customer_tags::source_ref.eq(&old.id))
+                        .select(customer_tags::customer_id)
+                        .order(customer_tags::customer_id)
+                        .limit(i64::try_from(IN_CHUNK).unwrap_or(1_000))
+                        .load(conn)
+                        .await?;
+                    if holders.is_empty() {
+                        break;
+                    }
+                    let batch = RuleBatch {
+                        rule: old,
+                        run_id: "",
+                        candidates: &holders,
+                        matching: &BTreeSet::new(),
+                        actor,
+                    };
+                    if conn.apply_rule_batch_locked(&batch).await?.lost == 0 {
+                        // Nothing left that is the rule's own (e.g. expired rows): stop.
+                        break;
+                    }
+                }
+                diesel::delete(tag_rules::table.filter(tag_rules::id.eq(&old.id)))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(InstalledTemplate {
+                category_id: category.id,
+                tag_ids,
+                rules: written,
+            })
+        })
+    }
+}
+
+/// A unique-index violation means a concurrent writer took the name first.
+fn taken(error: diesel::result::Error, what: &str) -> StoreError {
+    match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => StoreError::AlreadyExists(format!("{what} already exists")),
+        other => other.into(),
+    }
 }

@@ -212,6 +212,10 @@ macro_rules! tagging_queries {
             ) -> StoreResult<HashMap<String, CatalogueEntry>> {
                 let mut entries = HashMap::with_capacity(tag_ids.len());
                 for chunk in tag_ids.chunks(IN_CHUNK) {
+                    // Whoever writes assignments of a tag holds its row shared until the
+                    // commit, so a concurrent forced delete either waits for this transaction
+                    // (and then removes what it wrote) or has committed, and the tag is absent.
+                    self.share_lock_tags(chunk).await?;
                     let query = tags::table
                         .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
                         .select((

@@ -9,7 +9,7 @@ use tagd_core::paging::{PageRequest, finish_page};
 use tagd_core::tags::{Category, Tag, ValueType};
 use tagd_core::text;
 
-use crate::db::{MysqlConn, SqliteConn, now, with_conn, write_transaction};
+use crate::db::{BackendOps, MysqlConn, SqliteConn, now, with_conn, write_transaction};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{categories, customer_tags, tag_rules, tags};
 use crate::tagging::TaggingQueries;
@@ -341,12 +341,19 @@ impl Store {
         actor: &str,
     ) -> StoreResult<DeleteOutcome> {
         write_transaction!(self, |conn| {
+            // The category first (creating a tag in it takes it shared, so its tags cannot
+            // grow), then its tags (every writer of their assignments holds them shared).
+            conn.lock_category(id, true).await?;
             let category = conn.category_row(id).await?;
             let tag_ids: Vec<String> = tags::table
                 .select(tags::id)
                 .filter(tags::category_id.eq(id))
+                .order(tags::id)
                 .load(conn)
                 .await?;
+            for chunk in tag_ids.chunks(crate::db::IN_CHUNK) {
+                conn.lock_tags(chunk).await?;
+            }
             refuse_if_ruled(conn, &tag_ids, &format!("category {:?}", category.name)).await?;
             let assigned = conn.assignment_count(&tag_ids).await?;
             if assigned > 0 && !force {
@@ -356,9 +363,14 @@ impl Store {
                 )));
             }
             let removed_assignments = conn.remove_tags_everywhere(&tag_ids, actor).await?;
-            let deleted_tags = diesel::delete(tags::table.filter(tags::category_id.eq(id)))
-                .execute(conn)
-                .await?;
+            // One by one, by primary key: a `category_id` filter may scan the table and so
+            // wait for (and deadlock with) the locks other writers hold on other tags.
+            let mut deleted_tags = 0;
+            for tag_id in &tag_ids {
+                deleted_tags += diesel::delete(tags::table.find(tag_id))
+                    .execute(conn)
+                    .await?;
+            }
             diesel::delete(categories::table.find(id))
                 .execute(conn)
                 .await?;
@@ -371,6 +383,8 @@ impl Store {
 
     pub async fn create_tag(&self, new: NewTag) -> StoreResult<Tag> {
         write_transaction!(self, |conn| {
+            // Held shared until the commit: a concurrent delete of the category waits for it.
+            conn.lock_category(&new.category_id, false).await?;
             conn.category_row(&new.category_id).await?;
             let name_key = conn
                 .check_tag_name_free(&new.category_id, &new.name, None)
@@ -464,6 +478,8 @@ impl Store {
 
     pub async fn update_tag(&self, id: &str, patch: TagPatch) -> StoreResult<Tag> {
         write_transaction!(self, |conn| {
+            // Locked first: no assignment of the old type commits after the check below.
+            conn.lock_tags(&[id.to_owned()]).await?;
             let mut tag = conn.tag_row(id).await?.into_tag()?;
             let mut name_key = text::key(&tag.name);
             if let Some(name) = &patch.name {
@@ -544,8 +560,12 @@ impl Store {
         actor: &str,
     ) -> StoreResult<DeleteOutcome> {
         write_transaction!(self, |conn| {
-            let tag = conn.tag_row(id).await?;
             let ids = [id.to_owned()];
+            // Locked first: this waits for every transaction writing assignments of the tag
+            // (they hold it shared), so the removal below sees what they wrote, and holds off
+            // new ones, which then find the tag gone (NOT_FOUND).
+            conn.lock_tags(&ids).await?;
+            let tag = conn.tag_row(id).await?;
             refuse_if_ruled(conn, &ids, &format!("tag {:?}", tag.name)).await?;
             let assigned = conn.assignment_count(&ids).await?;
             if assigned > 0 && !force {
@@ -564,7 +584,6 @@ impl Store {
     }
 }
 
-/// One row more than the page, to learn whether another page follows.
 /// Refuses to delete tags a rule sets (with force too: the rule would fail on every run).
 async fn refuse_if_ruled<C: TagQueries>(
     conn: &mut C,
@@ -585,6 +604,7 @@ async fn refuse_if_ruled<C: TagQueries>(
     )))
 }
 
+/// One row more than the page, to learn whether another page follows.
 pub(crate) fn page_limit(page: &PageRequest) -> i64 {
     i64::try_from(page.size).unwrap_or(i64::MAX - 1) + 1
 }
