@@ -18,6 +18,7 @@ backend_tests!(
     snapshots_freeze_exports_stream_and_comparisons_overlap,
     streamed_members_are_the_paged_members_from_one_evaluation,
     catalogue_writes_show_in_the_next_count,
+    a_delete_shows_in_the_next_count_whatever_the_follower_polled,
 );
 
 fn text(condition: &str) -> Option<pb::ConditionInput> {
@@ -1096,4 +1097,47 @@ async fn catalogue_writes_show_in_the_next_count(backend: Backend) {
         Code::NotFound,
         "segment",
     );
+}
+
+/// A deleted customer leaves no change row behind, so the follower's own
+/// poll — here every millisecond, so one lands between the delete and the
+/// count — must not settle the reconcile this server owes its reads.
+async fn a_delete_shows_in_the_next_count_whatever_the_follower_polled(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            extra_config: "segment_poll_millis = 1".to_owned(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = world(&server).await;
+    let churned = create(&server, "流失", r#"has_tag("流失风险")"#).await;
+    assert_eq!(count(&server, &churned.id).await.count, 2);
+    for round in 0..5 {
+        let extra = person(
+            &server,
+            &format!("临时{round}"),
+            "上海",
+            pb::Gender::Male,
+            "",
+            "普通",
+        )
+        .await;
+        assign(&server, &extra.id, vec![assignment(&w.churn.id, "")]).await;
+        assert_eq!(count(&server, &churned.id).await.count, 3, "round {round}");
+        server
+            .customers()
+            .delete_customer(pb::DeleteCustomerRequest {
+                id: extra.id.clone(),
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(count(&server, &churned.id).await.count, 2, "round {round}");
+        assert!(
+            !members(&server, &churned.id, 10).await.contains(&extra.id),
+            "round {round}"
+        );
+    }
 }
