@@ -31,6 +31,12 @@ pub(crate) fn status(error: StoreError) -> Status {
             tracing::info!(error = info.message(), "concurrent write conflict");
             Status::aborted("a concurrent request changed the same rows; retry")
         }
+        error @ StoreError::Database(_) if error.is_lock_conflict() => {
+            tracing::info!(%error, "lock conflict: the transaction was rolled back");
+            Status::aborted(
+                "a concurrent request held the same rows and this one was rolled back; retry",
+            )
+        }
         error @ (StoreError::Database(_) | StoreError::Corrupt(_)) => {
             tracing::error!(%error, "database error");
             Status::internal("internal database error; see the server log")

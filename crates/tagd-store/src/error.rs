@@ -70,6 +70,31 @@ impl StoreError {
         }
     }
 
+    /// Whether the database gave up waiting for a lock another transaction
+    /// held (a MariaDB deadlock or lock-wait timeout, SQLite's busy timeout):
+    /// the transaction was rolled back whole and the same call may succeed if
+    /// made again. diesel-async keeps only the server's message for these, so
+    /// they are told apart by it (MariaDB's messages are fixed English text).
+    pub fn is_lock_conflict(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        const LOCK_CONFLICTS: [&str; 3] = [
+            // ER_LOCK_DEADLOCK (1213)
+            "Deadlock found when trying to get lock",
+            // ER_LOCK_WAIT_TIMEOUT (1205)
+            "Lock wait timeout exceeded",
+            // SQLITE_BUSY once `busy_timeout` has passed
+            "database is locked",
+        ];
+        match self {
+            Self::Database(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                LOCK_CONFLICTS
+                    .iter()
+                    .any(|prefix| info.message().starts_with(prefix))
+            }
+            _ => false,
+        }
+    }
+
     /// The same error naming the request field it came from.
     pub(crate) fn at(self, path: &str) -> Self {
         match self {
@@ -91,5 +116,41 @@ fn not_found_message(field: &str, entity: &str, id: &str) -> String {
         format!("{entity} {id:?} not found")
     } else {
         format!("{field}: {entity} {id:?} not found")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::StoreError;
+
+    fn database(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        StoreError::Database(Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn lock_conflicts_are_told_from_other_database_errors() {
+        for message in [
+            "Deadlock found when trying to get lock; try restarting transaction",
+            "Lock wait timeout exceeded; try restarting transaction",
+            "database is locked",
+        ] {
+            assert!(
+                database(DatabaseErrorKind::Unknown, message).is_lock_conflict(),
+                "{message}"
+            );
+        }
+        assert!(
+            !database(
+                DatabaseErrorKind::Unknown,
+                "Table 'tagd.tags' doesn't exist"
+            )
+            .is_lock_conflict()
+        );
+        assert!(
+            !database(DatabaseErrorKind::UniqueViolation, "database is locked").is_lock_conflict()
+        );
+        assert!(!StoreError::ShuttingDown.is_lock_conflict());
     }
 }
