@@ -374,10 +374,17 @@ impl Segments {
     /// instead (which polls first).
     async fn poll_counting(&self) -> SegmentResult<usize> {
         let mut follower = self.follower.lock().await;
+        self.sync_locked(&mut follower).await
+    }
+
+    /// A poll, or a reconcile (which polls first) while this process owes one:
+    /// a deleted customer leaves no change row behind, so after a local delete,
+    /// merge, unmerge or revert the customer sets are compared too.
+    async fn sync_locked(&self, follower: &mut Follower) -> SegmentResult<usize> {
         if self.removals_reconciled() {
-            self.poll_locked(&mut follower).await
+            self.poll_locked(follower).await
         } else {
-            self.reconcile_locked(&mut follower).await?;
+            self.reconcile_locked(follower).await?;
             Ok(follower.last_poll_rows)
         }
     }
@@ -578,13 +585,7 @@ impl Segments {
         }
         let mut follower = self.follower.lock().await;
         if !synced() {
-            // A deleted customer leaves no change row behind: after a local delete, merge,
-            // unmerge or revert, compare the customer sets too (a reconcile polls first).
-            if self.removals_reconciled() {
-                self.poll_locked(&mut follower).await?;
-            } else {
-                self.reconcile_locked(&mut follower).await?;
-            }
+            self.sync_locked(&mut follower).await?;
         }
         Ok(())
     }

@@ -1096,7 +1096,9 @@ impl Store {
                         .values(&row)
                         .execute(conn)
                         .await
-                        .map_err(|e| taken(e, &format!("category {:?}", row.name)))?;
+                        .map_err(|e| {
+                            crate::tags::name_taken(e, &format!("category {:?}", row.name))
+                        })?;
                     row
                 }
             };
@@ -1154,7 +1156,9 @@ impl Store {
                             .values(&row)
                             .execute(conn)
                             .await
-                            .map_err(|e| taken(e, &format!("tag {:?}", row.name)))?;
+                            .map_err(|e| {
+                                crate::tags::name_taken(e, &format!("tag {:?}", row.name))
+                            })?;
                         row.into_tag()?
                     }
                 };
@@ -1244,7 +1248,9 @@ impl Store {
                             .values(&row)
                             .execute(conn)
                             .await
-                            .map_err(|e| taken(e, &format!("rule {:?}", row.name)))?;
+                            .map_err(|e| {
+                                crate::tags::name_taken(e, &format!("rule {:?}", row.name))
+                            })?;
                         row.into_record()
                     }
                 };
@@ -1297,16 +1303,5 @@ impl Store {
                 rules: written,
             })
         })
-    }
-}
-
-/// A unique-index violation means a concurrent writer took the name first.
-fn taken(error: diesel::result::Error, what: &str) -> StoreError {
-    match error {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => StoreError::AlreadyExists(format!("{what} already exists")),
-        other => other.into(),
     }
 }

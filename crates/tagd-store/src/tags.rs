@@ -126,7 +126,7 @@ pub(crate) fn encode_enum_values(values: &[String]) -> String {
 }
 
 /// A unique-index violation means someone else took the name between our check and insert.
-fn name_taken(error: DieselError, what: &str) -> StoreError {
+pub(crate) fn name_taken(error: DieselError, what: &str) -> StoreError {
     match error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
             StoreError::AlreadyExists(format!("{what} already exists"))

@@ -5,8 +5,8 @@
 //! the segment follower's reloads) frees large buffers in those arenas, which
 //! glibc keeps: mid-way through a 1,000,000-row import `malloc_stats` showed
 //! 145 MB held by the allocator for 58 MB in use. `malloc_trim` releases the
-//! free pages of every arena; it walks the free lists only, so a call every
-//! few seconds costs nothing measurable.
+//! free pages of every arena by walking their free lists; its cost did not
+//! stand out from run-to-run noise in a 1,000,000-row import (BENCHMARKS.md).
 
 use std::time::Duration;
 
