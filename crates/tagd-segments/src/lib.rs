@@ -18,14 +18,17 @@
 //!   the store's for the same range; only when they differ does it read the
 //!   window again and reload the customers of the rows it had not applied.
 //! - **Local writes**: the store counts its committed write transactions;
-//!   a read first runs a poll when that count moved since the last one (and
-//!   a reconcile when the process deleted, merged, unmerged or reverted
-//!   customers since), so a caller sees its own write in the next count.
+//!   a read first runs a poll when that count moved since the last one, so a
+//!   caller sees its own write in the next count. A delete, merge, unmerge or
+//!   import revert by this process also journals the customers it removed or
+//!   brought back (`Store::take_removals`); the next poll reloads just those.
+//!   (Comparing the customer sets instead would read every customer id after
+//!   each merge batch of a dedupe run.)
 //! - **Expiry**: assignments leave the index when their expiry passes
 //!   (checked on every poll), before the sweeper deletes them.
-//! - **Deletes, merges and unmerges** may leave no change row behind (a
-//!   deleted customer's history goes with it; an unmerge restores rows as
-//!   they were): every `reconcile_interval` (put off while the store is
+//! - **Deletes, merges and unmerges by another server** may leave no change
+//!   row behind (a deleted customer's history goes with it; an unmerge
+//!   restores rows as they were): every `reconcile_interval` (put off while the store is
 //!   busy, up to six intervals, since a bulk import keeps the counts apart)
 //!   the customers count is compared with the index's and, when they
 //!   differ, the index drops customers that no longer exist and loads those
@@ -148,6 +151,11 @@ struct Follower {
     last_poll_rows: usize,
     /// When the customer sets were last compared.
     reconciled_at: std::time::Instant,
+    /// Journaled removals taken from the store and not applied yet (a reload
+    /// failed): kept for the next try.
+    removed: Vec<String>,
+    /// The store's journal overflowed since the last applied removal.
+    removals_overflowed: bool,
     /// The catalogue tables' fingerprint at the last poll: when it moves,
     /// the cached catalogue is read again.
     catalogue_stamp: Option<CatalogueStamp>,
@@ -164,6 +172,8 @@ impl Follower {
             seen_customer_at: HashMap::new(),
             last_poll_rows: 0,
             reconciled_at: std::time::Instant::now(),
+            removed: Vec::new(),
+            removals_overflowed: false,
             catalogue_stamp: None,
         }
     }
@@ -234,9 +244,9 @@ pub struct Segments {
     /// The store's write count when the last poll started: read without the
     /// follower's lock, so a count never waits for a poll it does not need.
     synced_generation: AtomicU64,
-    /// The store's removal count as it stood before the last comparison of
-    /// customer sets. Any poll (the follower's own too) may catch up the write
-    /// count, so a removal is owed a reconcile until this moves past it.
+    /// The store's removal generation as of the journal last applied. Any
+    /// poll (the follower's own too) may catch up the write count, so a
+    /// removal is owed until this moves past it.
     reconciled_removals: AtomicU64,
     /// The catalogue last read (tags, segments, their bound conditions), so
     /// a count reads nothing from the store; see [`Segments::cached_catalogue`].
@@ -370,27 +380,51 @@ impl Segments {
     }
 
     /// Applies the changes made since the last poll by any server, answering how
-    /// many change rows it read. After a removal by this process it reconciles
-    /// instead (which polls first).
+    /// many change rows it read; after a removal by this process it also
+    /// reloads the customers removed or brought back.
     async fn poll_counting(&self) -> SegmentResult<usize> {
         let mut follower = self.follower.lock().await;
         self.sync_locked(&mut follower).await
     }
 
-    /// A poll, or a reconcile (which polls first) while this process owes one:
-    /// a deleted customer leaves no change row behind, so after a local delete,
-    /// merge, unmerge or revert the customer sets are compared too.
+    /// A poll, and the removals this process journaled since the last one: a
+    /// deleted customer leaves no change row behind, so after a local delete,
+    /// merge, unmerge or revert its id comes from the store's journal.
     async fn sync_locked(&self, follower: &mut Follower) -> SegmentResult<usize> {
         if self.removals_reconciled() {
-            self.poll_locked(follower).await
-        } else {
-            self.reconcile_locked(follower).await?;
-            Ok(follower.last_poll_rows)
+            return self.poll_locked(follower).await;
         }
+        let read = self.poll_locked(follower).await?;
+        self.apply_removals(follower).await?;
+        Ok(read)
     }
 
     fn removals_reconciled(&self) -> bool {
         self.store.removal_generation() == self.reconciled_removals.load(Ordering::Acquire)
+    }
+
+    /// Reloads the customers the store journaled as removed or brought back
+    /// (dropping the gone ones); when it journaled more than it keeps,
+    /// compares the whole customer sets instead. Until it succeeds the ids
+    /// stay with the follower and the removal stays owed.
+    async fn apply_removals(&self, follower: &mut Follower) -> SegmentResult<()> {
+        let taken = self.store.take_removals();
+        match taken.customer_ids {
+            Some(ids) => follower.removed.extend(ids),
+            None => follower.removals_overflowed = true,
+        }
+        if follower.removals_overflowed {
+            self.compare_customer_sets().await?;
+        } else {
+            follower.removed.sort_unstable();
+            follower.removed.dedup();
+            self.reload(&follower.removed).await?;
+        }
+        follower.removed.clear();
+        follower.removals_overflowed = false;
+        self.reconciled_removals
+            .store(taken.generation, Ordering::Release);
+        Ok(())
     }
 
     async fn poll_locked(&self, follower: &mut Follower) -> SegmentResult<usize> {
@@ -644,17 +678,23 @@ impl Segments {
         self.reconcile_locked(&mut follower).await
     }
 
-    /// Brings the index's set of customers in line with the store's when
-    /// their counts differ: drops customers deleted or merged away by any
-    /// server, and loads customers that appeared without a change the
-    /// follower reads (an unmerge restores rows as they were). Runs with the
-    /// follower held: no poll adds customers while the ids are compared, so a
-    /// customer created meanwhile is never taken for one deleted.
+    /// Brings the index in line with the store: applies this process's
+    /// journaled removals, then compares the customer sets when their counts
+    /// differ (another server deleted or merged customers, or brought some
+    /// back). Runs with the follower held: no poll adds customers while the
+    /// ids are compared, so a customer created meanwhile is never taken for
+    /// one deleted.
     async fn reconcile_locked(&self, follower: &mut Follower) -> SegmentResult<()> {
-        let removals = self.store.removal_generation();
         self.poll_locked(follower).await?;
+        self.apply_removals(follower).await?;
         follower.reconciled_at = std::time::Instant::now();
-        self.reconciled_removals.store(removals, Ordering::Release);
+        self.compare_customer_sets().await
+    }
+
+    /// Drops customers the store no longer has and loads those it has that
+    /// the index lacks, when the two counts differ (the caller holds the
+    /// follower).
+    async fn compare_customer_sets(&self) -> SegmentResult<()> {
         let stored = self.store.count_customers().await?;
         if stored == self.read().index.customer_count() {
             return Ok(());

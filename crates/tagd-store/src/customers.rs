@@ -841,7 +841,7 @@ impl Store {
                 .get_result(conn)
                 .await?;
             conn.erase_customers(&[id.to_owned()]).await?;
-            Ok(u64::try_from(live).unwrap_or(0))
+            Ok((u64::try_from(live).unwrap_or(0), vec![id.to_owned()]))
         })
     }
 

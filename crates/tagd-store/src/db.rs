@@ -532,15 +532,15 @@ macro_rules! write_transaction {
 }
 
 /// [`write_transaction!`] for a change that deletes customers or brings them
-/// back, which may leave no change row for the segment index to follow. The
-/// store's removal count moves before the transaction (so that a reader who
-/// sees the write sees the count move) and after it (so that a comparison made
-/// while it was still open is made again).
+/// back, which may leave no change row for the segment index to follow. `$body`
+/// returns `StoreResult<(T, Vec<String>)>`: its value and the customers whose
+/// existence it may have changed, journaled once the transaction has committed
+/// (so that a reader who sees the call return finds them there) — see
+/// `Store::take_removals`.
 macro_rules! removing_transaction {
     ($store:expr, |$conn:ident| $body:expr) => {{
-        $store.note_removal();
-        let value = write_transaction!($store, |$conn| $body)?;
-        $store.note_removal();
+        let (value, customer_ids) = write_transaction!($store, |$conn| $body)?;
+        $store.note_removals(customer_ids);
         $crate::error::StoreResult::Ok(value)
     }};
 }

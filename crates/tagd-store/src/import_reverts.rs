@@ -345,7 +345,7 @@ impl Store {
                 ))
                 .execute(conn)
                 .await?;
-            Ok(outcome)
+            Ok((outcome, touched))
         })?;
         Ok((self.get_job(job_id).await?, outcome))
     }

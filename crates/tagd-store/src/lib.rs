@@ -18,6 +18,7 @@ mod jobs;
 mod merges;
 mod metrics;
 mod purchases;
+mod removals;
 mod rules;
 mod schema;
 mod segments;
@@ -39,6 +40,7 @@ pub use crate::import_reverts::RevertOutcome;
 pub use crate::imports::{ImportEntry, ImportOutcome, ImportSettings, ImportTag};
 pub use crate::jobs::{INTERRUPTED, NewJob};
 pub use crate::merges::{MergeFilter, MergeRecord, MergeRequest};
+pub use crate::removals::TakenRemovals;
 pub use crate::rules::{
     BuyerTotal, InstalledTemplate, RuleBatch, RulePatch, RuleRecord, RuleRun, RuleTarget,
     RunCounts, RunState, RunTrigger, TemplateInstall, TemplateRuleSpec,
@@ -68,10 +70,10 @@ pub struct Store {
     /// Write transactions committed by this process: the segment index
     /// catches up before answering when it moved (read-your-writes).
     writes: AtomicU64,
-    /// Calls by this process that delete customers or bring them back
-    /// (delete, merge, unmerge, import revert): such a change may leave no
-    /// change row, so the segment index compares customer sets after one.
-    removals: AtomicU64,
+    /// Customers this process deleted or brought back (delete, merge,
+    /// unmerge, import revert): such a change may leave no change row, so the
+    /// segment index reloads them from here.
+    removals: removals::RemovalJournal,
 }
 
 impl Store {
@@ -85,7 +87,7 @@ impl Store {
             backend: url.backend_name(),
             pool,
             writes: AtomicU64::new(0),
-            removals: AtomicU64::new(0),
+            removals: removals::RemovalJournal::default(),
         };
         store.ping().await?;
         Ok(store)
@@ -105,14 +107,20 @@ impl Store {
         self.writes.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Moves (twice) with every call of this process that deletes customers
+    /// Moves with every committed call of this process that deletes customers
     /// or brings them back: see `removing_transaction!`.
     pub fn removal_generation(&self) -> u64 {
-        self.removals.load(Ordering::Acquire)
+        self.removals.generation()
     }
 
-    pub(crate) fn note_removal(&self) {
-        self.removals.fetch_add(1, Ordering::AcqRel);
+    /// The customers deleted or brought back by this process since the last
+    /// take (for the segment index to reload).
+    pub fn take_removals(&self) -> TakenRemovals {
+        self.removals.take()
+    }
+
+    pub(crate) fn note_removals(&self, customer_ids: impl IntoIterator<Item = String>) {
+        self.removals.note(customer_ids);
     }
 
     /// "sqlite" or "mysql".

@@ -371,6 +371,40 @@ fn plan_merge(
     }
 }
 
+/// Time spent in each step of a merge batch, logged at debug level
+/// (`TAGD_LOG_LEVEL=info,tagd_store::merges=debug`): where a dedupe run's
+/// merge time goes.
+struct Steps {
+    last: std::time::Instant,
+    spent: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Steps {
+    fn start() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            spent: Vec::new(),
+        }
+    }
+
+    /// Ends `step` (begun when the previous one ended).
+    fn done(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.spent.push((step, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, (step, spent)) in self.spent.iter().enumerate() {
+            let separator = if index == 0 { "" } else { " " };
+            write!(f, "{separator}{step}={:.1}ms", spent.as_secs_f64() * 1e3)?;
+        }
+        Ok(())
+    }
+}
+
 /// Moves the rows of `$table` that belong to the merged-away ids `$ids` to each one's
 /// survivor, read from the `merged_customers` rows the batch wrote just before: one
 /// statement for a whole batch of merges instead of one per merge.
@@ -466,6 +500,7 @@ macro_rules! merge_queries {
                 if requests.is_empty() {
                     return Ok(Vec::new());
                 }
+                let mut steps = Steps::start();
                 let at = now();
                 let mut all_ids: Vec<String> = requests
                     .iter()
@@ -506,6 +541,7 @@ macro_rules! merge_queries {
                     }
                     plans.push(plan_merge(request, cluster, held, at));
                 }
+                steps.done("read_and_plan");
 
                 // The rows that move, per merged customer, for the snapshots: one read per table and chunk.
                 let owner: HashMap<String, usize> = plans
@@ -556,6 +592,7 @@ macro_rules! merge_queries {
                         |m| &mut m.field_history,
                     );
                 }
+                steps.done("read_moved");
 
                 // Writes, each one statement (per chunk or bind limit) for the whole batch.
                 // The redirects go first: the moves below read each merged id's survivor from them.
@@ -577,6 +614,7 @@ macro_rules! merge_queries {
                     move_to_survivors!(self, purchase_items, chunk);
                     move_to_survivors!(self, interactions, chunk);
                 }
+                steps.done("redirect_and_move");
                 let field_changes: Vec<FieldHistoryRow> = plans
                     .iter()
                     .flat_map(|plan| plan.field_changes.iter().cloned())
@@ -597,6 +635,7 @@ macro_rules! merge_queries {
                     .flat_map(|plan| plan.history.iter().cloned())
                     .collect();
                 self.insert_history_rows(&history).await?;
+                steps.done("rewrite_tags");
                 // The others' identities go first: the survivors take them over.
                 self.delete_children(&merged_ids).await?;
                 for chunk in merged_ids.chunks(IN_CHUNK) {
@@ -610,6 +649,7 @@ macro_rules! merge_queries {
                     .map(|plan| (plan.survivor.id.clone(), plan.survivor.fields.clone()))
                     .collect();
                 self.replace_customers(&afters, &befores).await?;
+                steps.done("replace_customers");
                 let rows: Vec<MergeRow> = plans
                     .into_iter()
                     .map(MergePlan::into_row)
@@ -628,6 +668,13 @@ macro_rules! merge_queries {
                     self.insert_merge_rows(&rows[start..end]).await?;
                     start = end;
                 }
+                steps.done("insert_snapshots");
+                tracing::debug!(
+                    merges = rows.len(),
+                    customers = all_ids.len(),
+                    %steps,
+                    "merge batch written"
+                );
                 rows.into_iter().map(MergeRow::into_record).collect()
             }
 
@@ -911,7 +958,10 @@ impl Store {
     /// Merges customers in one transaction (see the module docs).
     pub async fn merge_customers(&self, request: &MergeRequest<'_>) -> StoreResult<MergeRecord> {
         check_merge_ids(request.field, request.customer_ids, request.survivor_id)?;
-        removing_transaction!(self, |conn| conn.merge(request).await)
+        removing_transaction!(self, |conn| {
+            let record = conn.merge(request).await?;
+            Ok((record, request.customer_ids.to_vec()))
+        })
     }
 
     /// Merges several disjoint clusters in one transaction (a dedupe run's batch: one commit
@@ -934,11 +984,14 @@ impl Store {
             .collect();
         all.sort_unstable();
         all.dedup();
-        removing_transaction!(self, |conn| {
+        let started = std::time::Instant::now();
+        let outcomes = removing_transaction!(self, |conn| {
             let mut locked = HashSet::with_capacity(all.len());
             for chunk in all.chunks(IN_CHUNK) {
                 locked.extend(conn.lock_customers(chunk).await?);
             }
+            let locking = started.elapsed();
+            tracing::debug!(millis = locking.as_secs_f64() * 1e3, "merge batch locked");
             let mut outcomes: Vec<Option<StoreResult<MergeRecord>>> =
                 Vec::with_capacity(requests.len());
             let mut ready = Vec::with_capacity(requests.len());
@@ -965,7 +1018,7 @@ impl Store {
                 });
             }
             let mut merged = conn.merge_locked(&ready).await?.into_iter();
-            outcomes
+            let outcomes = outcomes
                 .into_iter()
                 .map(|outcome| match outcome {
                     Some(refused) => Ok(refused),
@@ -975,15 +1028,26 @@ impl Store {
                         )
                     }),
                 })
-                .collect::<StoreResult<Vec<_>>>()
-        })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok((outcomes, all))
+        })?;
+        tracing::debug!(
+            millis = started.elapsed().as_secs_f64() * 1e3,
+            "merge batch committed (the write lock's wait, locks, writes and commit)"
+        );
+        Ok(outcomes)
     }
 
     /// Undoes a merge: the merged customers come back with their own fields, tags, history,
     /// purchases and interactions; the survivor's fields and tags go back to what they were,
     /// except those changed since the merge (a later edit wins).
     pub async fn unmerge(&self, merge_id: &str, actor: &str) -> StoreResult<MergeRecord> {
-        removing_transaction!(self, |conn| conn.unmerge(merge_id, actor).await)
+        removing_transaction!(self, |conn| {
+            let record = conn.unmerge(merge_id, actor).await?;
+            let mut restored = record.merged_ids.clone();
+            restored.push(record.survivor_id.clone());
+            Ok((record, restored))
+        })
     }
 
     pub async fn get_merge(&self, merge_id: &str) -> StoreResult<MergeRecord> {
