@@ -279,6 +279,12 @@ impl DedupeRun {
             Ok(None) => return Ending::Cancelled,
             Err(error) => return Ending::Failed(error.to_string()),
         };
+        tracing::info!(
+            job = %self.job.id,
+            customers = population.ids.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "dedupe read every customer"
+        );
         let not_duplicates = match self.jobs.store.not_duplicate_pairs().await {
             Ok(pairs) => pairs,
             Err(error) => return Ending::Failed(error.to_string()),

@@ -754,13 +754,24 @@ impl Segments {
     /// changes made during the build.
     pub async fn rebuild(&self) -> SegmentResult<()> {
         let started = now();
+        let removals = self.store.removal_generation();
         let epoch = self.read().epoch + 1;
         let fresh = build(&self.store, epoch).await?;
         let mut follower = self.follower.lock().await;
         *self.write() = fresh;
         // Replay everything written since the build started: from the window's start, by keyset.
-        *follower = Follower::new(follower.since.min(started));
-        self.poll_locked(&mut follower).await.map(|_| ())
+        let mut replay = Follower::new(follower.since.min(started));
+        // Removals taken but not applied yet stay owed.
+        replay.removed = std::mem::take(&mut follower.removed);
+        replay.removals_overflowed = follower.removals_overflowed;
+        *follower = replay;
+        self.poll_locked(&mut follower).await?;
+        // A removal journaled while the build read may have been applied to the old index
+        // only, after the fresh one had read that customer: compare the sets once.
+        if self.store.removal_generation() != removals {
+            self.compare_customer_sets().await?;
+        }
+        Ok(())
     }
 
     /// The catalogue conditions are bound against, as stored now (read from

@@ -12,7 +12,8 @@ use tagd_core::paging::{PageRequest, finish_page};
 
 use crate::customers::{CustomerQueries, CustomerRow, from_row};
 use crate::db::{
-    BackendOps, BatchInsert, IN_CHUNK, now, rehearsable_transaction, with_conn, write_transaction,
+    BackendOps, BatchInsert, IN_CHUNK, MysqlLoadRows as _, SqliteLoadRows as _, now,
+    rehearsable_transaction, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::field_history::{ChangeOrigin, history_rows};
@@ -170,7 +171,7 @@ impl Store {
             if let Some(after) = after {
                 query = query.filter(customers::id.gt(after.to_owned()));
             }
-            query.load(conn).await?
+            conn.load_rows(query).await?
         });
         rows.into_iter().map(from_row).collect()
     }

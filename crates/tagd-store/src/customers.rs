@@ -12,8 +12,8 @@ use tagd_core::paging::{PageRequest, finish_page};
 use tagd_core::text;
 
 use crate::db::{
-    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, removing_transaction, with_conn,
-    write_transaction,
+    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, MysqlLoadRows as _, SqliteConn,
+    SqliteLoadRows as _, now, removing_transaction, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::merges::MergeQueries;
@@ -367,12 +367,11 @@ macro_rules! customer_queries {
             async fn load_customers(&mut self, ids: &[String]) -> StoreResult<Vec<Customer>> {
                 let mut loaded = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(IN_CHUNK) {
-                    let rows: Vec<CustomerRow> = customers::table
-                        .filter(customers::id.eq_any(chunk))
+                    let query = customers::table
+                        .filter(customers::id.eq_any(chunk.to_vec()))
                         .order(customers::id)
-                        .select(CustomerRow::as_select())
-                        .load(self)
-                        .await?;
+                        .select(CustomerRow::as_select());
+                    let rows: Vec<CustomerRow> = self.load_rows(query).await?;
                     for row in rows {
                         loaded.push(from_row(row)?);
                     }

@@ -404,6 +404,57 @@ impl BackendOps for SqliteConn {
     }
 }
 
+/// Bulk reads. On SQLite the rows are built on the connection's blocking
+/// thread, in one hop: diesel-async's own `load` first copies every value of
+/// every row (an allocation per value, under SQLite's allocator mutex) to build
+/// the rows on the async side, which made the reads that sweep many rows (a
+/// dedupe run reading every customer, the segment index's build and reloads)
+/// mostly allocator work. Two traits with one method name: a query body
+/// written once calls `conn.load_rows(query)` and each backend's expansion
+/// finds its own.
+pub(crate) trait SqliteLoadRows {
+    // Futures spelled out as `Send`: inferred through a generic `async fn`, their
+    // `Send` is not general enough for the job tasks spawned on them.
+    fn load_rows<Q, U>(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + Send
+    where
+        Q: diesel::query_dsl::LoadQuery<'static, SqliteConnection, U> + Send + 'static,
+        U: Send + 'static;
+}
+
+impl SqliteLoadRows for SqliteConn {
+    fn load_rows<Q, U>(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + Send
+    where
+        Q: diesel::query_dsl::LoadQuery<'static, SqliteConnection, U> + Send + 'static,
+        U: Send + 'static,
+    {
+        self.spawn_blocking(move |conn| diesel::RunQueryDsl::load(query, conn))
+    }
+}
+
+/// [`SqliteLoadRows`] for MySQL: diesel-async's `load`.
+pub(crate) trait MysqlLoadRows {
+    fn load_rows<'conn, Q, U>(
+        &'conn mut self,
+        query: Q,
+    ) -> impl Future<Output = QueryResult<Vec<U>>> + Send + 'conn
+    where
+        Q: diesel_async::methods::LoadQuery<'static, MysqlConn, U> + Send + 'static,
+        U: Send + 'static;
+}
+
+impl MysqlLoadRows for MysqlConn {
+    fn load_rows<'conn, Q, U>(
+        &'conn mut self,
+        query: Q,
+    ) -> impl Future<Output = QueryResult<Vec<U>>> + Send + 'conn
+    where
+        Q: diesel_async::methods::LoadQuery<'static, MysqlConn, U> + Send + 'static,
+        U: Send + 'static,
+    {
+        query.load(self)
+    }
+}
+
 /// Ids per `IN (…)` list.
 pub(crate) const IN_CHUNK: usize = 1_000;
 /// Rows a loop reads and rewrites per pass when it works through many rows.

@@ -15,7 +15,10 @@ use tagd_core::segments::{Segment, SegmentKind};
 use tagd_core::tags::Tag;
 use tagd_core::text;
 
-use crate::db::{BatchInsert as _, IN_CHUNK, now, with_conn, write_transaction};
+use crate::db::{
+    BatchInsert as _, IN_CHUNK, MysqlLoadRows as _, SqliteLoadRows as _, now, with_conn,
+    write_transaction,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{
     categories, customer_tags, customers, purchase_items, segment_members, segment_sizes, segments,
@@ -458,8 +461,8 @@ impl Store {
         let rows: Vec<Row> = with_conn!(self, |conn| {
             let mut rows = Vec::new();
             for chunk in customer_ids.chunks(IN_CHUNK) {
-                let loaded: Vec<Row> = customer_tags::table
-                    .filter(customer_tags::customer_id.eq_any(chunk))
+                let query = customer_tags::table
+                    .filter(customer_tags::customer_id.eq_any(chunk.to_vec()))
                     .filter(
                         customer_tags::expires_at
                             .is_null()
@@ -470,9 +473,8 @@ impl Store {
                         customer_tags::tag_id,
                         customer_tags::value,
                         customer_tags::expires_at,
-                    ))
-                    .load(conn)
-                    .await?;
+                    ));
+                let loaded: Vec<Row> = conn.load_rows(query).await?;
                 rows.extend(loaded);
             }
             rows
@@ -498,10 +500,10 @@ impl Store {
         let rows: Vec<Row> = with_conn!(self, |conn| {
             let mut rows = Vec::new();
             for chunk in customer_ids.chunks(IN_CHUNK) {
-                let loaded: Vec<Row> = customer_tags::table
+                let query = customer_tags::table
                     .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
                     .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
-                    .filter(customer_tags::customer_id.eq_any(chunk))
+                    .filter(customer_tags::customer_id.eq_any(chunk.to_vec()))
                     .filter(
                         customer_tags::expires_at
                             .is_null()
@@ -513,9 +515,8 @@ impl Store {
                         tags::name,
                         customer_tags::value,
                     ))
-                    .order((customer_tags::customer_id, categories::name, tags::name))
-                    .load(conn)
-                    .await?;
+                    .order((customer_tags::customer_id, categories::name, tags::name));
+                let loaded: Vec<Row> = conn.load_rows(query).await?;
                 rows.extend(loaded);
             }
             rows
@@ -537,17 +538,16 @@ impl Store {
         let rows: Vec<Row> = with_conn!(self, |conn| {
             let mut rows = Vec::new();
             for chunk in customer_ids.chunks(IN_CHUNK) {
-                let loaded: Vec<Row> = purchase_items::table
-                    .filter(purchase_items::customer_id.eq_any(chunk))
+                let query = purchase_items::table
+                    .filter(purchase_items::customer_id.eq_any(chunk.to_vec()))
                     .select((
                         purchase_items::customer_id,
                         purchase_items::category,
                         purchase_items::ordered_at,
                         purchase_items::quantity,
                         purchase_items::unit_price_cents,
-                    ))
-                    .load(conn)
-                    .await?;
+                    ));
+                let loaded: Vec<Row> = conn.load_rows(query).await?;
                 rows.extend(loaded);
             }
             rows
@@ -575,12 +575,11 @@ impl Store {
         let mut rows: Vec<IndexedRow> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {
             let found: Vec<IndexedRow> = with_conn!(self, |conn| {
-                customers::table
-                    .filter(customers::id.eq_any(chunk))
+                let query = customers::table
+                    .filter(customers::id.eq_any(chunk.to_vec()))
                     .order(customers::id)
-                    .select(IndexedRow::as_select())
-                    .load(conn)
-                    .await?
+                    .select(IndexedRow::as_select());
+                conn.load_rows(query).await?
             });
             rows.extend(found);
         }
@@ -603,7 +602,7 @@ impl Store {
             if let Some(after) = after {
                 query = query.filter(customers::id.gt(after.to_owned()));
             }
-            query.load(conn).await?
+            conn.load_rows(query).await?
         });
         rows.into_iter().map(IndexedRow::into_customer).collect()
     }
@@ -624,7 +623,7 @@ impl Store {
             if let Some(after) = after {
                 query = query.filter(customers::id.gt(after.to_owned()));
             }
-            query.load(conn).await?
+            conn.load_rows(query).await?
         }))
     }
 
@@ -657,7 +656,7 @@ impl Store {
                         .and(tag_history::id.gt(id.clone()))),
                 );
             }
-            query.load(conn).await?
+            conn.load_rows(query).await?
         }))
     }
 
@@ -684,7 +683,7 @@ impl Store {
                         .and(customers::id.gt(id.clone()))),
                 );
             }
-            query.load(conn).await?
+            conn.load_rows(query).await?
         }))
     }
 
