@@ -332,9 +332,9 @@ pub(crate) trait CustomerQueries {
         customers: &[Customer],
         before: &HashMap<String, CustomerFields>,
     ) -> StoreResult<()>;
-    /// Rewrites whole customer rows set-based: deleted and inserted again, one statement per
-    /// chunk where `rewrite_customers` sends an UPDATE per customer (a batch of merges
-    /// rewrites a thousand survivors); their index rows as `rewrite_customers` does.
+    /// Rewrites whole customer rows set-based: one upsert per chunk where `rewrite_customers`
+    /// sends an UPDATE per customer (a batch of merges rewrites a thousand survivors); their
+    /// index rows as `rewrite_customers` does.
     async fn replace_customers(
         &mut self,
         customers: &[Customer],
@@ -464,15 +464,9 @@ macro_rules! customer_queries {
                 customers: &[Customer],
                 before: &HashMap<String, CustomerFields>,
             ) -> StoreResult<()> {
-                let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
-                for chunk in ids.chunks(IN_CHUNK) {
-                    diesel::delete(customers::table.filter(customers::id.eq_any(chunk)))
-                        .execute(self)
-                        .await?;
-                }
                 let rows: Vec<CustomerRow> =
                     customers.iter().map(|c| to_rows(c).customer).collect();
-                self.insert_customer_rows(&rows).await?;
+                self.upsert_customer_rows(&rows).await?;
                 self.rewrite_index_rows(customers, before).await
             }
 

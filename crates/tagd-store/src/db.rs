@@ -215,6 +215,10 @@ pub(crate) trait BackendOps {
     /// except its category (a tag never changes category): one statement where
     /// DELETE + INSERT would take two.
     async fn upsert_assignment_rows(&mut self, rows: &[AssignmentRow]) -> QueryResult<()>;
+    /// Writes whole customer rows over the stored ones of the same id, in
+    /// place: one statement per chunk, and the index entries of unchanged
+    /// columns stay as they are (DELETE + INSERT would rewrite every one).
+    async fn upsert_customer_rows(&mut self, rows: &[CustomerRow]) -> QueryResult<()>;
     /// Takes a shared lock on these tags' rows (at most [`IN_CHUNK`] ids) for the
     /// rest of the transaction, so a tag cannot be deleted or retyped while the
     /// transaction writes assignments of it. A tag deleted before the lock was
@@ -276,6 +280,32 @@ async fn lock_rows(
 
 /// Bind parameters per `customer_tags` row (its column count).
 const ASSIGNMENT_COLUMNS: usize = 9;
+/// Bind parameters per `customers` row (its column count).
+const CUSTOMER_COLUMNS: usize = 17;
+
+/// The `SET` list of a customer upsert: every column but the id and the
+/// creation time, from `$new` (MySQL's `VALUES(…)` or SQLite's `excluded`).
+macro_rules! customer_overwrite {
+    ($new:ident) => {
+        (
+            customers::name.eq($new(customers::name)),
+            customers::name_key.eq($new(customers::name_key)),
+            customers::gender.eq($new(customers::gender)),
+            customers::birthday.eq($new(customers::birthday)),
+            customers::province.eq($new(customers::province)),
+            customers::city.eq($new(customers::city)),
+            customers::district.eq($new(customers::district)),
+            customers::address_detail.eq($new(customers::address_detail)),
+            customers::company.eq($new(customers::company)),
+            customers::source_channel.eq($new(customers::source_channel)),
+            customers::phones.eq($new(customers::phones)),
+            customers::emails.eq($new(customers::emails)),
+            customers::external_ids.eq($new(customers::external_ids)),
+            customers::attributes.eq($new(customers::attributes)),
+            customers::updated_at.eq($new(customers::updated_at)),
+        )
+    };
+}
 
 diesel::define_sql_function! {
     /// MySQL's `VALUES(column)`: in `ON DUPLICATE KEY UPDATE`, the value the
@@ -299,6 +329,19 @@ impl BackendOps for MysqlConn {
                     customer_tags::assigned_at.eq(inserted(customer_tags::assigned_at)),
                     customer_tags::expires_at.eq(inserted(customer_tags::expires_at)),
                 ))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn upsert_customer_rows(&mut self, rows: &[CustomerRow]) -> QueryResult<()> {
+        for chunk in rows.chunks(MYSQL_MAX_BINDS / CUSTOMER_COLUMNS) {
+            diesel::insert_into(customers::table)
+                .values(chunk)
+                .on_conflict(diesel::dsl::DuplicatedKeys)
+                .do_update()
+                .set(customer_overwrite!(inserted))
                 .execute(self)
                 .await?;
         }
@@ -361,6 +404,26 @@ impl BackendOps for SqliteConn {
                         customer_tags::assigned_at.eq(excluded(customer_tags::assigned_at)),
                         customer_tags::expires_at.eq(excluded(customer_tags::expires_at)),
                     ));
+                diesel::RunQueryDsl::execute(statement, conn)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upsert_customer_rows(&mut self, rows: &[CustomerRow]) -> QueryResult<()> {
+        use diesel::upsert::excluded;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows.to_vec();
+        self.spawn_blocking(move |conn| {
+            for chunk in rows.chunks(SQLITE_MAX_BINDS / CUSTOMER_COLUMNS) {
+                let statement = diesel::insert_into(customers::table)
+                    .values(chunk.to_vec())
+                    .on_conflict(customers::id)
+                    .do_update()
+                    .set(customer_overwrite!(excluded));
                 diesel::RunQueryDsl::execute(statement, conn)?;
             }
             Ok(())
