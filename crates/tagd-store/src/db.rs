@@ -283,6 +283,64 @@ const ASSIGNMENT_COLUMNS: usize = 9;
 /// Bind parameters per `customers` row (its column count).
 const CUSTOMER_COLUMNS: usize = 17;
 
+/// The `SET` list of an assignment upsert: every column but the key and the
+/// category (a tag never changes category), from `$new` (MySQL's `VALUES(…)`
+/// or SQLite's `excluded`).
+macro_rules! assignment_overwrite {
+    ($new:ident) => {
+        (
+            customer_tags::value.eq($new(customer_tags::value)),
+            customer_tags::source.eq($new(customer_tags::source)),
+            customer_tags::source_ref.eq($new(customer_tags::source_ref)),
+            customer_tags::assigned_by.eq($new(customer_tags::assigned_by)),
+            customer_tags::assigned_at.eq($new(customer_tags::assigned_at)),
+            customer_tags::expires_at.eq($new(customer_tags::expires_at)),
+        )
+    };
+}
+
+/// A multi-row upsert on MySQL, as many rows per statement as the placeholder
+/// limit allows; `$overwrite` names the macro of its `SET` list.
+macro_rules! mysql_upsert {
+    ($conn:expr, $rows:expr, $table:path, $columns:expr, $overwrite:ident) => {{
+        for chunk in $rows.chunks(MYSQL_MAX_BINDS / $columns) {
+            diesel::insert_into($table)
+                .values(chunk)
+                .on_conflict(diesel::dsl::DuplicatedKeys)
+                .do_update()
+                .set($overwrite!(inserted))
+                .execute($conn)
+                .await?;
+        }
+        Ok(())
+    }};
+}
+
+/// [`mysql_upsert!`] on SQLite, conflicting on `$target`: diesel-async cannot
+/// batch-insert on SQLite, so the rows go to the connection's blocking thread.
+macro_rules! sqlite_upsert {
+    ($conn:expr, $rows:expr, $table:path, $columns:expr, $target:expr, $overwrite:ident) => {{
+        use diesel::upsert::excluded;
+        if $rows.is_empty() {
+            return Ok(());
+        }
+        let rows = $rows.to_vec();
+        $conn
+            .spawn_blocking(move |conn| {
+                for chunk in rows.chunks(SQLITE_MAX_BINDS / $columns) {
+                    let statement = diesel::insert_into($table)
+                        .values(chunk.to_vec())
+                        .on_conflict($target)
+                        .do_update()
+                        .set($overwrite!(excluded));
+                    diesel::RunQueryDsl::execute(statement, conn)?;
+                }
+                Ok(())
+            })
+            .await
+    }};
+}
+
 /// The `SET` list of a customer upsert: every column but the id and the
 /// creation time, from `$new` (MySQL's `VALUES(…)` or SQLite's `excluded`).
 macro_rules! customer_overwrite {
@@ -316,36 +374,23 @@ diesel::define_sql_function! {
 
 impl BackendOps for MysqlConn {
     async fn upsert_assignment_rows(&mut self, rows: &[AssignmentRow]) -> QueryResult<()> {
-        for chunk in rows.chunks(MYSQL_MAX_BINDS / ASSIGNMENT_COLUMNS) {
-            diesel::insert_into(customer_tags::table)
-                .values(chunk)
-                .on_conflict(diesel::dsl::DuplicatedKeys)
-                .do_update()
-                .set((
-                    customer_tags::value.eq(inserted(customer_tags::value)),
-                    customer_tags::source.eq(inserted(customer_tags::source)),
-                    customer_tags::source_ref.eq(inserted(customer_tags::source_ref)),
-                    customer_tags::assigned_by.eq(inserted(customer_tags::assigned_by)),
-                    customer_tags::assigned_at.eq(inserted(customer_tags::assigned_at)),
-                    customer_tags::expires_at.eq(inserted(customer_tags::expires_at)),
-                ))
-                .execute(self)
-                .await?;
-        }
-        Ok(())
+        mysql_upsert!(
+            self,
+            rows,
+            customer_tags::table,
+            ASSIGNMENT_COLUMNS,
+            assignment_overwrite
+        )
     }
 
     async fn upsert_customer_rows(&mut self, rows: &[CustomerRow]) -> QueryResult<()> {
-        for chunk in rows.chunks(MYSQL_MAX_BINDS / CUSTOMER_COLUMNS) {
-            diesel::insert_into(customers::table)
-                .values(chunk)
-                .on_conflict(diesel::dsl::DuplicatedKeys)
-                .do_update()
-                .set(customer_overwrite!(inserted))
-                .execute(self)
-                .await?;
-        }
-        Ok(())
+        mysql_upsert!(
+            self,
+            rows,
+            customers::table,
+            CUSTOMER_COLUMNS,
+            customer_overwrite
+        )
     }
 
     async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
@@ -385,50 +430,25 @@ impl BackendOps for MysqlConn {
 
 impl BackendOps for SqliteConn {
     async fn upsert_assignment_rows(&mut self, rows: &[AssignmentRow]) -> QueryResult<()> {
-        use diesel::upsert::excluded;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let rows = rows.to_vec();
-        self.spawn_blocking(move |conn| {
-            for chunk in rows.chunks(SQLITE_MAX_BINDS / ASSIGNMENT_COLUMNS) {
-                let statement = diesel::insert_into(customer_tags::table)
-                    .values(chunk.to_vec())
-                    .on_conflict((customer_tags::customer_id, customer_tags::tag_id))
-                    .do_update()
-                    .set((
-                        customer_tags::value.eq(excluded(customer_tags::value)),
-                        customer_tags::source.eq(excluded(customer_tags::source)),
-                        customer_tags::source_ref.eq(excluded(customer_tags::source_ref)),
-                        customer_tags::assigned_by.eq(excluded(customer_tags::assigned_by)),
-                        customer_tags::assigned_at.eq(excluded(customer_tags::assigned_at)),
-                        customer_tags::expires_at.eq(excluded(customer_tags::expires_at)),
-                    ));
-                diesel::RunQueryDsl::execute(statement, conn)?;
-            }
-            Ok(())
-        })
-        .await
+        sqlite_upsert!(
+            self,
+            rows,
+            customer_tags::table,
+            ASSIGNMENT_COLUMNS,
+            (customer_tags::customer_id, customer_tags::tag_id),
+            assignment_overwrite
+        )
     }
 
     async fn upsert_customer_rows(&mut self, rows: &[CustomerRow]) -> QueryResult<()> {
-        use diesel::upsert::excluded;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let rows = rows.to_vec();
-        self.spawn_blocking(move |conn| {
-            for chunk in rows.chunks(SQLITE_MAX_BINDS / CUSTOMER_COLUMNS) {
-                let statement = diesel::insert_into(customers::table)
-                    .values(chunk.to_vec())
-                    .on_conflict(customers::id)
-                    .do_update()
-                    .set(customer_overwrite!(excluded));
-                diesel::RunQueryDsl::execute(statement, conn)?;
-            }
-            Ok(())
-        })
-        .await
+        sqlite_upsert!(
+            self,
+            rows,
+            customers::table,
+            CUSTOMER_COLUMNS,
+            customers::id,
+            customer_overwrite
+        )
     }
 
     async fn lock_customers(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {

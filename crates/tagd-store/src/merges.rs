@@ -990,8 +990,10 @@ impl Store {
             for chunk in all.chunks(IN_CHUNK) {
                 locked.extend(conn.lock_customers(chunk).await?);
             }
-            let locking = started.elapsed();
-            tracing::debug!(millis = locking.as_secs_f64() * 1e3, "merge batch locked");
+            tracing::debug!(
+                millis = started.elapsed().as_secs_f64() * 1e3,
+                "merge batch locked"
+            );
             let mut outcomes: Vec<Option<StoreResult<MergeRecord>>> =
                 Vec::with_capacity(requests.len());
             let mut ready = Vec::with_capacity(requests.len());
