@@ -17,6 +17,8 @@ backend_tests!(
     deleting_assigned_tags_needs_force,
     tag_type_cannot_change_under_assignments,
     category_cannot_become_exclusive_while_doubled,
+    a_category_made_exclusive_amid_assignments_stays_exclusive,
+    a_rule_and_a_delete_of_its_tag_never_both_succeed,
     tag_stats_count_holders_values_and_sources,
 );
 
@@ -598,6 +600,161 @@ async fn category_cannot_become_exclusive_while_doubled(backend: Backend) {
         .unwrap()
         .into_inner();
     assert!(exclusive.exclusive);
+}
+
+/// UpdateCategory making a category exclusive while assignments of its tags are
+/// in flight: either it is refused (a customer already held two) or, once it has
+/// committed, no customer holds two of its tags.
+async fn a_category_made_exclusive_amid_assignments_stays_exclusive(backend: Backend) {
+    const CUSTOMERS: usize = 8;
+    const ROUNDS: usize = 4;
+    let server = TestServer::start(backend).await;
+    let mut people = Vec::new();
+    for index in 0..CUSTOMERS {
+        people.push(customer(&server, &format!("排他{index}")).await.id);
+    }
+    let mut made_exclusive = 0;
+    for round in 0..ROUNDS {
+        let category = fixtures::category(&server, &format!("阶段{round}"), false).await;
+        let first =
+            fixtures::tag(&server, &category.id, "初次接触", pb::ValueType::Flag, &[]).await;
+        let second =
+            fixtures::tag(&server, &category.id, "意向客户", pb::ValueType::Flag, &[]).await;
+        for person in &people {
+            assign(&server, person, vec![assignment(&first.id, "")]).await;
+        }
+        let mut calls = Vec::new();
+        for (index, person) in people.iter().enumerate() {
+            let mut client = server.tagging_as(As::Writer);
+            let request = pb::AssignTagsRequest {
+                customer_id: person.clone(),
+                assignments: vec![assignment(&second.id, "")],
+            };
+            calls.push(tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(1 + index as u64)).await;
+                client.assign_tags(request).await.map(|_| ())
+            }));
+        }
+        let mut tags = server.tags();
+        let request = pb::UpdateCategoryRequest {
+            category: Some(pb::Category {
+                id: category.id.clone(),
+                exclusive: true,
+                ..Default::default()
+            }),
+            update_mask: mask(&["exclusive"]),
+        };
+        let update = tokio::spawn(async move {
+            // Sooner or later among the assignments, round by round.
+            tokio::time::sleep(std::time::Duration::from_millis(round as u64)).await;
+            tags.update_category(request).await.map(|_| ())
+        });
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        let exclusive = match update.await.unwrap() {
+            Ok(()) => true,
+            result => {
+                assert_status(result, Code::FailedPrecondition, "more than one");
+                false
+            }
+        };
+        if exclusive {
+            made_exclusive += 1;
+            for person in &people {
+                let held = customer_tags(&server, person)
+                    .await
+                    .into_iter()
+                    .filter(|held| held.tag_id == first.id || held.tag_id == second.id)
+                    .count();
+                assert_eq!(
+                    held, 1,
+                    "{person} holds {held} tags of exclusive {category:?}"
+                );
+            }
+        }
+    }
+    eprintln!("made exclusive in {made_exclusive} of {ROUNDS} rounds");
+}
+
+/// CreateRule for a tag racing a forced DeleteTag of it: exactly one wins, so no
+/// rule is ever left setting a tag that does not exist.
+async fn a_rule_and_a_delete_of_its_tag_never_both_succeed(backend: Backend) {
+    const TAGS: usize = 12;
+    let server = TestServer::start(backend).await;
+    let category = fixtures::category(&server, "规则目标", false).await;
+    let mut races = Vec::new();
+    for index in 0..TAGS {
+        let tag = fixtures::tag(
+            &server,
+            &category.id,
+            &format!("目标{index}"),
+            pb::ValueType::Flag,
+            &[],
+        )
+        .await;
+        let mut rules = server.rules();
+        let rule = pb::CreateRuleRequest {
+            name: format!("规则{index}"),
+            tag_id: tag.id.clone(),
+            condition: Some(pb::ConditionInput {
+                form: Some(pb::condition_input::Form::Text(
+                    "province = \"北京\"".to_owned(),
+                )),
+            }),
+            ..pb::CreateRuleRequest::default()
+        };
+        let mut tags = server.tags();
+        let delete = pb::DeleteTagRequest {
+            id: tag.id.clone(),
+            force: true,
+        };
+        // Staggered both ways, so that either call may go first.
+        let (rule_delay, delete_delay) = if index % 2 == 0 {
+            (0, index as u64 % 4)
+        } else {
+            (index as u64 % 4, 0)
+        };
+        let created = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(rule_delay)).await;
+            rules.create_rule(rule).await
+        });
+        let deleted = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(delete_delay)).await;
+            tags.delete_tag(delete).await
+        });
+        races.push((tag.id, created, deleted));
+    }
+    let mut rules_won = 0;
+    for (tag_id, created, deleted) in races {
+        let created = created.await.unwrap();
+        let deleted = deleted.await.unwrap();
+        match (created, deleted) {
+            (Ok(_), deleted) => {
+                assert_status(deleted, Code::FailedPrecondition, "tag rules set it");
+                server
+                    .tags()
+                    .get_tag(pb::GetTagRequest { id: tag_id })
+                    .await
+                    .unwrap();
+                rules_won += 1;
+            }
+            (created, Ok(_)) => assert_status(created, Code::NotFound, &tag_id),
+            (created, deleted) => panic!("neither won: {created:?} / {deleted:?}"),
+        }
+    }
+    let listed = server
+        .rules()
+        .list_rules(pb::ListRulesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .rules
+        .len();
+    assert_eq!(
+        listed, rules_won,
+        "every rule listed sets a tag that exists"
+    );
 }
 
 async fn tag_stats_count_holders_values_and_sources(backend: Backend) {

@@ -225,14 +225,22 @@ pub(crate) trait BackendOps {
     /// granted is simply absent from every read that follows. A no-op on
     /// SQLite, whose writers are serialised.
     async fn share_lock_tags(&mut self, ids: &[String]) -> QueryResult<()>;
+    /// [`BackendOps::share_lock_tags`] for a writer that refers to the tags
+    /// rather than writing their assignments (a rule, a template): answers the
+    /// ids that exist once the lock is granted — a read that sees a delete
+    /// which committed while it waited, whatever the transaction read before.
+    async fn share_lock_existing_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>>;
     /// Locks these tags' rows exclusively (in id order) for the rest of the
     /// transaction (at most [`IN_CHUNK`] ids): it waits for every transaction
     /// writing assignments of them, and holds off new ones until it ends.
     /// Returns the ids that exist.
     async fn lock_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>>;
     /// Takes a shared lock on a category's row (a tag is created in it), or an
-    /// exclusive one (it is deleted); a no-op on SQLite.
-    async fn lock_category(&mut self, id: &str, exclusive: bool) -> QueryResult<()>;
+    /// exclusive one (it is deleted). Answers false when the row is gone once the
+    /// lock is granted (deleted by a transaction that committed while this one
+    /// waited, whatever it read before). A no-op answering true on SQLite, whose
+    /// writers are serialised: there, what the transaction read is current.
+    async fn lock_category(&mut self, id: &str, exclusive: bool) -> QueryResult<bool>;
 }
 
 /// An id read back by a raw locking statement.
@@ -460,15 +468,18 @@ impl BackendOps for MysqlConn {
         lock_rows(self, "tags", ids, SHARED).await.map(|_| ())
     }
 
+    async fn share_lock_existing_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
+        lock_rows(self, "tags", ids, SHARED).await
+    }
+
     async fn lock_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
         lock_rows(self, "tags", ids, EXCLUSIVE).await
     }
 
-    async fn lock_category(&mut self, id: &str, exclusive: bool) -> QueryResult<()> {
+    async fn lock_category(&mut self, id: &str, exclusive: bool) -> QueryResult<bool> {
         let mode = if exclusive { EXCLUSIVE } else { SHARED };
-        lock_rows(self, "categories", &[id.to_owned()], mode)
-            .await
-            .map(|_| ())
+        let found = lock_rows(self, "categories", &[id.to_owned()], mode).await?;
+        Ok(!found.is_empty())
     }
 }
 
@@ -516,6 +527,10 @@ impl BackendOps for SqliteConn {
         Ok(())
     }
 
+    async fn share_lock_existing_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
+        self.lock_tags(ids).await
+    }
+
     async fn lock_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
         // No row locks here either: the write guard makes this transaction the only writer.
         tags::table
@@ -526,8 +541,8 @@ impl BackendOps for SqliteConn {
             .await
     }
 
-    async fn lock_category(&mut self, _id: &str, _exclusive: bool) -> QueryResult<()> {
-        Ok(())
+    async fn lock_category(&mut self, _id: &str, _exclusive: bool) -> QueryResult<bool> {
+        Ok(true)
     }
 }
 

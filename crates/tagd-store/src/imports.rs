@@ -17,8 +17,10 @@ use tagd_core::text;
 
 use crate::Store;
 use crate::customers::{CustomerQueries, UpsertEntry, UpsertOutcome, fields_json};
-use crate::db::{BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, rehearsable_transaction};
-use crate::error::StoreResult;
+use crate::db::{
+    BackendOps as _, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, rehearsable_transaction,
+};
+use crate::error::{StoreError, StoreResult};
 use crate::interactions::InteractionQueries;
 use crate::purchases::PurchaseQueries;
 use crate::schema::{categories, import_changes, tags};
@@ -259,6 +261,7 @@ macro_rules! import_queries {
                     let key = ((*category_key).to_owned(), row.name_key.clone());
                     resolved.tags.insert(key, row.into_tag()?);
                 }
+                let mut locked_categories: HashSet<String> = HashSet::new();
                 for ((category_key, name_key), (tag, has_values)) in &wanted {
                     let key = (category_key.clone(), name_key.clone());
                     if resolved.tags.contains_key(&key) || !create_missing {
@@ -267,6 +270,16 @@ macro_rules! import_queries {
                     let Some(category) = category_by_key.get(category_key) else {
                         continue;
                     };
+                    // Held shared until the commit, as CreateTag holds it: a concurrent
+                    // delete of the category waits for the tag created here.
+                    if locked_categories.insert(category.id.clone())
+                        && !self.lock_category(&category.id, false).await?
+                    {
+                        return Err(StoreError::FailedPrecondition(format!(
+                            "category {:?} was deleted while the import was creating tags in it",
+                            category.name
+                        )));
+                    }
                     // A tag first seen with values holds text; one seen without is a flag.
                     let value_type = if *has_values {
                         ValueType::Text

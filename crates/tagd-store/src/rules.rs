@@ -513,6 +513,15 @@ impl Store {
         };
         let inserted = &row;
         write_transaction!(self, |conn| {
+            // Held shared until the commit: a concurrent DeleteTag waits, then sees this rule
+            // and refuses; one that committed first leaves the tag missing here.
+            if conn
+                .share_lock_existing_tags(std::slice::from_ref(&inserted.tag_id))
+                .await?
+                .is_empty()
+            {
+                return Err(StoreError::not_found("tag", &inserted.tag_id).at("tag_id"));
+            }
             let taken: i64 = tag_rules::table
                 .filter(tag_rules::name_key.eq(&inserted.name_key))
                 .count()
@@ -1080,7 +1089,17 @@ impl Store {
                 .await
                 .optional()?;
             let category = match found {
-                Some(category) => category,
+                Some(category) => {
+                    // Held shared until the commit, as CreateTag holds it: a concurrent delete
+                    // of the category waits for the tags created below.
+                    if !conn.lock_category(&category.id, false).await? {
+                        return Err(StoreError::FailedPrecondition(format!(
+                            "category {:?} was deleted while template {template} was being installed; install it again",
+                            category.name
+                        )));
+                    }
+                    category
+                }
                 None => {
                     let at = now();
                     let row = CategoryRow {
@@ -1116,6 +1135,18 @@ impl Store {
                     .optional()?;
                 let tag = match found {
                     Some(row) => {
+                        // Held shared until the commit: a concurrent DeleteTag waits, then sees
+                        // the rules written below and refuses.
+                        if conn
+                            .share_lock_existing_tags(std::slice::from_ref(&row.id))
+                            .await?
+                            .is_empty()
+                        {
+                            return Err(StoreError::FailedPrecondition(format!(
+                                "tag {}/{} was deleted while template {template} was being installed; install it again",
+                                category.name, row.name
+                            )));
+                        }
                         let tag = row.into_tag()?;
                         let fits = tag.value_type == wanted.value_type
                             && wanted

@@ -155,11 +155,31 @@ pub(crate) trait TagQueries {
     async fn assignment_count(&mut self, tag_ids: &[String]) -> StoreResult<i64>;
     /// The names of the rules that set any of these tags.
     async fn rules_setting(&mut self, tag_ids: &[String]) -> StoreResult<Vec<String>>;
+    /// Locks a category and then its tags exclusively; answers the tags' ids.
+    /// The category first, as creating a tag in it takes it shared, so its tags
+    /// cannot grow; then its tags, as every writer of their assignments holds
+    /// them shared: this waits for those writers and holds off new ones until
+    /// the commit.
+    async fn lock_category_with_tags(&mut self, id: &str) -> StoreResult<Vec<String>>;
 }
 
 macro_rules! tag_queries {
     ($conn:ty) => {
         impl TagQueries for $conn {
+            async fn lock_category_with_tags(&mut self, id: &str) -> StoreResult<Vec<String>> {
+                self.lock_category(id, true).await?;
+                let tag_ids: Vec<String> = tags::table
+                    .select(tags::id)
+                    .filter(tags::category_id.eq(id))
+                    .order(tags::id)
+                    .load(self)
+                    .await?;
+                for chunk in tag_ids.chunks(crate::db::IN_CHUNK) {
+                    self.lock_tags(chunk).await?;
+                }
+                Ok(tag_ids)
+            }
+
             async fn rules_setting(&mut self, tag_ids: &[String]) -> StoreResult<Vec<String>> {
                 let mut names = Vec::new();
                 for chunk in tag_ids.chunks(crate::db::IN_CHUNK) {
@@ -298,6 +318,11 @@ impl Store {
 
     pub async fn update_category(&self, id: &str, patch: CategoryPatch) -> StoreResult<Category> {
         write_transaction!(self, |conn| {
+            if patch.exclusive == Some(true) {
+                // Assignments in progress finish first and new ones wait, so none can give a
+                // customer a second tag of the category between the check below and the commit.
+                conn.lock_category_with_tags(id).await?;
+            }
             let mut row = conn.category_row(id).await?;
             if let Some(name) = &patch.name {
                 row.name_key = conn.check_category_name_free(name, Some(id)).await?;
@@ -341,19 +366,8 @@ impl Store {
         actor: &str,
     ) -> StoreResult<DeleteOutcome> {
         write_transaction!(self, |conn| {
-            // The category first (creating a tag in it takes it shared, so its tags cannot
-            // grow), then its tags (every writer of their assignments holds them shared).
-            conn.lock_category(id, true).await?;
+            let tag_ids = conn.lock_category_with_tags(id).await?;
             let category = conn.category_row(id).await?;
-            let tag_ids: Vec<String> = tags::table
-                .select(tags::id)
-                .filter(tags::category_id.eq(id))
-                .order(tags::id)
-                .load(conn)
-                .await?;
-            for chunk in tag_ids.chunks(crate::db::IN_CHUNK) {
-                conn.lock_tags(chunk).await?;
-            }
             refuse_if_ruled(conn, &tag_ids, &format!("category {:?}", category.name)).await?;
             let assigned = conn.assignment_count(&tag_ids).await?;
             if assigned > 0 && !force {
@@ -384,7 +398,9 @@ impl Store {
     pub async fn create_tag(&self, new: NewTag) -> StoreResult<Tag> {
         write_transaction!(self, |conn| {
             // Held shared until the commit: a concurrent delete of the category waits for it.
-            conn.lock_category(&new.category_id, false).await?;
+            if !conn.lock_category(&new.category_id, false).await? {
+                return Err(StoreError::not_found("category", &new.category_id));
+            }
             conn.category_row(&new.category_id).await?;
             let name_key = conn
                 .check_tag_name_free(&new.category_id, &new.name, None)
