@@ -797,6 +797,27 @@ async fn find_duplicates_warns_before_a_twin_is_created(backend: Backend) {
     assert_eq!(found[0].customer.as_ref().unwrap().id, stored.id);
     assert!(found[0].score >= 0.95, "{}", found[0].score);
     assert!(!found[0].explanation.as_ref().unwrap().fields.is_empty());
+    // A bar above the auto-merge threshold is still a bar, not a threshold conflict.
+    let strict = reader
+        .find_duplicates(pb::FindDuplicatesRequest {
+            subject: Some(pb::find_duplicates_request::Subject::Draft(person(
+                "Zhang Wei",
+                "+86 138-0013-8000",
+                "",
+                "1990-01-02",
+                "深圳市",
+            ))),
+            min_score: 0.999,
+            ..pb::FindDuplicatesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .matches;
+    assert!(
+        strict.iter().all(|found| found.score >= 0.999),
+        "{strict:#?}"
+    );
 
     let by_id = reader
         .find_duplicates(pb::FindDuplicatesRequest {

@@ -18,6 +18,7 @@ backend_tests!(
     a_dry_run_reports_and_writes_nothing,
     uploaded_files_are_imported_and_then_removed,
     a_revert_undoes_an_import_unless_its_customers_changed_since,
+    rows_that_duplicate_stored_customers_are_linked_not_twinned,
     import_requests_are_checked,
     broken_plugins_fail_their_job_not_the_server,
     libraries_that_are_not_plugins_are_listed_with_the_reason,
@@ -649,6 +650,85 @@ async fn a_dry_run_reports_and_writes_nothing(backend: Backend) {
         .into_inner()
         .categories;
     assert!(categories.is_empty(), "no tag was created: {categories:?}");
+}
+
+/// With `link_duplicates_at`, a row no stored identity holds but that scores as
+/// a stored customer's duplicate updates that customer instead of creating a twin.
+async fn rows_that_duplicate_stored_customers_are_linked_not_twinned(backend: Backend) {
+    let (server, folder) = import_server(backend, 3).await;
+    let stored = server
+        .customers()
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                name: "张伟".to_owned(),
+                phones: vec!["13800138000".to_owned()],
+                birthday: "1990-01-02".to_owned(),
+                ..pb::Customer::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let path = write_file(
+        folder.path(),
+        "linked.csv",
+        "客户名称,手机号,邮箱,生日\n张伟,138-0013-8000,zhang.wei@example.com,1990/1/2\n李娜,13900139000,,\n",
+    );
+
+    // Without linking, the file's 张伟 would be a second customer.
+    let rehearsal = run_import(
+        &server,
+        pb::StartImportRequest {
+            dry_run: true,
+            ..request("spreadsheet", &path)
+        },
+    )
+    .await;
+    assert_eq!(progress(rehearsal.last().unwrap()).created, 2);
+
+    let linking = pb::StartImportRequest {
+        link_duplicates_at: 0.9,
+        ..request("spreadsheet", &path)
+    };
+    let linked = run_import(&server, linking.clone()).await;
+    let done = linked.last().unwrap();
+    assert_eq!(state(done), pb::JobState::Succeeded);
+    assert_eq!(
+        (progress(done).created, progress(done).updated),
+        (1, 1),
+        "李娜 is new; 张伟 is the stored customer"
+    );
+    let zhang = customers_with_phone(&server, "+8613800138000").await;
+    assert_eq!(zhang.len(), 1, "no twin: {zhang:?}");
+    assert_eq!(zhang[0].id, stored.id);
+    assert_eq!(zhang[0].emails, vec!["zhang.wei@example.com".to_owned()]);
+    assert!(
+        zhang[0]
+            .external_ids
+            .iter()
+            .any(|id| id.channel == "spreadsheet"),
+        "the stored customer took over the row's identity: {:?}",
+        zhang[0].external_ids
+    );
+
+    // The identity is held now: importing again finds both by it and changes nothing.
+    let again = run_import(&server, linking).await;
+    let again = progress(again.last().unwrap());
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 2));
+
+    for bad in [-0.1, 1.5, f64::NAN] {
+        assert_status(
+            server
+                .imports()
+                .start_import(pb::StartImportRequest {
+                    link_duplicates_at: bad,
+                    ..request("spreadsheet", &path)
+                })
+                .await,
+            Code::InvalidArgument,
+            "link_duplicates_at",
+        );
+    }
 }
 
 async fn import_requests_are_checked(backend: Backend) {

@@ -582,6 +582,11 @@ pub struct ImportArgs {
     /// rows with unknown tags are rejected)
     #[arg(long)]
     pub create_missing_tags: bool,
+    /// Link a row no stored identity holds to the stored customer it duplicates
+    /// when their score (as FindDuplicates gives it, 0..=1) reaches this, instead
+    /// of creating a twin
+    #[arg(long, value_name = "SCORE")]
+    pub link_duplicates_at: Option<f64>,
     /// Print the job id and return without watching the job
     #[arg(long)]
     pub detach: bool,

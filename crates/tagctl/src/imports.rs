@@ -216,6 +216,7 @@ fn start_request(args: &ImportArgs) -> Result<pb::StartImportRequest, Failure> {
             pb::ExistingCustomers::Update
         } as i32,
         create_missing_tags: args.create_missing_tags,
+        link_duplicates_at: args.link_duplicates_at.unwrap_or(0.0),
     })
 }
 

@@ -203,7 +203,11 @@ impl CustomerService for Customers {
                 raw_fields(&customer, &customer_prefix)?,
                 &customer_prefix,
             )?;
-            entries.push(UpsertEntry { key, fields });
+            entries.push(UpsertEntry {
+                key,
+                fields,
+                link_to: None,
+            });
         }
         let results = self.store.upsert_customers(&entries).await.or_status()?;
         let mut response = pb::UpsertCustomersResponse::default();

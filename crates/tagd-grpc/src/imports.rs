@@ -33,7 +33,15 @@ fn import_request(request: pb::StartImportRequest) -> Result<ImportRequest, Stat
             ));
         }
     };
+    let link = request.link_duplicates_at;
+    if !(0.0..=1.0).contains(&link) {
+        return Err(invalid(
+            "link_duplicates_at",
+            &format!("{link} is outside 0..=1 (0 never links)"),
+        ));
+    }
     Ok(ImportRequest {
+        link_duplicates_at: (link > 0.0).then_some(link),
         importer: request.importer,
         source_path: request.source_path,
         options: request.options.into_iter().collect(),

@@ -192,7 +192,8 @@ impl Jobs {
     ) -> JobResult<Vec<DuplicateMatch>> {
         let matcher = self.matcher(&DedupeRequest {
             dry_run: true,
-            merge_threshold: None,
+            // Nothing is merged here; the top keeps any `min_score` at or below it.
+            merge_threshold: Some(1.0),
             review_threshold: min_score,
             blocking_keys: Vec::new(),
             survivor_rule: SurvivorRule::default(),

@@ -40,6 +40,9 @@ pub struct ImportRequest {
     pub dry_run: bool,
     pub existing: ExistingCustomers,
     pub create_missing_tags: bool,
+    /// Link a row that no stored identity holds to its best duplicate scoring
+    /// at least this (FindDuplicates' score), instead of creating a twin.
+    pub link_duplicates_at: Option<f64>,
 }
 
 impl Jobs {
@@ -89,6 +92,7 @@ impl Jobs {
                 ExistingCustomers::Skip => "skip",
             },
             "create_missing_tags": request.create_missing_tags,
+            "link_duplicates_at": request.link_duplicates_at,
         });
         let (job, running) = self
             .begin(NewJob {
@@ -114,6 +118,7 @@ impl Jobs {
                 dry_run: request.dry_run,
             },
             options: request.options,
+            link_duplicates_at: request.link_duplicates_at,
             rehearsed: HashSet::new(),
             upload,
         };
@@ -193,6 +198,8 @@ struct ImportRun {
     source: PathBuf,
     settings: ImportSettings,
     options: BTreeMap<String, String>,
+    /// See [`ImportRequest::link_duplicates_at`].
+    link_duplicates_at: Option<f64>,
     /// Dry runs only: hashes of the identities whose customers the run would
     /// have created. Each batch rolls back, so a later row of the same customer
     /// would count as created again; with this it counts as an update.
@@ -282,7 +289,8 @@ impl ImportRun {
         if let Some(position) = bytes_read {
             self.job.progress.bytes_read = position;
         }
-        for chunk in chunks {
+        for mut chunk in chunks {
+            self.link_duplicates(&mut chunk).await?;
             self.write(&chunk, &mut rejected).await?;
         }
         rejected.sort_by_key(|row| row.row);
@@ -292,6 +300,24 @@ impl ImportRun {
             .add_rejected_rows(&self.job.id, *rejected_seq, &rejected)
             .await?;
         *rejected_seq += rejected.len() as u64;
+        Ok(())
+    }
+
+    /// Points each row at the stored customer it duplicates, when linking is on:
+    /// the store then updates that customer unless another holds the row's
+    /// identity already. Customers created by earlier batches of this import
+    /// count as stored, so a file's own repeats are linked too.
+    async fn link_duplicates(&self, entries: &mut [ImportEntry]) -> JobResult<()> {
+        let Some(threshold) = self.link_duplicates_at else {
+            return Ok(());
+        };
+        for entry in entries {
+            let best = self
+                .jobs
+                .find_duplicates(&entry.fields, None, Some(threshold), 1)
+                .await?;
+            entry.link_to = best.into_iter().next().map(|found| found.customer.id);
+        }
         Ok(())
     }
 
@@ -535,6 +561,7 @@ mod tests {
             tags: Vec::new(),
             purchases: Vec::new(),
             interactions: Vec::new(),
+            link_to: None,
         }
     }
 

@@ -194,6 +194,7 @@ impl RecordRules<'_> {
             tags,
             purchases,
             interactions,
+            link_to: None,
         })
     }
 

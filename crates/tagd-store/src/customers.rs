@@ -40,6 +40,10 @@ pub struct CustomerFilter {
 pub struct UpsertEntry {
     pub key: ExternalId,
     pub fields: CustomerFields,
+    /// A stored customer this entry is the same person as: when no customer
+    /// holds `key`, the entry updates this one (which gains `key`) instead of
+    /// creating a twin. Ignored when `key` is held, or when it is gone.
+    pub link_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -562,9 +566,13 @@ macro_rules! customer_queries {
                 let mut wanted: Vec<&ExternalId> = entries.iter().map(|e| &e.key).collect();
                 wanted.extend(entries.iter().flat_map(|e| e.fields.external_ids.iter()));
                 let holders = self.external_id_holders(&wanted).await?;
+                // The customer each entry updates, if any: its key's holder, else its link.
+                let target = |entry: &UpsertEntry| {
+                    holders.get(&entry.key).or(entry.link_to.as_ref()).cloned()
+                };
                 let mut existing_ids: Vec<String> = entries
                     .iter()
-                    .filter_map(|entry| holders.get(&entry.key).cloned())
+                    .filter_map(target)
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect();
@@ -595,38 +603,37 @@ macro_rules! customer_queries {
                     let field = |position: usize| {
                         format!("entries[{index}].customer.external_ids[{position}]")
                     };
-                    let customer_id =
-                        match holders.get(&entry.key).and_then(|id| stored.get_mut(id)) {
-                            Some(customer) => {
-                                if !skip_existing {
-                                    customer.fields.merge_from(&incoming);
-                                }
-                                check_identities(customer, &holders, &field)?;
-                                customer.id.clone()
+                    let customer_id = match target(entry).and_then(|id| stored.get_mut(&id)) {
+                        Some(customer) => {
+                            if !skip_existing {
+                                customer.fields.merge_from(&incoming);
                             }
-                            None => {
-                                if incoming.name.is_empty() {
-                                    return Err(DomainError::invalid(
-                                        format!("entries[{index}].customer.name"),
-                                        "must not be empty for a new customer",
-                                    )
-                                    .into());
-                                }
-                                if incoming.source_channel.is_empty() {
-                                    incoming.source_channel.clone_from(&entry.key.channel);
-                                }
-                                let customer = Customer {
-                                    id: new_id(),
-                                    fields: incoming,
-                                    created_at: at,
-                                    updated_at: at,
-                                };
-                                check_identities(&customer, &holders, &field)?;
-                                let id = customer.id.clone();
-                                created.push(customer);
-                                id
+                            check_identities(customer, &holders, &field)?;
+                            customer.id.clone()
+                        }
+                        None => {
+                            if incoming.name.is_empty() {
+                                return Err(DomainError::invalid(
+                                    format!("entries[{index}].customer.name"),
+                                    "must not be empty for a new customer",
+                                )
+                                .into());
                             }
-                        };
+                            if incoming.source_channel.is_empty() {
+                                incoming.source_channel.clone_from(&entry.key.channel);
+                            }
+                            let customer = Customer {
+                                id: new_id(),
+                                fields: incoming,
+                                created_at: at,
+                                updated_at: at,
+                            };
+                            check_identities(&customer, &holders, &field)?;
+                            let id = customer.id.clone();
+                            created.push(customer);
+                            id
+                        }
+                    };
                     results.push(customer_id);
                 }
                 // Two entries may name one identity that neither held before.

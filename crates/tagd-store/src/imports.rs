@@ -46,6 +46,8 @@ pub struct ImportEntry {
     pub tags: Vec<ImportTag>,
     pub purchases: Vec<Purchase>,
     pub interactions: Vec<Interaction>,
+    /// The stored customer this row duplicates (see [`UpsertEntry::link_to`]).
+    pub link_to: Option<String>,
 }
 
 /// How a whole import treats its batches.
@@ -406,6 +408,7 @@ impl Store {
                         accepted.push(UpsertEntry {
                             key: entry.key.clone(),
                             fields: entry.fields.clone(),
+                            link_to: entry.link_to.clone(),
                         });
                         assignments.push(rows);
                     }
