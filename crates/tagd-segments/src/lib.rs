@@ -156,9 +156,20 @@ struct Follower {
     removed: Vec<String>,
     /// The store's journal overflowed since the last applied removal.
     removals_overflowed: bool,
+    /// While a rebuild reads: the removals applied to the index it will
+    /// replace, which the fresh one may have read before they happened.
+    removed_while_rebuilding: Option<RemovedWhileRebuilding>,
     /// The catalogue tables' fingerprint at the last poll: when it moves,
     /// the cached catalogue is read again.
     catalogue_stamp: Option<CatalogueStamp>,
+}
+
+/// See [`Follower::removed_while_rebuilding`].
+#[derive(Debug, Default)]
+struct RemovedWhileRebuilding {
+    customer_ids: Vec<String>,
+    /// The journal overflowed: which customers is unknown.
+    overflowed: bool,
 }
 
 impl Follower {
@@ -174,6 +185,7 @@ impl Follower {
             reconciled_at: std::time::Instant::now(),
             removed: Vec::new(),
             removals_overflowed: false,
+            removed_while_rebuilding: None,
             catalogue_stamp: None,
         }
     }
@@ -419,6 +431,10 @@ impl Segments {
             follower.removed.sort_unstable();
             follower.removed.dedup();
             self.reload(&follower.removed).await?;
+        }
+        if let Some(during) = follower.removed_while_rebuilding.as_mut() {
+            during.overflowed |= follower.removals_overflowed;
+            during.customer_ids.append(&mut follower.removed);
         }
         follower.removed.clear();
         follower.removals_overflowed = false;
@@ -754,11 +770,13 @@ impl Segments {
     /// changes made during the build.
     pub async fn rebuild(&self) -> SegmentResult<()> {
         let started = now();
-        let removals = self.store.removal_generation();
+        self.follower.lock().await.removed_while_rebuilding =
+            Some(RemovedWhileRebuilding::default());
         let epoch = self.read().epoch + 1;
-        let fresh = build(&self.store, epoch).await?;
+        let fresh = build(&self.store, epoch).await;
         let mut follower = self.follower.lock().await;
-        *self.write() = fresh;
+        let removed_meanwhile = follower.removed_while_rebuilding.take().unwrap_or_default();
+        *self.write() = fresh?;
         // Replay everything written since the build started: from the window's start, by keyset.
         let mut replay = Follower::new(follower.since.min(started));
         // Removals taken but not applied yet stay owed.
@@ -766,10 +784,16 @@ impl Segments {
         replay.removals_overflowed = follower.removals_overflowed;
         *follower = replay;
         self.poll_locked(&mut follower).await?;
-        // A removal journaled while the build read may have been applied to the old index
-        // only, after the fresh one had read that customer: compare the sets once.
-        if self.store.removal_generation() != removals {
+        // A removal the follower applied while the build read went to the old index only,
+        // and the fresh one may have read that customer before it: reload them here.
+        // (Removals still journaled reach the fresh index with the next sync.)
+        if removed_meanwhile.overflowed {
             self.compare_customer_sets().await?;
+        } else {
+            let mut ids = removed_meanwhile.customer_ids;
+            ids.sort_unstable();
+            ids.dedup();
+            self.reload(&ids).await?;
         }
         Ok(())
     }
