@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use tagd_core::customers::{CustomerFields, ExternalId};
-use tagd_core::ids::new_id;
 use tagd_core::interactions::Interaction;
 use tagd_core::jobs::RejectedRow;
 use tagd_core::purchases::Purchase;
@@ -18,14 +17,14 @@ use tagd_core::text;
 use crate::Store;
 use crate::customers::{CustomerQueries, UpsertEntry, UpsertOutcome, fields_json};
 use crate::db::{
-    BackendOps as _, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, rehearsable_transaction,
+    BackendOps as _, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, rehearsable_transaction,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::interactions::InteractionQueries;
 use crate::purchases::PurchaseQueries;
 use crate::schema::{categories, import_changes, tags};
 use crate::tagging::{AssignCall, TaggingQueries};
-use crate::tags::{CategoryRow, TagRow, encode_enum_values};
+use crate::tags::{CategoryRow, NewCategory, NewTag, TagRow};
 
 /// A tag a source row gives its customer, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +77,9 @@ pub struct ImportOutcome {
     pub created_keys: Vec<ExternalId>,
     pub rejected: Vec<RejectedRow>,
 }
+
+/// The description of the categories and tags an import creates.
+const CREATED_BY_IMPORT: &str = "created by an import";
 
 /// Category and tag names compared the way the catalogue compares them.
 type TagKey = (String, String);
@@ -219,21 +221,17 @@ macro_rules! import_queries {
                     .into_iter()
                     .map(|row| (row.name_key.clone(), row))
                     .collect();
-                let at = now();
                 if create_missing {
                     for ((category_key, _), (tag, _)) in &wanted {
                         if category_by_key.contains_key(category_key) {
                             continue;
                         }
-                        let row = CategoryRow {
-                            id: new_id(),
+                        let new = NewCategory {
                             name: text::normalize(&tag.category),
-                            name_key: category_key.clone(),
-                            description: "created by an import".to_owned(),
-                            is_exclusive: false,
-                            created_at: at,
-                            updated_at: at,
+                            description: CREATED_BY_IMPORT.to_owned(),
+                            exclusive: false,
                         };
+                        let row = CategoryRow::new(&new, category_key.clone());
                         diesel::insert_into(categories::table)
                             .values(&row)
                             .execute(self)
@@ -288,18 +286,15 @@ macro_rules! import_queries {
                     } else {
                         ValueType::Flag
                     };
-                    let row = TagRow {
-                        id: new_id(),
+                    let new = NewTag {
                         category_id: category.id.clone(),
                         name: text::normalize(&tag.name),
-                        name_key: name_key.clone(),
-                        description: "created by an import".to_owned(),
-                        value_type: value_type.as_str().to_owned(),
-                        enum_values: encode_enum_values(&[]),
+                        description: CREATED_BY_IMPORT.to_owned(),
+                        value_type,
+                        enum_values: Vec::new(),
                         default_validity_secs: None,
-                        created_at: at,
-                        updated_at: at,
                     };
+                    let row = TagRow::new(&new, name_key.clone());
                     diesel::insert_into(tags::table)
                         .values(&row)
                         .execute(self)

@@ -23,7 +23,7 @@ use crate::db::{
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{categories, customer_tags, rule_runs, tag_rules, tags};
 use crate::tagging::{Change, TaggingQueries as _, plan_assignments};
-use crate::tags::{CategoryRow, NewCategory, TagRow, encode_enum_values, page_limit};
+use crate::tags::{CategoryRow, NewCategory, NewTag, TagRow, page_limit};
 use crate::{Page, Store};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -1101,16 +1101,12 @@ impl Store {
                     category
                 }
                 None => {
-                    let at = now();
-                    let row = CategoryRow {
-                        id: new_id(),
+                    let new = NewCategory {
                         name: install.category.name.clone(),
-                        name_key: category_key,
                         description: install.category.description.clone(),
-                        is_exclusive: install.category.exclusive,
-                        created_at: at,
-                        updated_at: at,
+                        exclusive: install.category.exclusive,
                     };
+                    let row = CategoryRow::new(&new, category_key);
                     diesel::insert_into(categories::table)
                         .values(&row)
                         .execute(conn)
@@ -1170,19 +1166,15 @@ impl Store {
                         tag
                     }
                     None => {
-                        let at = now();
-                        let row = TagRow {
-                            id: new_id(),
+                        let new = NewTag {
                             category_id: category.id.clone(),
                             name: wanted.name.clone(),
-                            name_key,
                             description: wanted.description.clone(),
-                            value_type: wanted.value_type.as_str().to_owned(),
-                            enum_values: encode_enum_values(&wanted.enum_values),
+                            value_type: wanted.value_type,
+                            enum_values: wanted.enum_values.clone(),
                             default_validity_secs: None,
-                            created_at: at,
-                            updated_at: at,
                         };
+                        let row = TagRow::new(&new, name_key);
                         diesel::insert_into(tags::table)
                             .values(&row)
                             .execute(conn)

@@ -71,6 +71,23 @@ pub(crate) struct CategoryRow {
     pub updated_at: NaiveDateTime,
 }
 
+impl CategoryRow {
+    /// The row of a new category: a fresh id, created now; `name_key` is the
+    /// name's compared form.
+    pub(crate) fn new(new: &NewCategory, name_key: String) -> Self {
+        let at = now();
+        Self {
+            id: new_id(),
+            name: new.name.clone(),
+            name_key,
+            description: new.description.clone(),
+            is_exclusive: new.exclusive,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 impl From<CategoryRow> for Category {
     fn from(row: CategoryRow) -> Self {
         Category {
@@ -100,6 +117,24 @@ pub(crate) struct TagRow {
 }
 
 impl TagRow {
+    /// The row of a new tag: a fresh id, created now; `name_key` is the name's
+    /// compared form.
+    pub(crate) fn new(new: &NewTag, name_key: String) -> Self {
+        let at = now();
+        Self {
+            id: new_id(),
+            category_id: new.category_id.clone(),
+            name: new.name.clone(),
+            name_key,
+            description: new.description.clone(),
+            value_type: new.value_type.as_str().to_owned(),
+            enum_values: encode_enum_values(&new.enum_values),
+            default_validity_secs: new.default_validity_secs,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     pub(crate) fn into_tag(self) -> StoreResult<Tag> {
         let value_type = self
             .value_type
@@ -278,16 +313,7 @@ impl Store {
     pub async fn create_category(&self, new: NewCategory) -> StoreResult<Category> {
         write_transaction!(self, |conn| {
             let name_key = conn.check_category_name_free(&new.name, None).await?;
-            let at = now();
-            let row = CategoryRow {
-                id: new_id(),
-                name: new.name.clone(),
-                name_key,
-                description: new.description.clone(),
-                is_exclusive: new.exclusive,
-                created_at: at,
-                updated_at: at,
-            };
+            let row = CategoryRow::new(&new, name_key);
             diesel::insert_into(categories::table)
                 .values(&row)
                 .execute(conn)
@@ -405,19 +431,7 @@ impl Store {
             let name_key = conn
                 .check_tag_name_free(&new.category_id, &new.name, None)
                 .await?;
-            let at = now();
-            let row = TagRow {
-                id: new_id(),
-                category_id: new.category_id.clone(),
-                name: new.name.clone(),
-                name_key,
-                description: new.description.clone(),
-                value_type: new.value_type.as_str().to_owned(),
-                enum_values: encode_enum_values(&new.enum_values),
-                default_validity_secs: new.default_validity_secs,
-                created_at: at,
-                updated_at: at,
-            };
+            let row = TagRow::new(&new, name_key);
             diesel::insert_into(tags::table)
                 .values(&row)
                 .execute(conn)
