@@ -210,6 +210,15 @@ impl Follower {
     }
 }
 
+/// The two tables whose rows the follower reads as changes.
+#[derive(Debug, Clone, Copy)]
+enum ChangeTable {
+    /// `tag_history`, by (`created_at`, id).
+    History,
+    /// `customers`, by (`updated_at`, id).
+    Customers,
+}
+
 /// Change rows read per query of a poll.
 const FOLLOW_PAGE: usize = 5_000;
 
@@ -501,7 +510,14 @@ impl Segments {
                 follower.history_mark.as_ref(),
             )
         {
-            read += self.reread_history(follower, since).await?;
+            read += self
+                .reread_window(
+                    ChangeTable::History,
+                    since,
+                    follower.history_mark.clone(),
+                    &mut follower.seen_history,
+                )
+                .await?;
         }
         if customers_count
             != seen_between(
@@ -510,7 +526,15 @@ impl Segments {
                 follower.customers_mark.as_ref(),
             )
         {
-            read += self.reread_customers(follower, since).await?;
+            read += self
+                .reread_window(
+                    ChangeTable::Customers,
+                    since,
+                    follower.customers_mark.clone(),
+                    &mut follower.seen_customers,
+                )
+                .await?;
+            follower.index_seen_customers();
         }
         let expired = self.write().expire(now());
         if expired > 0 {
@@ -528,15 +552,17 @@ impl Segments {
         Ok(read)
     }
 
-    /// Reads the history rows of the window up to the mark again, reloads the
-    /// customers of rows not applied yet and makes the applied set the
-    /// store's; answers the rows read.
-    async fn reread_history(
+    /// Reads the change rows of `table` in the window (`since` up to `mark`)
+    /// again, reloads the customers of rows not applied yet and makes the
+    /// applied set `seen` the store's; answers the rows read.
+    async fn reread_window(
         &self,
-        follower: &mut Follower,
+        table: ChangeTable,
         since: NaiveDateTime,
+        mark: Option<ChangeKey>,
+        seen: &mut BTreeSet<(NaiveDateTime, u128)>,
     ) -> SegmentResult<usize> {
-        let Some(mark) = follower.history_mark.clone() else {
+        let Some(mark) = mark else {
             return Ok(0);
         };
         let mark_key = (mark.0, row_key(&mark.1));
@@ -544,17 +570,28 @@ impl Segments {
         let mut touched = BTreeSet::new();
         let mut after: Option<ChangeKey> = None;
         'pages: loop {
-            let rows = self
-                .store
-                .history_after(since, after.as_ref(), FOLLOW_PAGE)
-                .await?;
+            let rows: Vec<(String, String, NaiveDateTime)> = match table {
+                ChangeTable::History => {
+                    self.store
+                        .history_after(since, after.as_ref(), FOLLOW_PAGE)
+                        .await?
+                }
+                // A customer row's id is the customer's.
+                ChangeTable::Customers => self
+                    .store
+                    .customers_changed_after(since, after.as_ref(), FOLLOW_PAGE)
+                    .await?
+                    .into_iter()
+                    .map(|(customer, at)| (customer.clone(), customer, at))
+                    .collect(),
+            };
             let full = rows.len() == FOLLOW_PAGE;
             for (id, customer, at) in rows {
                 let key = (at, row_key(&id));
                 if key > mark_key {
                     break 'pages;
                 }
-                if !follower.seen_history.contains(&key) {
+                if !seen.contains(&key) {
                     touched.insert(customer);
                 }
                 window.insert(key);
@@ -568,58 +605,14 @@ impl Segments {
         let late: Vec<String> = touched.into_iter().collect();
         tracing::debug!(
             late = late.len(),
-            "tag history rows committed late; their customers reloaded"
+            ?table,
+            "change rows committed late; their customers reloaded"
         );
         self.reload(&late).await?;
-        let mut newer = follower.seen_history.split_off(&(since, 0));
+        let mut newer = seen.split_off(&(since, 0));
         newer.retain(|key| *key > mark_key);
-        follower.seen_history.extend(window);
-        follower.seen_history.extend(newer);
-        Ok(read)
-    }
-
-    /// [`Segments::reread_history`] for customer rows.
-    async fn reread_customers(
-        &self,
-        follower: &mut Follower,
-        since: NaiveDateTime,
-    ) -> SegmentResult<usize> {
-        let Some(mark) = follower.customers_mark.clone() else {
-            return Ok(0);
-        };
-        let mark_key = (mark.0, row_key(&mark.1));
-        let mut window = BTreeSet::new();
-        let mut touched = BTreeSet::new();
-        let mut after: Option<ChangeKey> = None;
-        'pages: loop {
-            let rows = self
-                .store
-                .customers_changed_after(since, after.as_ref(), FOLLOW_PAGE)
-                .await?;
-            let full = rows.len() == FOLLOW_PAGE;
-            for (customer, at) in rows {
-                let key = (at, row_key(&customer));
-                if key > mark_key {
-                    break 'pages;
-                }
-                if !follower.seen_customers.contains(&key) {
-                    touched.insert(customer.clone());
-                }
-                window.insert(key);
-                after = Some((at, customer));
-            }
-            if !full {
-                break;
-            }
-        }
-        let read = window.len();
-        let late: Vec<String> = touched.into_iter().collect();
-        self.reload(&late).await?;
-        let mut newer = follower.seen_customers.split_off(&(since, 0));
-        newer.retain(|key| *key > mark_key);
-        follower.seen_customers.extend(window);
-        follower.seen_customers.extend(newer);
-        follower.index_seen_customers();
+        seen.extend(window);
+        seen.extend(newer);
         Ok(read)
     }
 
