@@ -779,16 +779,20 @@ impl Store {
 
     /// The customer with this id; an id merged away answers with the customer it was merged into.
     pub async fn get_customer(&self, id: &str) -> StoreResult<Customer> {
-        Ok(with_conn!(
-            self,
-            |conn| match conn.load_customer(id).await {
-                Err(StoreError::NotFound { .. }) => match conn.merged_into(id).await? {
-                    Some((_, survivor)) => conn.load_customer(&survivor).await?,
-                    None => return Err(StoreError::not_found("customer", id)),
-                },
-                other => other?,
-            }
-        ))
+        // A primary-key read: run without the blocking-pool hop.
+        crate::db::inline_sqlite(async {
+            Ok(with_conn!(
+                self,
+                |conn| match conn.load_customer(id).await {
+                    Err(StoreError::NotFound { .. }) => match conn.merged_into(id).await? {
+                        Some((_, survivor)) => conn.load_customer(&survivor).await?,
+                        None => return Err(StoreError::not_found("customer", id)),
+                    },
+                    other => other?,
+                }
+            ))
+        })
+        .await
     }
 
     /// Replaces the fields named in `mask` with those of `fields` (already normalised).

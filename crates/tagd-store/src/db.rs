@@ -37,7 +37,46 @@ use crate::schema::{
 use crate::segments::SegmentMemberRow;
 use crate::tagging::{AssignmentRow, HistoryRow};
 
-pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection, SqliteRunner>;
+
+tokio::task_local! {
+    /// Set (by [`inline_sqlite`]) around a call whose SQLite statements are
+    /// short point reads: they run on the calling thread.
+    static INLINE_SQLITE: ();
+}
+
+/// Runs `call` with its SQLite statements executed on the calling thread
+/// instead of tokio's blocking pool. For short point reads only (a primary-key
+/// lookup takes microseconds): the hop to a pool thread and back — two thread
+/// wake-ups per statement — costs more than the statement itself.
+pub(crate) async fn inline_sqlite<F: Future>(call: F) -> F::Output {
+    INLINE_SQLITE.scope((), call).await
+}
+
+/// How diesel-async runs a SQLite statement: on tokio's blocking pool, or
+/// inline within [`inline_sqlite`].
+pub(crate) struct SqliteRunner;
+
+impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteRunner {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> futures::future::BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        if INLINE_SQLITE.try_with(|()| ()).is_ok() {
+            return futures::future::ready(Ok(task())).boxed();
+        }
+        tokio::task::spawn_blocking(task)
+            .map(|joined| joined.map_err(|error| Box::new(error) as Box<_>))
+            .boxed()
+    }
+
+    fn get_runtime() -> Self {
+        SqliteRunner
+    }
+}
 pub(crate) type MysqlConn = AsyncMysqlConnection;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");

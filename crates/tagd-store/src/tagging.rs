@@ -847,30 +847,34 @@ impl Store {
 
     /// The customer's unexpired tags, by category then tag name.
     pub async fn list_customer_tags(&self, customer_id: &str) -> StoreResult<Vec<CustomerTag>> {
-        let rows: Vec<NamedAssignment> = with_conn!(self, |conn| {
-            let exists: i64 = customers::table
-                .filter(customers::id.eq(customer_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            if exists == 0 {
-                return Err(StoreError::not_found("customer", customer_id));
-            }
-            let at = now();
-            customer_tags::table
-                .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
-                .inner_join(categories::table.on(categories::id.eq(customer_tags::category_id)))
-                .filter(customer_tags::customer_id.eq(customer_id))
-                .filter(
-                    customer_tags::expires_at
-                        .is_null()
-                        .or(customer_tags::expires_at.gt(at)),
-                )
-                .order((categories::name, tags::name))
-                .select((AssignmentRow::as_select(), tags::name, categories::name))
-                .load(conn)
-                .await?
-        });
+        // One customer's tags: a point read, run without the blocking-pool hop.
+        let rows: Vec<NamedAssignment> = crate::db::inline_sqlite(async {
+            Ok::<_, StoreError>(with_conn!(self, |conn| {
+                let exists: i64 = customers::table
+                    .filter(customers::id.eq(customer_id))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if exists == 0 {
+                    return Err(StoreError::not_found("customer", customer_id));
+                }
+                let at = now();
+                customer_tags::table
+                    .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
+                    .inner_join(categories::table.on(categories::id.eq(customer_tags::category_id)))
+                    .filter(customer_tags::customer_id.eq(customer_id))
+                    .filter(
+                        customer_tags::expires_at
+                            .is_null()
+                            .or(customer_tags::expires_at.gt(at)),
+                    )
+                    .order((categories::name, tags::name))
+                    .select((AssignmentRow::as_select(), tags::name, categories::name))
+                    .load(conn)
+                    .await?
+            }))
+        })
+        .await?;
         rows.into_iter().map(customer_tag).collect()
     }
 

@@ -471,7 +471,10 @@ impl Store {
     }
 
     pub async fn get_tag(&self, id: &str) -> StoreResult<Tag> {
-        with_conn!(self, |conn| conn.tag_row(id).await?).into_tag()
+        crate::db::inline_sqlite(async {
+            with_conn!(self, |conn| conn.tag_row(id).await?).into_tag()
+        })
+        .await
     }
 
     pub async fn list_tags(
