@@ -363,11 +363,26 @@ pub(crate) trait CustomerQueries {
         entries: &[UpsertEntry],
         skip_existing: bool,
     ) -> StoreResult<Vec<UpsertResult>>;
+    /// NOT_FOUND unless the customer exists: listing a missing customer's
+    /// rows is an error, not an empty page.
+    async fn require_customer(&mut self, id: &str) -> StoreResult<()>;
 }
 
 macro_rules! customer_queries {
     ($conn:ty) => {
         impl CustomerQueries for $conn {
+            async fn require_customer(&mut self, id: &str) -> StoreResult<()> {
+                let exists: i64 = customers::table
+                    .filter(customers::id.eq(id))
+                    .count()
+                    .get_result(self)
+                    .await?;
+                if exists == 0 {
+                    return Err(StoreError::not_found("customer", id));
+                }
+                Ok(())
+            }
+
             async fn load_customers(&mut self, ids: &[String]) -> StoreResult<Vec<Customer>> {
                 let mut loaded = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(IN_CHUNK) {

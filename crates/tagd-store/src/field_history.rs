@@ -9,9 +9,10 @@ use tagd_core::customers::{CustomerField, FieldHistoryEntry, FieldSource};
 use tagd_core::ids::new_id;
 use tagd_core::paging::{PageRequest, finish_page};
 
+use crate::customers::CustomerQueries as _;
 use crate::db::with_conn;
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{customer_field_history, customers};
+use crate::schema::customer_field_history;
 use crate::tags::page_limit;
 use crate::{Page, Store};
 
@@ -90,14 +91,7 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<FieldHistoryEntry>> {
         let mut rows: Vec<FieldHistoryRow> = with_conn!(self, |conn| {
-            let exists: i64 = customers::table
-                .filter(customers::id.eq(customer_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            if exists == 0 {
-                return Err(StoreError::not_found("customer", customer_id));
-            }
+            conn.require_customer(customer_id).await?;
             let mut query = customer_field_history::table
                 .filter(customer_field_history::customer_id.eq(customer_id))
                 .order(customer_field_history::id.desc())

@@ -13,12 +13,13 @@ use tagd_core::paging::{
     PageRequest, date_key, finish_page, parse_date_key, parse_time_key, time_key,
 };
 
+use crate::customers::CustomerQueries as _;
 use crate::db::{
     BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, truncate_to_micros, with_conn,
     write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{customers, interactions};
+use crate::schema::interactions;
 use crate::tags::page_limit;
 use crate::{Page, Store};
 
@@ -201,14 +202,7 @@ impl Store {
     ) -> StoreResult<Page<RecordedInteraction>> {
         let after = page.after.as_deref().map(parse_time_key).transpose()?;
         let mut rows: Vec<InteractionRow> = with_conn!(self, |conn| {
-            let exists: i64 = customers::table
-                .filter(customers::id.eq(customer_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            if exists == 0 {
-                return Err(StoreError::not_found("customer", customer_id));
-            }
+            conn.require_customer(customer_id).await?;
             let mut query = interactions::table
                 .filter(interactions::customer_id.eq(customer_id))
                 .order((interactions::occurred_at.desc(), interactions::id.desc()))

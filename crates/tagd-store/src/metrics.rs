@@ -11,22 +11,16 @@ use diesel_async::RunQueryDsl;
 use tagd_core::metrics::{Activity, Order};
 
 use crate::Store;
+use crate::customers::CustomerQueries as _;
 use crate::db::{IN_CHUNK, with_conn};
-use crate::error::{StoreError, StoreResult};
-use crate::schema::{customers, interactions, purchase_items, purchases};
+use crate::error::StoreResult;
+use crate::schema::{interactions, purchase_items, purchases};
 
 impl Store {
     /// The customer's orders (time, currency, total, item categories) and last interaction.
     pub async fn customer_activity(&self, customer_id: &str) -> StoreResult<Activity> {
         let activity = with_conn!(self, |conn| {
-            let exists: i64 = customers::table
-                .filter(customers::id.eq(customer_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            if exists == 0 {
-                return Err(StoreError::not_found("customer", customer_id));
-            }
+            conn.require_customer(customer_id).await?;
             let orders: Vec<(String, NaiveDateTime, String, i64)> = purchases::table
                 .filter(purchases::customer_id.eq(customer_id))
                 .select((

@@ -12,12 +12,13 @@ use tagd_core::ids::new_id;
 use tagd_core::paging::{PageRequest, finish_page, parse_time_key, time_key};
 use tagd_core::purchases::{Purchase, PurchaseItem, RecordOutcome, RecordedPurchase, differences};
 
+use crate::customers::CustomerQueries as _;
 use crate::db::{
     BackendOps, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, now, truncate_to_micros, with_conn,
     write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{customers, purchase_items, purchases};
+use crate::schema::{purchase_items, purchases};
 use crate::tags::page_limit;
 use crate::{Page, Store};
 
@@ -339,14 +340,7 @@ impl Store {
     ) -> StoreResult<Page<RecordedPurchase>> {
         let after = page.after.as_deref().map(parse_time_key).transpose()?;
         let (items, next_page_token) = with_conn!(self, |conn| {
-            let exists: i64 = customers::table
-                .filter(customers::id.eq(customer_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            if exists == 0 {
-                return Err(StoreError::not_found("customer", customer_id));
-            }
+            conn.require_customer(customer_id).await?;
             let mut query = purchases::table
                 .filter(purchases::customer_id.eq(customer_id))
                 .order((purchases::ordered_at.desc(), purchases::id.desc()))

@@ -17,12 +17,13 @@ use tagd_core::tagging::{
 };
 use tagd_core::tags::Tag;
 
+use crate::customers::CustomerQueries as _;
 use crate::db::{
     BackendOps, BatchInsert, IN_CHUNK, MysqlConn, ROWS_PER_PASS, SqliteConn, now,
     truncate_to_micros, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{categories, customer_tags, customers, tag_history, tags};
+use crate::schema::{categories, customer_tags, tag_history, tags};
 use crate::tags::{TagRow, page_limit};
 use crate::{Page, Store};
 
@@ -850,14 +851,7 @@ impl Store {
         // One customer's tags: a point read, run without the blocking-pool hop.
         let rows: Vec<NamedAssignment> = crate::db::inline_sqlite(async {
             Ok::<_, StoreError>(with_conn!(self, |conn| {
-                let exists: i64 = customers::table
-                    .filter(customers::id.eq(customer_id))
-                    .count()
-                    .get_result(conn)
-                    .await?;
-                if exists == 0 {
-                    return Err(StoreError::not_found("customer", customer_id));
-                }
+                conn.require_customer(customer_id).await?;
                 let at = now();
                 customer_tags::table
                     .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
@@ -885,14 +879,7 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<HistoryEntry>> {
         let mut rows: Vec<HistoryRow> = with_conn!(self, |conn| {
-            let exists: i64 = customers::table
-                .filter(customers::id.eq(customer_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            if exists == 0 {
-                return Err(StoreError::not_found("customer", customer_id));
-            }
+            conn.require_customer(customer_id).await?;
             let mut query = tag_history::table
                 .filter(tag_history::customer_id.eq(customer_id))
                 .order(tag_history::id.desc())
