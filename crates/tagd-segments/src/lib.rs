@@ -427,14 +427,16 @@ impl Segments {
     /// Reloads the customers the store journaled as removed or brought back
     /// (dropping the gone ones); when it journaled more than it keeps,
     /// compares the whole customer sets instead. Until it succeeds the ids
-    /// stay with the follower and the removal stays owed.
-    async fn apply_removals(&self, follower: &mut Follower) -> SegmentResult<()> {
+    /// stay with the follower and the removal stays owed. Answers whether it
+    /// compared the sets.
+    async fn apply_removals(&self, follower: &mut Follower) -> SegmentResult<bool> {
         let taken = self.store.take_removals();
         match taken.customer_ids {
             Some(ids) => follower.removed.extend(ids),
             None => follower.removals_overflowed = true,
         }
-        if follower.removals_overflowed {
+        let compared = follower.removals_overflowed;
+        if compared {
             self.compare_customer_sets().await?;
         } else {
             follower.removed.sort_unstable();
@@ -449,7 +451,7 @@ impl Segments {
         follower.removals_overflowed = false;
         self.reconciled_removals
             .store(taken.generation, Ordering::Release);
-        Ok(())
+        Ok(compared)
     }
 
     async fn poll_locked(&self, follower: &mut Follower) -> SegmentResult<usize> {
@@ -695,8 +697,11 @@ impl Segments {
     /// one deleted.
     async fn reconcile_locked(&self, follower: &mut Follower) -> SegmentResult<()> {
         self.poll_locked(follower).await?;
-        self.apply_removals(follower).await?;
+        let compared = self.apply_removals(follower).await?;
         follower.reconciled_at = std::time::Instant::now();
+        if compared {
+            return Ok(());
+        }
         self.compare_customer_sets().await
     }
 
