@@ -347,9 +347,9 @@ macro_rules! assert_fits {
 /// `&[Row; N]` of N = 1,000, 100, 10 or 1 rows, largest first. A statement of
 /// a fixed row count has a fixed type, which Diesel prepares once per
 /// connection and then reuses; a statement of any other row count is built as
-/// text and prepared afresh on every call — on SQLite, parsing thousands of
-/// placeholders each time (about a tenth of an import's server time). At most
-/// 9 + 9 + 9 statements follow the full-size ones.
+/// text and prepared afresh on every call: on MariaDB a prepare and a close
+/// round trip per statement, on SQLite a parse of thousands of placeholders.
+/// At most 9 + 9 + 9 statements follow the full-size ones.
 macro_rules! in_statements {
     ($rows:expr, |$chunk:ident| $body:expr) => {{
         let mut rest = &$rows[..];
@@ -388,8 +388,8 @@ macro_rules! assignment_overwrite {
     };
 }
 
-/// A multi-row upsert on MySQL, as many rows per statement as the placeholder
-/// limit allows; `$overwrite` names the macro of its `SET` list.
+/// A multi-row upsert on MySQL, in [`in_statements!`] chunks; `$overwrite`
+/// names the macro of its `SET` list.
 macro_rules! mysql_upsert {
     ($conn:expr, $rows:expr, $table:path, $columns:expr, $overwrite:ident) => {{
         assert_fits!($columns);
