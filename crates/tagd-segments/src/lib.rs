@@ -777,22 +777,15 @@ impl Segments {
         *self.write() = fresh?;
         // Replay everything written since the build started: from the window's start, by keyset.
         let mut replay = Follower::new(follower.since.min(started));
-        // Removals taken but not applied yet stay owed.
+        // Removals taken but not applied yet stay owed; so do those the follower applied
+        // while the build read: they went to the old index only, and the fresh one may have
+        // read those customers before they were removed.
         replay.removed = std::mem::take(&mut follower.removed);
-        replay.removals_overflowed = follower.removals_overflowed;
+        replay.removed.extend(removed_meanwhile.customer_ids);
+        replay.removals_overflowed = follower.removals_overflowed || removed_meanwhile.overflowed;
         *follower = replay;
         self.poll_locked(&mut follower).await?;
-        // A removal the follower applied while the build read went to the old index only,
-        // and the fresh one may have read that customer before it: reload them here.
-        // (Removals still journaled reach the fresh index with the next sync.)
-        if removed_meanwhile.overflowed {
-            self.compare_customer_sets().await?;
-        } else {
-            let mut ids = removed_meanwhile.customer_ids;
-            ids.sort_unstable();
-            ids.dedup();
-            self.reload(&ids).await?;
-        }
+        self.apply_removals(&mut follower).await?;
         Ok(())
     }
 

@@ -424,9 +424,8 @@ impl Store {
     pub async fn create_tag(&self, new: NewTag) -> StoreResult<Tag> {
         write_transaction!(self, |conn| {
             // Held shared until the commit: a concurrent delete of the category waits for it.
-            if !conn.lock_category(&new.category_id, false).await? {
-                return Err(StoreError::not_found("category", &new.category_id));
-            }
+            // (`category_row` then answers NOT_FOUND if a delete committed while it waited.)
+            conn.lock_category(&new.category_id, false).await?;
             conn.category_row(&new.category_id).await?;
             let name_key = conn
                 .check_tag_name_free(&new.category_id, &new.name, None)
