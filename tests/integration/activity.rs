@@ -15,6 +15,7 @@ backend_tests!(
     interactions_are_recorded_once_and_listed_newest_first,
     due_follow_ups_span_customers_and_close_with_a_later_contact,
     metrics_are_computed_from_purchases_and_interactions,
+    metric_conditions_are_counted_by_the_index_and_follow_new_activity,
     readers_read_activity_but_cannot_record_it,
 );
 
@@ -823,6 +824,136 @@ async fn metrics_are_computed_from_purchases_and_interactions(backend: Backend) 
             .await,
         Code::NotFound,
         "customer",
+    );
+}
+
+async fn count_condition(server: &TestServer, condition: &str) -> pb::CountResponse {
+    server
+        .segments()
+        .count_condition(pb::CountConditionRequest {
+            condition: Some(pb::ConditionInput {
+                form: Some(pb::condition_input::Form::Text(condition.to_owned())),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Counts a condition the segment index must answer, asserting that it did.
+async fn indexed_count(server: &TestServer, condition: &str) -> u64 {
+    let answer = count_condition(server, condition).await;
+    assert!(
+        answer.from_index,
+        "{condition}: answered by the reference path: {}",
+        answer.fallback_reason
+    );
+    answer.count
+}
+
+/// Metrics and categories bought are in the segment index: counted without
+/// evaluating every customer, and recomputed as soon as an order or a
+/// contact is recorded.
+async fn metric_conditions_are_counted_by_the_index_and_follow_new_activity(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let zhang = customer(&server, "张伟").await;
+    let li = customer(&server, "李娜").await;
+    let wang = customer(&server, "王芳").await;
+    record(
+        &server,
+        vec![
+            order(
+                &zhang.id,
+                "M1",
+                ago(3, 0),
+                "300",
+                vec![item("母婴", 1, "300")],
+            ),
+            order(
+                &zhang.id,
+                "M2",
+                ago(20, 0),
+                "120",
+                vec![item("母婴", 2, "60")],
+            ),
+            order(
+                &li.id,
+                "M3",
+                ago(100, 0),
+                "5000",
+                vec![item("数码", 1, "5000")],
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    record_contact(&server, contact(&wang.id, ago(3, 0), "初次接触", ""))
+        .await
+        .unwrap();
+
+    for (condition, expected) in [
+        ("orders_90d >= 2", 1),
+        ("orders_365d >= 1", 2),
+        ("spent_30d > 400", 1),
+        ("recency_days > 90", 1),
+        ("recency_days <= 90 OR last_interaction_days < 7", 2),
+        ("avg_order_value >= 1000", 1),
+        (r#"bought_category("母婴")"#, 1),
+        (r#"spent_365d > 0 AND NOT bought_category("数码")"#, 1),
+        ("NOT orders_365d >= 1", 1),
+    ] {
+        assert_eq!(
+            indexed_count(&server, condition).await,
+            expected,
+            "{condition}"
+        );
+    }
+
+    // New activity shows in the next count.
+    record(
+        &server,
+        vec![order(
+            &wang.id,
+            "M4",
+            ago(0, 1),
+            "80",
+            vec![item("母婴", 1, "80")],
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        indexed_count(&server, r#"bought_category("母婴")"#).await,
+        2
+    );
+    assert_eq!(indexed_count(&server, "orders_30d >= 1").await, 2);
+    record_contact(&server, contact(&li.id, ago(0, 2), "回访", ""))
+        .await
+        .unwrap();
+    assert_eq!(indexed_count(&server, "last_interaction_days < 7").await, 2);
+
+    // Raw purchase events with their own filters are evaluated customer by customer, and
+    // agree.
+    let events = count_condition(&server, r#"purchases(category = "母婴", days = 90) >= 1"#).await;
+    assert_eq!((events.count, events.from_index), (2, false));
+    assert!(
+        events.fallback_reason.contains("purchases"),
+        "{}",
+        events.fallback_reason
+    );
+
+    // A deleted customer's metrics leave with it.
+    server
+        .customers()
+        .delete_customer(pb::DeleteCustomerRequest {
+            id: zhang.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(indexed_count(&server, "orders_90d >= 2").await, 0);
+    assert_eq!(
+        indexed_count(&server, r#"bought_category("母婴")"#).await,
+        1
     );
 }
 

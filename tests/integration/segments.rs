@@ -895,6 +895,42 @@ async fn a_second_server_sees_the_first_ones_writes_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // An order recorded on the first moves the second's metric counts (the follower reads
+    // orders as it reads tag history).
+    let ordered_at = chrono::Utc::now() - chrono::Duration::days(2);
+    first
+        .purchases()
+        .record_purchases(pb::RecordPurchasesRequest {
+            purchases: vec![pb::Purchase {
+                customer_id: w.wang.id.clone(),
+                channel: "shop".to_owned(),
+                order_id: "S-1".to_owned(),
+                order_time: Some(prost_types::Timestamp {
+                    seconds: ordered_at.timestamp(),
+                    nanos: 0,
+                }),
+                total: "99".to_owned(),
+                status: "paid".to_owned(),
+                ..pb::Purchase::default()
+            }],
+        })
+        .await
+        .unwrap();
+    let written = Instant::now();
+    loop {
+        let answer = count_condition(&second, "orders_30d >= 1 AND recency_days = 2").await;
+        assert!(answer.from_index, "{}", answer.fallback_reason);
+        if answer.count == 1 {
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "the second server still counts {} buyers a second after the order",
+            answer.count
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // Catalogue writes on the first: a tag created there binds on the second at once (its
     // catalogue is kept in memory, and read again when a name is unknown)…
     let vip = crate::fixtures::flag_tag(&first, "贵宾").await;

@@ -352,6 +352,25 @@ impl SegmentIndex {
         Ok(())
     }
 
+    /// Replaces the categories `customer` is recorded as having bought.
+    pub fn set_bought<'a>(
+        &mut self,
+        customer: &str,
+        categories: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), IndexError> {
+        let number = self.number(customer)?;
+        for members in self.bought.values_mut() {
+            members.remove(number);
+        }
+        for category in categories {
+            self.bought
+                .entry(text::key(category))
+                .or_default()
+                .insert(number);
+        }
+        Ok(())
+    }
+
     /// Declares that every customer's purchase categories are loaded, so
     /// `bought_category(…)` is answered here; until then it is unsupported.
     pub fn set_purchases_loaded(&mut self, loaded: bool) {

@@ -24,6 +24,12 @@
 //!   brought back (`Store::take_removals`); the next poll reloads just those.
 //!   (Comparing the customer sets instead would read every customer id after
 //!   each merge batch of a dedupe run.)
+//! - **Activity**: orders and interactions are read the same way, by
+//!   (`created_at`, id); each customer they name has its metrics and
+//!   categories bought recomputed. Metrics also move with time alone (a
+//!   window slides, recency grows): every rebuild recomputes them all, so
+//!   they are at most `rebuild_interval` old; a customer's own change or new
+//!   activity recomputes its metrics at once.
 //! - **Expiry**: assignments leave the index when their expiry passes
 //!   (checked on every poll), before the sweeper deletes them.
 //! - **Deletes, merges and unmerges by another server** may leave no change
@@ -38,11 +44,14 @@
 //! # What the index answers
 //!
 //! Tags (presence and values, expiry honoured), gender, age, province,
-//! city, district, channel and attributes. Conditions that use name,
-//! company, metrics, `bought_category`, `purchases` or `spent` are answered
-//! by the reference path: every customer's facts loaded from the store and
-//! run through [`tagd_condition::evaluate`] (slow, and the oracle the
-//! index is tested against).
+//! city, district, channel, attributes, the metrics of the configured
+//! windows (`orders_<N>d`, `spent_<N>d`, `recency_days`, `avg_order_value`,
+//! `last_interaction_days`, `frequency_trend`) and `bought_category`.
+//! Conditions that use name, company, `purchases(…)` or `spent(…)` (raw
+//! purchase events with their own filters) are answered by the reference
+//! path: every customer's facts loaded from the store and run through
+//! [`tagd_condition::evaluate`] (slow, and the oracle the index is tested
+//! against).
 
 mod catalogue;
 mod error;
@@ -60,7 +69,9 @@ use roaring::RoaringBitmap;
 use tagd_condition::{BoundCondition, BoundPredicate, Condition, Predicate};
 use tagd_core::segments::{ExportColumn, Segment, SegmentKind};
 use tagd_core::{DomainError, text};
-use tagd_store::{CatalogueStamp, ChangeKey, LiveAssignment, NewSegment, SegmentPatch, Store};
+use tagd_store::{
+    ActivityTable, CatalogueStamp, ChangeKey, LiveAssignment, NewSegment, SegmentPatch, Store,
+};
 use tokio::sync::Mutex;
 
 use crate::catalogue::{CachedCatalogue, WithAttributes};
@@ -162,6 +173,18 @@ struct Follower {
     /// The catalogue tables' fingerprint at the last poll: when it moves,
     /// the cached catalogue is read again.
     catalogue_stamp: Option<CatalogueStamp>,
+    /// Orders and interactions recorded: whose metrics to recompute.
+    purchases: ActivityFollow,
+    interactions: ActivityFollow,
+}
+
+/// The follower's place in one activity table (rows are only ever added, so
+/// like `tag_history` each row is applied once).
+#[derive(Debug, Default)]
+struct ActivityFollow {
+    mark: Option<ChangeKey>,
+    /// (time, row id) of the rows applied within [`LAG`] of the last poll.
+    seen: BTreeSet<(NaiveDateTime, u128)>,
 }
 
 /// See [`Follower::removed_while_rebuilding`].
@@ -187,6 +210,8 @@ impl Follower {
             removals_overflowed: false,
             removed_while_rebuilding: None,
             catalogue_stamp: None,
+            purchases: ActivityFollow::default(),
+            interactions: ActivityFollow::default(),
         }
     }
 
@@ -210,13 +235,15 @@ impl Follower {
     }
 }
 
-/// The two tables whose rows the follower reads as changes.
+/// The tables whose rows the follower reads as changes.
 #[derive(Debug, Clone, Copy)]
 enum ChangeTable {
     /// `tag_history`, by (`created_at`, id).
     History,
     /// `customers`, by (`updated_at`, id).
     Customers,
+    /// `purchases` or `interactions`, by (`created_at`, id).
+    Activity(ActivityTable),
 }
 
 /// Change rows read per query of a poll.
@@ -331,7 +358,7 @@ impl Segments {
         let removals = store.removal_generation();
         let started = now();
         let clock = std::time::Instant::now();
-        let state = build(&store, 0).await?;
+        let state = build(&store, 0, &settings.metric_windows_days).await?;
         tracing::info!(
             customers = state.index.customer_count(),
             bytes = state.index.memory_bytes() + state.bookkeeping_bytes(),
@@ -538,6 +565,12 @@ impl Segments {
                 .await?;
             follower.index_seen_customers();
         }
+        for (table, follow) in [
+            (ActivityTable::Purchases, &mut follower.purchases),
+            (ActivityTable::Interactions, &mut follower.interactions),
+        ] {
+            read += self.follow_activity(table, since, follow).await?;
+        }
         let expired = self.write().expire(now());
         if expired > 0 {
             tracing::debug!(expired, "expired assignments left the segment index");
@@ -545,6 +578,9 @@ impl Segments {
         let horizon = (started - lag(), 0);
         follower.seen_history = follower.seen_history.split_off(&horizon);
         follower.seen_customers = follower.seen_customers.split_off(&horizon);
+        for follow in [&mut follower.purchases, &mut follower.interactions] {
+            follow.seen = follow.seen.split_off(&horizon);
+        }
         follower
             .seen_customer_at
             .retain(|_, at| (*at, 0) >= horizon);
@@ -586,6 +622,11 @@ impl Segments {
                     .into_iter()
                     .map(|(customer, at)| (customer.clone(), customer, at))
                     .collect(),
+                ChangeTable::Activity(activity) => {
+                    self.store
+                        .activity_after(activity, since, after.as_ref(), FOLLOW_PAGE)
+                        .await?
+                }
             };
             let full = rows.len() == FOLLOW_PAGE;
             for (id, customer, at) in rows {
@@ -616,6 +657,67 @@ impl Segments {
         seen.extend(window);
         seen.extend(newer);
         Ok(read)
+    }
+
+    /// Recomputes the metrics of the customers whose orders or interactions were recorded
+    /// since the last poll (by keyset, like the other change rows, with the same check for
+    /// rows that committed late); answers the rows read.
+    async fn follow_activity(
+        &self,
+        table: ActivityTable,
+        since: NaiveDateTime,
+        follow: &mut ActivityFollow,
+    ) -> SegmentResult<usize> {
+        let mut read = 0;
+        loop {
+            let rows = self
+                .store
+                .activity_after(table, since, follow.mark.as_ref(), FOLLOW_PAGE)
+                .await?;
+            let full = rows.len() == FOLLOW_PAGE;
+            read += rows.len();
+            let mut touched = BTreeSet::new();
+            for (id, customer, at) in rows {
+                follow.seen.insert((at, row_key(&id)));
+                touched.insert(customer);
+                follow.mark = Some((at, id));
+            }
+            let touched: Vec<String> = touched.into_iter().collect();
+            self.reload_activity(&touched).await?;
+            if !full {
+                break;
+            }
+        }
+        let stored = self
+            .store
+            .count_activity_between(table, since, follow.mark.as_ref())
+            .await?;
+        if stored != seen_between(&follow.seen, since, follow.mark.as_ref()) {
+            read += self
+                .reread_window(
+                    ChangeTable::Activity(table),
+                    since,
+                    follow.mark.clone(),
+                    &mut follow.seen,
+                )
+                .await?;
+        }
+        Ok(read)
+    }
+
+    /// Recomputes these customers' metrics and categories bought from their stored orders
+    /// and interactions (customers the index does not hold are skipped).
+    async fn reload_activity(&self, ids: &[String]) -> SegmentResult<()> {
+        let windows = &self.settings.metric_windows_days;
+        for chunk in ids.chunks(PAGE) {
+            let at = now();
+            let activities = self.store.customers_activity(chunk).await?;
+            let mut state = self.write();
+            for id in chunk {
+                state.load_activity(id, activities.get(id), at, windows);
+            }
+        }
+        Ok(())
     }
 
     /// Runs a poll first when this process has written since the last one,
@@ -654,14 +756,17 @@ impl Segments {
                     state.set_tag_type(&tag.id, tag.value_type);
                 }
             }
+            let activities = self.store.customers_activity(chunk).await?;
             let by_customer = group(&assignments);
             let found: HashSet<&str> = customers.iter().map(|c| c.id.as_str()).collect();
             let mut state = self.write();
+            let windows = &self.settings.metric_windows_days;
             for customer in &customers {
                 let held = by_customer
                     .get(customer.id.as_str())
                     .map_or(&[][..], Vec::as_slice);
                 state.load_customer(customer, held, at);
+                state.load_activity(&customer.id, activities.get(&customer.id), at, windows);
             }
             for id in chunk {
                 if !found.contains(id.as_str()) {
@@ -771,7 +876,7 @@ impl Segments {
         self.follower.lock().await.removed_while_rebuilding =
             Some(RemovedWhileRebuilding::default());
         let epoch = self.read().epoch + 1;
-        let fresh = build(&self.store, epoch).await;
+        let fresh = build(&self.store, epoch, &self.settings.metric_windows_days).await;
         let mut follower = self.follower.lock().await;
         let removed_meanwhile = follower.removed_while_rebuilding.take().unwrap_or_default();
         *self.write() = fresh?;
@@ -1514,10 +1619,12 @@ fn group(assignments: &[LiveAssignment]) -> HashMap<&str, Vec<&LiveAssignment>> 
     by_customer
 }
 
-/// Loads every customer with its live assignments into a fresh index.
-async fn build(store: &Store, epoch: u64) -> SegmentResult<IndexState> {
+/// Loads every customer with its live assignments, metrics and categories
+/// bought into a fresh index.
+async fn build(store: &Store, epoch: u64, windows_days: &[u32]) -> SegmentResult<IndexState> {
     let mut state = IndexState::default();
     state.epoch = epoch;
+    state.hold_metrics(windows_days);
     for (tag, _) in store.catalogue_tags().await? {
         state.set_tag_type(&tag.id, tag.value_type);
     }
@@ -1533,12 +1640,14 @@ async fn build(store: &Store, epoch: u64) -> SegmentResult<IndexState> {
         after = Some(last.id.clone());
         let ids: Vec<String> = customers.iter().map(|c| c.id.clone()).collect();
         let assignments = store.live_assignments(&ids, at).await?;
+        let activities = store.customers_activity(&ids).await?;
         let by_customer = group(&assignments);
         for customer in &customers {
             let held = by_customer
                 .get(customer.id.as_str())
                 .map_or(&[][..], Vec::as_slice);
             state.load_customer(customer, held, at);
+            state.load_activity(&customer.id, activities.get(&customer.id), at, windows_days);
         }
     }
     // Vectors and tables doubled while growing; bitmaps most customers share compress as runs.

@@ -8,10 +8,14 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDateTime;
+use tagd_condition::Metric;
 use tagd_core::customers::Customer;
+use tagd_core::metrics::{Activity, compute};
 use tagd_core::tags::ValueType;
 use tagd_segment_index::SegmentIndex;
 use tagd_store::LiveAssignment;
+
+use crate::facts::metric_values;
 
 /// The index and its bookkeeping.
 #[derive(Debug, Default)]
@@ -35,6 +39,8 @@ pub struct IndexState {
     /// Bumped by every rebuild: dense customer numbers of one epoch mean
     /// nothing in another.
     pub epoch: u64,
+    /// The metrics the index holds (see [`IndexState::hold_metrics`]).
+    metrics: Vec<Metric>,
 }
 
 impl IndexState {
@@ -103,6 +109,59 @@ impl IndexState {
                 }
                 None => {}
             }
+        }
+    }
+
+    /// Makes the index answer metrics and `bought_category(…)`: the metrics of the
+    /// configured windows and the windowless ones. Call before loading activity.
+    pub fn hold_metrics(&mut self, windows_days: &[u32]) {
+        self.metrics = windows_days
+            .iter()
+            .flat_map(|&days| [Metric::Orders { days }, Metric::Spent { days }])
+            .chain([
+                Metric::RecencyDays,
+                Metric::AvgOrderValue,
+                Metric::LastInteractionDays,
+                Metric::FrequencyTrend,
+            ])
+            .collect();
+        for metric in &self.metrics {
+            self.index.declare_metric(*metric);
+        }
+        self.index.set_purchases_loaded(true);
+    }
+
+    /// Replaces a loaded customer's metrics and categories bought with those of `activity`
+    /// as of `now` (`None`: no orders or interactions, which still makes `orders_<N>d` and
+    /// `spent_<N>d` zero, as GetCustomerMetrics says). A customer the index does not hold is
+    /// skipped, so a late read never brings back a removed customer.
+    pub fn load_activity(
+        &mut self,
+        customer: &str,
+        activity: Option<&Activity>,
+        now: NaiveDateTime,
+        windows_days: &[u32],
+    ) {
+        if self.index.dense_id(customer).is_none() {
+            return;
+        }
+        let none = Activity::default();
+        let computed = compute(activity.unwrap_or(&none), now, windows_days);
+        let values = metric_values(&computed, now);
+        for metric in &self.metrics {
+            if let Err(error) =
+                self.index
+                    .set_metric(customer, *metric, values.get(metric).copied())
+            {
+                tracing::warn!(%error, customer, "segment index skipped a metric");
+            }
+        }
+        let categories = computed
+            .categories
+            .iter()
+            .map(|bought| bought.category.as_str());
+        if let Err(error) = self.index.set_bought(customer, categories) {
+            tracing::warn!(%error, customer, "segment index skipped the categories bought");
         }
     }
 

@@ -1,8 +1,9 @@
 //! The index as the server loads it (`IndexState::load_customer`, reloads,
 //! deletes, expiry) against the reference path (`facts_of` +
 //! `tagd_condition::evaluate`): for random customers, random assignments
-//! (some expired, some expiring), random changes and random conditions,
-//! both give the same members.
+//! (some expired, some expiring), random orders and contacts (metrics and
+//! categories bought, `IndexState::load_activity`), random changes and
+//! random conditions, both give the same members.
 #![expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,9 +12,10 @@ use chrono::{Days, NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
 use tagd_condition::{MemoryCatalogue, bind, evaluate, parse};
 use tagd_core::customers::{Address, Customer, CustomerFields, Gender};
+use tagd_core::metrics::{Activity, Order, compute};
 use tagd_core::tags::ValueType;
-use tagd_segments::{IndexState, facts_of};
-use tagd_store::LiveAssignment;
+use tagd_segments::{IndexState, facts_of, metric_values};
+use tagd_store::{LiveAssignment, PurchaseLine};
 
 const TAGS: [(&str, &str, ValueType); 5] = [
     ("t-flag", "流失风险", ValueType::Flag),
@@ -31,6 +33,8 @@ const CITIES: [&str; 3] = ["朝阳", "浦东", ""];
 const CHANNELS: [&str; 3] = ["微信", "天猫", ""];
 const CARDS: [&str; 3] = ["金卡", "银卡", "GOLD"];
 const CUSTOMERS: usize = 16;
+const WINDOWS: [u32; 3] = [30, 90, 365];
+const CATEGORIES: [&str; 3] = ["母婴", "数码", "Outdoor"];
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 6, 15).unwrap()
@@ -68,6 +72,10 @@ struct Version {
     channel: usize,
     card: Option<usize>,
     tags: Vec<(usize, usize, Option<i64>)>,
+    /// Orders: (days ago, yuan, category index).
+    orders: Vec<(u16, u16, usize)>,
+    /// Days since the last contact.
+    contacted: Option<u16>,
 }
 
 fn version() -> impl Strategy<Value = Version> {
@@ -79,9 +87,11 @@ fn version() -> impl Strategy<Value = Version> {
         0..CHANNELS.len(),
         prop::option::of(0..CARDS.len()),
         prop::collection::vec((0..TAGS.len(), 0..5usize, prop::option::of(-3i64..3)), 0..5),
+        prop::collection::vec((0u16..400, 1u16..3000, 0..CATEGORIES.len()), 0..4),
+        prop::option::of(0u16..200),
     )
         .prop_map(
-            |(gender, birthday, province, city, channel, card, tags)| Version {
+            |(gender, birthday, province, city, channel, card, tags, orders, contacted)| Version {
                 gender,
                 birthday,
                 province,
@@ -89,6 +99,8 @@ fn version() -> impl Strategy<Value = Version> {
                 channel,
                 card,
                 tags,
+                orders,
+                contacted,
             },
         )
 }
@@ -147,6 +159,38 @@ fn customer(index: usize, version: &Version) -> (Customer, Vec<LiveAssignment>) 
     )
 }
 
+/// A version's orders and contacts as the store hands them to the metrics, and its order
+/// lines as the reference path reads them.
+fn activity(index: usize, version: &Version) -> (Activity, Vec<PurchaseLine>) {
+    // Hours past whole days, so no order sits on a window's edge.
+    let at = |days: u16| now() - chrono::Duration::hours(i64::from(days) * 24 + 5);
+    let orders = version
+        .orders
+        .iter()
+        .map(|&(days, yuan, category)| Order {
+            ordered_at: at(days),
+            currency: "CNY".to_owned(),
+            total_cents: i64::from(yuan) * 100,
+            categories: vec![CATEGORIES[category].to_owned()],
+        })
+        .collect();
+    let lines = version
+        .orders
+        .iter()
+        .map(|&(days, yuan, category)| PurchaseLine {
+            customer_id: id(index),
+            category: CATEGORIES[category].to_owned(),
+            day: at(days).date(),
+            amount_cents: i64::from(yuan) * 100,
+        })
+        .collect();
+    let activity = Activity {
+        orders,
+        last_interaction_at: version.contacted.map(at),
+    };
+    (activity, lines)
+}
+
 fn predicate() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(r#"has_tag("流失风险")"#.to_owned()),
@@ -168,6 +212,16 @@ fn predicate() -> impl Strategy<Value = String> {
         (0u32..80).prop_map(|years| format!("age >= {years}")),
         Just(r#"has_attr("会员等级")"#.to_owned()),
         prop::sample::select(CARDS.to_vec()).prop_map(|c| format!(r#"attr("会员等级") = "{c}""#)),
+        (prop::sample::select(WINDOWS.to_vec()), 0u32..4)
+            .prop_map(|(days, n)| format!("orders_{days}d >= {n}")),
+        (prop::sample::select(WINDOWS.to_vec()), 0u32..6000)
+            .prop_map(|(days, n)| format!("spent_{days}d > {n}")),
+        (0u32..400).prop_map(|days| format!("recency_days <= {days}")),
+        (0u32..3000).prop_map(|yuan| format!("avg_order_value >= {yuan}")),
+        (0u32..200).prop_map(|days| format!("last_interaction_days < {days}")),
+        Just("frequency_trend < 1".to_owned()),
+        prop::sample::select(CATEGORIES.to_vec())
+            .prop_map(|c| format!(r#"bought_category("{c}")"#)),
     ]
 }
 
@@ -183,6 +237,9 @@ fn condition() -> impl Strategy<Value = String> {
     })
 }
 
+/// Each stored customer with its assignments, activity and order lines.
+type Model = BTreeMap<String, (Customer, Vec<LiveAssignment>, Activity, Vec<PurchaseLine>)>;
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -196,25 +253,28 @@ proptest! {
         for (tag, _, value_type) in TAGS {
             state.set_tag_type(tag, value_type);
         }
+        state.hold_metrics(&WINDOWS);
         // Start-up: everyone loaded an hour ago; then changes (a reload or
         // a delete) as the follower applies them, then expiry at `now`.
         let earlier = now() - chrono::Duration::hours(1);
-        let mut model: BTreeMap<String, (Customer, Vec<LiveAssignment>)> = BTreeMap::new();
-        for (index, version) in first.iter().enumerate() {
-            let (customer, assignments) = customer(index, version);
-            state.load_customer(&customer, &assignments.iter().collect::<Vec<_>>(), earlier);
-            model.insert(customer.id.clone(), (customer, assignments));
-        }
-        for (index, change) in &changes {
+        let mut model = Model::new();
+        let steps = first
+            .iter()
+            .enumerate()
+            .map(|(index, version)| (index, Some(version)))
+            .chain(changes.iter().map(|(index, change)| (*index, change.as_ref())));
+        for (index, change) in steps {
             match change {
                 Some(version) => {
-                    let (customer, assignments) = customer(*index, version);
+                    let (customer, assignments) = customer(index, version);
                     state.load_customer(&customer, &assignments.iter().collect::<Vec<_>>(), earlier);
-                    model.insert(customer.id.clone(), (customer, assignments));
+                    let (activity, lines) = activity(index, version);
+                    state.load_activity(&customer.id, Some(&activity), now(), &WINDOWS);
+                    model.insert(customer.id.clone(), (customer, assignments, activity, lines));
                 }
                 None => {
-                    state.remove_customer(&id(*index));
-                    model.remove(&id(*index));
+                    state.remove_customer(&id(index));
+                    model.remove(&id(index));
                 }
             }
         }
@@ -229,17 +289,18 @@ proptest! {
                 .collect();
             let expected: BTreeSet<String> = model
                 .values()
-                .filter(|(customer, assignments)| {
+                .filter(|(customer, assignments, activity, lines)| {
+                    let metrics = metric_values(&compute(activity, now(), &WINDOWS), now());
                     let facts = facts_of(
                         customer,
                         &assignments.iter().collect::<Vec<_>>(),
-                        &[],
-                        BTreeMap::new(),
+                        &lines.iter().collect::<Vec<_>>(),
+                        metrics,
                         now(),
                     );
                     evaluate(&bound, &facts, today())
                 })
-                .map(|(customer, _)| customer.id.clone())
+                .map(|(customer, ..)| customer.id.clone())
                 .collect();
             prop_assert_eq!(&from_index, &expected, "{}", text);
             prop_assert_eq!(state.index.count(&bound, today()).unwrap(), expected.len() as u64);

@@ -312,11 +312,22 @@ impl Store {
             outcome.customers_restored = restored.len() as u64;
 
             // Orders and contacts it added (those of created customers go with them).
-            let purchase_ids: Vec<String> = purchases::table
+            let added_orders: Vec<(String, String)> = purchases::table
                 .filter(purchases::source_ref.eq(job_id))
-                .select(purchases::id)
+                .select((purchases::id, purchases::customer_id))
                 .load(conn)
                 .await?;
+            let added_contacts: Vec<String> = interactions::table
+                .filter(interactions::source_ref.eq(job_id))
+                .select(interactions::customer_id)
+                .load(conn)
+                .await?;
+            // Their customers' metrics change: journaled with the rest for the segment index.
+            let mut touched: BTreeSet<String> = touched.into_iter().collect();
+            touched.extend(added_orders.iter().map(|(_, customer)| customer.clone()));
+            touched.extend(added_contacts);
+            let touched: Vec<String> = touched.into_iter().collect();
+            let purchase_ids: Vec<&str> = added_orders.iter().map(|(id, _)| id.as_str()).collect();
             for chunk in purchase_ids.chunks(IN_CHUNK) {
                 diesel::delete(
                     purchase_items::table.filter(purchase_items::purchase_id.eq_any(chunk)),

@@ -46,8 +46,8 @@ pub use crate::rules::{
     RunCounts, RunState, RunTrigger, TemplateInstall, TemplateRuleSpec,
 };
 pub use crate::segments::{
-    AssignmentName, CatalogueStamp, ChangeKey, LiveAssignment, NewSegment, PurchaseLine,
-    RecentChanges, SegmentPatch,
+    ActivityTable, AssignmentName, CatalogueStamp, ChangeKey, LiveAssignment, NewSegment,
+    PurchaseLine, RecentChanges, SegmentPatch,
 };
 pub use crate::tag_stats::{TagStats, TagStatsReport, TagStatsScope};
 pub use crate::tagging::AssignCall;

@@ -21,8 +21,8 @@ use crate::db::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{
-    categories, customer_tags, customers, purchase_items, segment_members, segment_sizes, segments,
-    tag_history, tags,
+    categories, customer_tags, customers, interactions, purchase_items, purchases, segment_members,
+    segment_sizes, segments, tag_history, tags,
 };
 use crate::tags::{TagRow, page_limit};
 use crate::{Page, Store};
@@ -112,6 +112,13 @@ pub struct PurchaseLine {
 
 /// A position in the follower's order of change rows: (time, id).
 pub type ChangeKey = (NaiveDateTime, String);
+
+/// The tables of customer activity (what metrics are computed from) the follower reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityTable {
+    Purchases,
+    Interactions,
+}
 
 /// How many rows the catalogue tables (categories, tags, segments) hold and
 /// when the newest of each last changed: a cheap fingerprint a server
@@ -734,6 +741,78 @@ impl Store {
             u64::try_from(history).unwrap_or_default(),
             u64::try_from(customers).unwrap_or_default(),
         ))
+    }
+
+    /// Up to `limit` rows (id, customer, `created_at`) of an activity table recorded at or
+    /// after `since` whose (`created_at`, id) comes after `after`, in that order: how the
+    /// follower learns whose metrics changed (orders and interactions are only ever added;
+    /// removals come with a customer's own change or the removal journal).
+    pub async fn activity_after(
+        &self,
+        table: ActivityTable,
+        since: NaiveDateTime,
+        after: Option<&ChangeKey>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String, NaiveDateTime)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        macro_rules! rows_after {
+            ($table:ident) => {
+                with_conn!(self, |conn| {
+                    let mut query = $table::table
+                        .filter($table::created_at.ge(since))
+                        .select(($table::id, $table::customer_id, $table::created_at))
+                        .order(($table::created_at, $table::id))
+                        .limit(limit)
+                        .into_boxed();
+                    if let Some((at, id)) = after {
+                        query = query.filter(
+                            $table::created_at
+                                .gt(*at)
+                                .or($table::created_at.eq(*at).and($table::id.gt(id.clone()))),
+                        );
+                    }
+                    conn.load_rows(query).await?
+                })
+            };
+        }
+        Ok(match table {
+            ActivityTable::Purchases => rows_after!(purchases),
+            ActivityTable::Interactions => rows_after!(interactions),
+        })
+    }
+
+    /// How many rows of an activity table lie between `since` and `upto` (inclusive, in
+    /// (time, id) order; 0 without a bound): see [`Store::count_changes_between`].
+    pub async fn count_activity_between(
+        &self,
+        table: ActivityTable,
+        since: NaiveDateTime,
+        upto: Option<&ChangeKey>,
+    ) -> StoreResult<u64> {
+        let Some((at, id)) = upto else {
+            return Ok(0);
+        };
+        macro_rules! count_upto {
+            ($table:ident) => {
+                with_conn!(self, |conn| {
+                    $table::table
+                        .filter($table::created_at.ge(since))
+                        .filter(
+                            $table::created_at
+                                .lt(*at)
+                                .or($table::created_at.eq(*at).and($table::id.le(id.clone()))),
+                        )
+                        .count()
+                        .get_result::<i64>(conn)
+                        .await?
+                })
+            };
+        }
+        let counted = match table {
+            ActivityTable::Purchases => count_upto!(purchases),
+            ActivityTable::Interactions => count_upto!(interactions),
+        };
+        Ok(u64::try_from(counted).unwrap_or_default())
     }
 
     /// Tag history rows and customer rows written at or after `since`

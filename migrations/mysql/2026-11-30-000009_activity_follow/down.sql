@@ -1,0 +1,2 @@
+DROP INDEX interactions_created ON interactions;
+DROP INDEX purchases_created ON purchases;

@@ -1,0 +1,2 @@
+DROP INDEX interactions_created;
+DROP INDEX purchases_created;
