@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use tagd_proto::v1 as pb;
 use tonic::Code;
 
-use crate::fixtures::{UNKNOWN_ID, customer};
+use crate::fixtures::{UNKNOWN_ID, count_condition, customer};
 use crate::harness::{As, Backend, Options, TestServer, assert_status, backend_tests};
 
 backend_tests!(
@@ -825,19 +825,6 @@ async fn metrics_are_computed_from_purchases_and_interactions(backend: Backend) 
         Code::NotFound,
         "customer",
     );
-}
-
-async fn count_condition(server: &TestServer, condition: &str) -> pb::CountResponse {
-    server
-        .segments()
-        .count_condition(pb::CountConditionRequest {
-            condition: Some(pb::ConditionInput {
-                form: Some(pb::condition_input::Form::Text(condition.to_owned())),
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 /// Counts a condition the segment index must answer, asserting that it did.

@@ -145,3 +145,22 @@ pub fn instant(timestamp: Option<&prost_types::Timestamp>) -> (i64, i32) {
     let timestamp = timestamp.expect("timestamp set");
     (timestamp.seconds, timestamp.nanos)
 }
+
+/// A condition in its text form, as requests take it.
+pub fn text(condition: &str) -> Option<pb::ConditionInput> {
+    Some(pb::ConditionInput {
+        form: Some(pb::condition_input::Form::Text(condition.to_owned())),
+    })
+}
+
+/// CountCondition of a condition's text.
+pub async fn count_condition(server: &TestServer, condition: &str) -> pb::CountResponse {
+    server
+        .segments()
+        .count_condition(pb::CountConditionRequest {
+            condition: text(condition),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}

@@ -8,7 +8,7 @@ use tagd_proto::v1 as pb;
 use tonic::Code;
 
 use crate::fixtures::{
-    UNKNOWN_ID, assign, assignment, category, customer_tags, history, mask, tag,
+    UNKNOWN_ID, assign, assignment, category, customer_tags, history, mask, tag, text,
 };
 use crate::harness::{As, Backend, Options, TestServer, assert_status, backend_tests};
 
@@ -21,12 +21,6 @@ backend_tests!(
     templates_tag_customers_by_what_they_bought,
     a_template_installs_whole_or_not_at_all,
 );
-
-fn text(condition: &str) -> Option<pb::ConditionInput> {
-    Some(pb::ConditionInput {
-        form: Some(pb::condition_input::Form::Text(condition.to_owned())),
-    })
-}
 
 fn rule_request(name: &str, tag_id: &str, value: &str, condition: &str) -> pb::CreateRuleRequest {
     pb::CreateRuleRequest {

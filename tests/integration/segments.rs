@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tagd_proto::v1 as pb;
 use tonic::Code;
 
-use crate::fixtures::{UNKNOWN_ID, assign, assignment, category, mask, tag};
+use crate::fixtures::{UNKNOWN_ID, assign, assignment, category, count_condition, mask, tag, text};
 use crate::harness::{As, Backend, Database, Options, TestServer, assert_status, backend_tests};
 
 backend_tests!(
@@ -20,12 +20,6 @@ backend_tests!(
     catalogue_writes_show_in_the_next_count,
     a_delete_shows_in_the_next_count_whatever_the_follower_polled,
 );
-
-fn text(condition: &str) -> Option<pb::ConditionInput> {
-    Some(pb::ConditionInput {
-        form: Some(pb::condition_input::Form::Text(condition.to_owned())),
-    })
-}
 
 /// The catalogue and customers the scenarios share.
 struct World {
@@ -178,17 +172,6 @@ async fn count(server: &TestServer, segment_id: &str) -> pb::CountResponse {
         .segments_as(As::Reader)
         .count_segment(pb::CountSegmentRequest {
             segment_id: segment_id.to_owned(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn count_condition(server: &TestServer, condition: &str) -> pb::CountResponse {
-    server
-        .segments()
-        .count_condition(pb::CountConditionRequest {
-            condition: text(condition),
         })
         .await
         .unwrap()

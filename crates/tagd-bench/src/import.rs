@@ -189,7 +189,12 @@ impl Outcome {
 
 /// Imports `source` on the server behind `channel` and follows the job to its end; `server_pid`
 /// is tagd's process id (for the memory and CPU figures).
-pub async fn run(channel: Channel, source: &Path, server_pid: Option<u32>) -> Result<Outcome> {
+pub async fn run(
+    channel: Channel,
+    source: &Path,
+    server_pid: Option<u32>,
+    link_duplicates_at: f64,
+) -> Result<Outcome> {
     let mut imports = ImportServiceClient::new(channel.clone());
     let mut jobs = JobServiceClient::new(channel);
 
@@ -211,6 +216,7 @@ pub async fn run(channel: Channel, source: &Path, server_pid: Option<u32>) -> Re
                     .context("import path is not UTF-8")?
                     .to_owned(),
                 create_missing_tags: true,
+                link_duplicates_at,
                 ..StartImportRequest::default()
             })
             .await

@@ -165,6 +165,10 @@ struct Args {
     /// Rows of the generated XLSX file of the import measurement (0: no XLSX import).
     #[arg(long, default_value_t = 100_000)]
     import_xlsx_rows: u64,
+    /// Imports link rows to the stored customers they duplicate at this score
+    /// (`link_duplicates_at`; 0: off), to measure what linking costs.
+    #[arg(long, default_value_t = 0.0)]
+    import_link_duplicates_at: f64,
     /// Generated customers (tagd-datagen, with known duplicates) of the dedupe measurement.
     #[arg(long, default_value_t = 10_000)]
     dedupe_records: usize,
@@ -518,8 +522,8 @@ async fn measure_backend(
             .await?;
             startup = t0.elapsed();
             report.note(format!(
-                "{name}: tagd listening on {} after {:.2} s (migrations and the segment index \
-                 build included)",
+                "{name}: tagd listening on {} after {:.2} s (migrations included; it binds \
+                 before building the segment index, whose time its log reports)",
                 server.addr,
                 startup.as_secs_f64()
             ));
@@ -610,6 +614,7 @@ async fn measure_backend(
             server_pid: server.as_ref().and_then(TagdProcess::pid),
             target,
             dir: &import_dir,
+            link_duplicates_at: args.import_link_duplicates_at,
         };
         let mut kinds = vec![(FileKind::Csv, args.import_rows)];
         if args.import_xlsx_rows > 0 {
@@ -1119,6 +1124,8 @@ struct ImportOn<'a> {
     target: &'a Target,
     /// Where the generated files go (one of tagd's import_dirs).
     dir: &'a std::path::Path,
+    /// `StartImportRequest.link_duplicates_at`.
+    link_duplicates_at: f64,
 }
 
 /// An import of a generated file by tagd against multi-row INSERTs of the same customers.
@@ -1156,7 +1163,7 @@ async fn measure_import(
         return Ok(());
     };
     eprintln!("bench: {name}: tagd imports {}", path.display());
-    let outcome = import::run(channel, &path, on.server_pid).await?;
+    let outcome = import::run(channel, &path, on.server_pid, on.link_duplicates_at).await?;
     let _ = std::fs::remove_file(&path);
     let tagd_fig = whole_run_figure("tagd", outcome.rows_read, outcome.elapsed);
     let mib = |kib: Option<u64>| kib.map(|k| k as f64 / 1024.0);
@@ -1184,7 +1191,7 @@ async fn measure_import(
     report.note(format!(
         "{name}: {file} import: job {} in {:.2} s, {} rows read, {} created, {} updated, {} \
          unchanged, {} rejected, {} tags added; {} child process(es) seen; baseline {} customers \
-         per INSERT",
+         per INSERT; link_duplicates_at {}",
         outcome.state,
         outcome.elapsed.as_secs_f64(),
         outcome.rows_read,
@@ -1195,6 +1202,7 @@ async fn measure_import(
         outcome.tags_added,
         outcome.workers_seen,
         raw.rows_per_statement,
+        on.link_duplicates_at,
     ));
 
     let row = report::Row::new(

@@ -1,7 +1,8 @@
 //! Dedupe jobs: read every customer, find duplicates with `tagd-match`, merge the
 //! certain clusters (one transaction each) and queue the doubtful pairs for review;
-//! and FindDuplicates, one customer against the stored ones.
+//! and FindDuplicates: drafts (one, or an import batch) against the stored customers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -181,6 +182,19 @@ impl Jobs {
         Ok(job)
     }
 
+    /// The matcher FindDuplicates scores with: nothing is merged, and any `min_score` up to
+    /// 1 is a valid review threshold.
+    fn finding_matcher(&self, min_score: Option<f64>) -> JobResult<Matcher> {
+        self.matcher(&DedupeRequest {
+            dry_run: true,
+            merge_threshold: Some(1.0),
+            review_threshold: min_score,
+            blocking_keys: Vec::new(),
+            survivor_rule: SurvivorRule::default(),
+            full: false,
+        })
+    }
+
     /// The stored customers most likely to be `subject` (a draft or, with `exclude`, a stored
     /// customer), best first. Candidates come from the database's phone, email and name indexes.
     pub async fn find_duplicates(
@@ -190,43 +204,127 @@ impl Jobs {
         min_score: Option<f64>,
         limit: u32,
     ) -> JobResult<Vec<DuplicateMatch>> {
-        let matcher = self.matcher(&DedupeRequest {
-            dry_run: true,
-            // Nothing is merged here; the top keeps any `min_score` at or below it.
-            merge_threshold: Some(1.0),
-            review_threshold: min_score,
-            blocking_keys: Vec::new(),
-            survivor_rule: SurvivorRule::default(),
-            full: false,
-        })?;
-        let mut candidates = self
+        let matcher = self.finding_matcher(min_score)?;
+        let phones: Vec<&str> = subject.phones.iter().map(String::as_str).collect();
+        let emails: Vec<&str> = subject.emails.iter().map(String::as_str).collect();
+        let candidates = self
             .store
-            .customers_sharing(&subject.phones, &subject.emails, &subject.name)
+            .customers_sharing(&phones, &emails, &[subject.name.as_str()])
             .await?;
-        candidates.retain(|c| Some(c.id.as_str()) != exclude);
-        let query = Profile::new(&match_record(u32::MAX, subject));
-        let mut found: Vec<DuplicateMatch> = candidates
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, customer)| {
-                let position = u32::try_from(index).ok()?;
-                let profile = Profile::new(&match_record(position, &customer.fields));
-                let score = matcher.score(&profile, &query);
-                (score.total >= matcher.config().review_threshold).then(|| DuplicateMatch {
-                    explanation: Explanation::of(&score),
-                    score: score.total,
-                    customer,
-                })
-            })
-            .collect();
-        found.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.customer.id.cmp(&b.customer.id))
-        });
+        let mut found = rank(
+            &matcher,
+            subject,
+            candidates
+                .iter()
+                .filter(|candidate| Some(candidate.id.as_str()) != exclude),
+        );
         found.truncate(limit.clamp(1, MAX_FIND_LIMIT) as usize);
-        Ok(found)
+        Ok(found
+            .into_iter()
+            .map(|(score, customer)| DuplicateMatch {
+                explanation: Explanation::of(&score),
+                score: score.total,
+                customer: customer.clone(),
+            })
+            .collect())
     }
+
+    /// For each draft, the id of the stored customer most likely to be it, scoring at least
+    /// `min_score` (`None`: none does): FindDuplicates for a whole import batch, with one
+    /// candidate read for all the drafts, each scored only against the candidates that share
+    /// one of its phones, emails or name key.
+    pub async fn best_duplicates(
+        &self,
+        drafts: &[&CustomerFields],
+        min_score: f64,
+    ) -> JobResult<Vec<Option<String>>> {
+        let matcher = self.finding_matcher(Some(min_score))?;
+        let mut phones: Vec<&str> = Vec::new();
+        let mut emails: Vec<&str> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        for draft in drafts {
+            phones.extend(draft.phones.iter().map(String::as_str));
+            emails.extend(draft.emails.iter().map(String::as_str));
+            names.push(draft.name.as_str());
+        }
+        for values in [&mut phones, &mut emails, &mut names] {
+            values.sort_unstable();
+            values.dedup();
+        }
+        let candidates = self
+            .store
+            .customers_sharing(&phones, &emails, &names)
+            .await?;
+        let mut holders: HashMap<SharedKey, Vec<usize>> = HashMap::new();
+        for (index, candidate) in candidates.iter().enumerate() {
+            for key in shared_keys(&candidate.fields) {
+                holders.entry(key).or_default().push(index);
+            }
+        }
+        Ok(drafts
+            .iter()
+            .map(|draft| {
+                let mut sharing: Vec<usize> = shared_keys(draft)
+                    .filter_map(|key| holders.get(&key))
+                    .flatten()
+                    .copied()
+                    .collect();
+                sharing.sort_unstable();
+                sharing.dedup();
+                rank(
+                    &matcher,
+                    draft,
+                    sharing.iter().map(|&index| &candidates[index]),
+                )
+                .first()
+                .map(|(_, customer)| customer.id.clone())
+            })
+            .collect())
+    }
+}
+
+/// A value a draft and a stored customer may share, as the store looks them up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum SharedKey {
+    Phone(String),
+    Email(String),
+    Name(String),
+}
+
+fn shared_keys(fields: &CustomerFields) -> impl Iterator<Item = SharedKey> + '_ {
+    let name = tagd_core::text::key(&fields.name);
+    fields
+        .phones
+        .iter()
+        .cloned()
+        .map(SharedKey::Phone)
+        .chain(fields.emails.iter().cloned().map(SharedKey::Email))
+        .chain((!name.is_empty()).then_some(SharedKey::Name(name)))
+}
+
+/// `candidates` scored against `subject`, those at or above the matcher's review threshold,
+/// best first (ties by id).
+fn rank<'a>(
+    matcher: &Matcher,
+    subject: &CustomerFields,
+    candidates: impl Iterator<Item = &'a Customer>,
+) -> Vec<(PairScore, &'a Customer)> {
+    let query = Profile::new(&match_record(u32::MAX, subject));
+    let mut found: Vec<(PairScore, &Customer)> = candidates
+        .enumerate()
+        .filter_map(|(index, customer)| {
+            let position = u32::try_from(index).ok()?;
+            let profile = Profile::new(&match_record(position, &customer.fields));
+            let score = matcher.score(&profile, &query);
+            (score.total >= matcher.config().review_threshold).then_some((score, customer))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        b.0.total
+            .total_cmp(&a.0.total)
+            .then_with(|| a.1.id.cmp(&b.1.id))
+    });
+    found
 }
 
 struct DedupeRun {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tagd_core::customers::CustomerFields;
 use tagd_core::jobs::{Job, JobKind, JobProgress, RejectedRow};
 use tagd_plugin_api::RecordBatch;
 use tagd_plugin_api::host::{Event, WorkerRun, spawn};
@@ -311,12 +312,10 @@ impl ImportRun {
         let Some(threshold) = self.link_duplicates_at else {
             return Ok(());
         };
-        for entry in entries {
-            let best = self
-                .jobs
-                .find_duplicates(&entry.fields, None, Some(threshold), 1)
-                .await?;
-            entry.link_to = best.into_iter().next().map(|found| found.customer.id);
+        let drafts: Vec<&CustomerFields> = entries.iter().map(|entry| &entry.fields).collect();
+        let best = self.jobs.best_duplicates(&drafts, threshold).await?;
+        for (entry, link_to) in entries.iter_mut().zip(best) {
+            entry.link_to = link_to;
         }
         Ok(())
     }

@@ -311,43 +311,52 @@ impl Store {
         })
     }
 
-    /// Customers that share a phone, an email or the exact name key with a draft: where
-    /// FindDuplicates looks (at most `SHARING_LIMIT` per source, so a common name stays cheap).
+    /// Customers that share a phone, an email or the exact name key with one of the drafts
+    /// these came from: where FindDuplicates and an import's linking look. Each lookup of
+    /// `n` values reads at most `n × SHARING_LIMIT` holders, so a common name stays cheap.
     pub async fn customers_sharing(
         &self,
-        phones: &[String],
-        emails: &[String],
-        name: &str,
+        phones: &[&str],
+        emails: &[&str],
+        names: &[&str],
     ) -> StoreResult<Vec<Customer>> {
-        let name_key = tagd_core::text::key(name);
+        let mut name_keys: Vec<String> = names
+            .iter()
+            .map(|name| tagd_core::text::key(name))
+            .filter(|key| !key.is_empty())
+            .collect();
+        name_keys.sort_unstable();
+        name_keys.dedup();
+        let cap =
+            |values: usize| SHARING_LIMIT.saturating_mul(i64::try_from(values).unwrap_or(i64::MAX));
         Ok(with_conn!(self, |conn| {
             let mut ids: Vec<String> = Vec::new();
-            if !phones.is_empty() {
+            for chunk in phones.chunks(IN_CHUNK) {
                 ids.extend(
                     customer_phones::table
-                        .filter(customer_phones::phone.eq_any(phones))
+                        .filter(customer_phones::phone.eq_any(chunk))
                         .select(customer_phones::customer_id)
-                        .limit(SHARING_LIMIT)
+                        .limit(cap(chunk.len()))
                         .load::<String>(conn)
                         .await?,
                 );
             }
-            if !emails.is_empty() {
+            for chunk in emails.chunks(IN_CHUNK) {
                 ids.extend(
                     customer_emails::table
-                        .filter(customer_emails::email.eq_any(emails))
+                        .filter(customer_emails::email.eq_any(chunk))
                         .select(customer_emails::customer_id)
-                        .limit(SHARING_LIMIT)
+                        .limit(cap(chunk.len()))
                         .load::<String>(conn)
                         .await?,
                 );
             }
-            if !name_key.is_empty() {
+            for chunk in name_keys.chunks(IN_CHUNK) {
                 ids.extend(
                     customers::table
-                        .filter(customers::name_key.eq(&name_key))
+                        .filter(customers::name_key.eq_any(chunk))
                         .select(customers::id)
-                        .limit(SHARING_LIMIT)
+                        .limit(cap(chunk.len()))
                         .load::<String>(conn)
                         .await?,
                 );
