@@ -47,7 +47,7 @@ pub use crate::rules::{
 };
 pub use crate::segments::{
     ActivityTable, AssignmentName, CatalogueStamp, ChangeKey, LiveAssignment, NewSegment,
-    PurchaseLine, RecentChanges, SegmentPatch,
+    PurchaseLine, SegmentPatch,
 };
 pub use crate::tag_stats::{TagStats, TagStatsReport, TagStatsScope};
 pub use crate::tagging::AssignCall;

@@ -131,12 +131,56 @@ pub struct CatalogueStamp {
     pub segments: (i64, Option<NaiveDateTime>),
 }
 
-/// The changes recorded at or after a moment: tag history rows (id,
-/// customer, time) and customers whose row changed (id, `updated_at`).
-#[derive(Debug, Clone, Default)]
-pub struct RecentChanges {
-    pub history: Vec<(String, String, NaiveDateTime)>,
-    pub customers: Vec<(String, NaiveDateTime)>,
+/// The follower's keyset read of one change table: up to `$limit` rows (id, customer,
+/// time) whose time is at or after `$since` and whose (time, id) comes after `$after`, in
+/// that order. One body for tag history, customers, orders and interactions.
+macro_rules! rows_after {
+    ($store:expr, $table:ident, $customer:ident, $time:ident, $since:expr, $after:expr, $limit:expr) => {{
+        let limit = i64::try_from($limit).unwrap_or(i64::MAX);
+        let after: Option<&ChangeKey> = $after;
+        with_conn!($store, |conn| {
+            let mut query = $table::table
+                .filter($table::$time.ge($since))
+                .select(($table::id, $table::$customer, $table::$time))
+                .order(($table::$time, $table::id))
+                .limit(limit)
+                .into_boxed();
+            if let Some((at, id)) = after {
+                query = query.filter(
+                    $table::$time
+                        .gt(*at)
+                        .or($table::$time.eq(*at).and($table::id.gt(id.clone()))),
+                );
+            }
+            conn.load_rows(query).await?
+        })
+    }};
+}
+
+/// How many rows of one change table lie between `$since` and `$upto` (inclusive, in
+/// (time, id) order; 0 without a bound), as `u64`.
+macro_rules! rows_between {
+    ($store:expr, $table:ident, $time:ident, $since:expr, $upto:expr) => {{
+        let upto: Option<&ChangeKey> = $upto;
+        match upto {
+            Some((at, id)) => {
+                let counted: i64 = with_conn!($store, |conn| {
+                    $table::table
+                        .filter($table::$time.ge($since))
+                        .filter(
+                            $table::$time
+                                .lt(*at)
+                                .or($table::$time.eq(*at).and($table::id.le(id.clone()))),
+                        )
+                        .count()
+                        .get_result(conn)
+                        .await?
+                });
+                u64::try_from(counted).unwrap_or_default()
+            }
+            None => 0,
+        }
+    }};
 }
 
 fn segment_not_found(id: &str) -> StoreError {
@@ -644,27 +688,15 @@ impl Store {
         after: Option<&ChangeKey>,
         limit: usize,
     ) -> StoreResult<Vec<(String, String, NaiveDateTime)>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        Ok(with_conn!(self, |conn| {
-            let mut query = tag_history::table
-                .filter(tag_history::created_at.ge(since))
-                .select((
-                    tag_history::id,
-                    tag_history::customer_id,
-                    tag_history::created_at,
-                ))
-                .order((tag_history::created_at, tag_history::id))
-                .limit(limit)
-                .into_boxed();
-            if let Some((at, id)) = after {
-                query = query.filter(
-                    tag_history::created_at.gt(*at).or(tag_history::created_at
-                        .eq(*at)
-                        .and(tag_history::id.gt(id.clone()))),
-                );
-            }
-            conn.load_rows(query).await?
-        }))
+        Ok(rows_after!(
+            self,
+            tag_history,
+            customer_id,
+            created_at,
+            since,
+            after,
+            limit
+        ))
     }
 
     /// Up to `limit` customers (id, `updated_at`) changed at or after
@@ -675,23 +707,12 @@ impl Store {
         after: Option<&ChangeKey>,
         limit: usize,
     ) -> StoreResult<Vec<(String, NaiveDateTime)>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        Ok(with_conn!(self, |conn| {
-            let mut query = customers::table
-                .filter(customers::updated_at.ge(since))
-                .select((customers::id, customers::updated_at))
-                .order((customers::updated_at, customers::id))
-                .limit(limit)
-                .into_boxed();
-            if let Some((at, id)) = after {
-                query = query.filter(
-                    customers::updated_at.gt(*at).or(customers::updated_at
-                        .eq(*at)
-                        .and(customers::id.gt(id.clone()))),
-                );
-            }
-            conn.load_rows(query).await?
-        }))
+        let rows: Vec<(String, String, NaiveDateTime)> =
+            rows_after!(self, customers, id, updated_at, since, after, limit);
+        Ok(rows
+            .into_iter()
+            .map(|(id, _, updated_at)| (id, updated_at))
+            .collect())
     }
 
     /// How many tag history rows and customer rows lie between `since` and
@@ -704,42 +725,9 @@ impl Store {
         history_upto: Option<&ChangeKey>,
         customers_upto: Option<&ChangeKey>,
     ) -> StoreResult<(u64, u64)> {
-        let (history, customers): (i64, i64) = with_conn!(self, |conn| {
-            let history = match history_upto {
-                Some((at, id)) => {
-                    tag_history::table
-                        .filter(tag_history::created_at.ge(since))
-                        .filter(
-                            tag_history::created_at.lt(*at).or(tag_history::created_at
-                                .eq(*at)
-                                .and(tag_history::id.le(id.clone()))),
-                        )
-                        .count()
-                        .get_result(conn)
-                        .await?
-                }
-                None => 0,
-            };
-            let customers = match customers_upto {
-                Some((at, id)) => {
-                    customers::table
-                        .filter(customers::updated_at.ge(since))
-                        .filter(
-                            customers::updated_at.lt(*at).or(customers::updated_at
-                                .eq(*at)
-                                .and(customers::id.le(id.clone()))),
-                        )
-                        .count()
-                        .get_result(conn)
-                        .await?
-                }
-                None => 0,
-            };
-            (history, customers)
-        });
         Ok((
-            u64::try_from(history).unwrap_or_default(),
-            u64::try_from(customers).unwrap_or_default(),
+            rows_between!(self, tag_history, created_at, since, history_upto),
+            rows_between!(self, customers, updated_at, since, customers_upto),
         ))
     }
 
@@ -754,30 +742,29 @@ impl Store {
         after: Option<&ChangeKey>,
         limit: usize,
     ) -> StoreResult<Vec<(String, String, NaiveDateTime)>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        macro_rules! rows_after {
-            ($table:ident) => {
-                with_conn!(self, |conn| {
-                    let mut query = $table::table
-                        .filter($table::created_at.ge(since))
-                        .select(($table::id, $table::customer_id, $table::created_at))
-                        .order(($table::created_at, $table::id))
-                        .limit(limit)
-                        .into_boxed();
-                    if let Some((at, id)) = after {
-                        query = query.filter(
-                            $table::created_at
-                                .gt(*at)
-                                .or($table::created_at.eq(*at).and($table::id.gt(id.clone()))),
-                        );
-                    }
-                    conn.load_rows(query).await?
-                })
-            };
-        }
         Ok(match table {
-            ActivityTable::Purchases => rows_after!(purchases),
-            ActivityTable::Interactions => rows_after!(interactions),
+            ActivityTable::Purchases => {
+                rows_after!(
+                    self,
+                    purchases,
+                    customer_id,
+                    created_at,
+                    since,
+                    after,
+                    limit
+                )
+            }
+            ActivityTable::Interactions => {
+                rows_after!(
+                    self,
+                    interactions,
+                    customer_id,
+                    created_at,
+                    since,
+                    after,
+                    limit
+                )
+            }
         })
     }
 
@@ -789,52 +776,12 @@ impl Store {
         since: NaiveDateTime,
         upto: Option<&ChangeKey>,
     ) -> StoreResult<u64> {
-        let Some((at, id)) = upto else {
-            return Ok(0);
-        };
-        macro_rules! count_upto {
-            ($table:ident) => {
-                with_conn!(self, |conn| {
-                    $table::table
-                        .filter($table::created_at.ge(since))
-                        .filter(
-                            $table::created_at
-                                .lt(*at)
-                                .or($table::created_at.eq(*at).and($table::id.le(id.clone()))),
-                        )
-                        .count()
-                        .get_result::<i64>(conn)
-                        .await?
-                })
-            };
-        }
-        let counted = match table {
-            ActivityTable::Purchases => count_upto!(purchases),
-            ActivityTable::Interactions => count_upto!(interactions),
-        };
-        Ok(u64::try_from(counted).unwrap_or_default())
-    }
-
-    /// Tag history rows and customer rows written at or after `since`
-    /// (by any server): what the segment index follows.
-    pub async fn changes_since(&self, since: NaiveDateTime) -> StoreResult<RecentChanges> {
-        Ok(with_conn!(self, |conn| {
-            let history: Vec<(String, String, NaiveDateTime)> = tag_history::table
-                .filter(tag_history::created_at.ge(since))
-                .select((
-                    tag_history::id,
-                    tag_history::customer_id,
-                    tag_history::created_at,
-                ))
-                .load(conn)
-                .await?;
-            let customers: Vec<(String, NaiveDateTime)> = customers::table
-                .filter(customers::updated_at.ge(since))
-                .select((customers::id, customers::updated_at))
-                .load(conn)
-                .await?;
-            RecentChanges { history, customers }
-        }))
+        Ok(match table {
+            ActivityTable::Purchases => rows_between!(self, purchases, created_at, since, upto),
+            ActivityTable::Interactions => {
+                rows_between!(self, interactions, created_at, since, upto)
+            }
+        })
     }
 }
 
