@@ -7,7 +7,7 @@ use tonic::Code;
 use crate::fixtures::{
     self, UNKNOWN_ID, all_customers, assign, assignment, customer_tags, history,
 };
-use crate::harness::{As, Backend, TestServer, assert_status, backend_tests};
+use crate::harness::{As, Backend, Options, TestServer, assert_status, backend_tests};
 
 backend_tests!(
     a_merge_keeps_everything_and_unmerge_restores_it_exactly,
@@ -16,6 +16,7 @@ backend_tests!(
     a_dedupe_run_merges_the_certain_and_queues_the_doubtful,
     dedupe_requests_are_checked,
     find_duplicates_warns_before_a_twin_is_created,
+    a_name_written_in_pinyin_finds_the_customer_written_in_han,
     a_thousand_identical_records_become_one_and_names_alone_merge_nothing,
     a_batch_of_dedupe_merges_unmerges_each_exactly,
     a_bad_cluster_in_a_batch_fails_alone,
@@ -879,6 +880,50 @@ async fn find_duplicates_warns_before_a_twin_is_created(backend: Backend) {
         Code::InvalidArgument,
         "draft.phones[0]",
     );
+}
+
+/// FindDuplicates for a draft that shares no phone or email with anyone: the stored customer is
+/// found by the pinyin key of the name, including on rows written before that key was stored.
+async fn a_name_written_in_pinyin_finds_the_customer_written_in_han(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let stored = create(&server, person("张伟", "", "", "1990-01-02", "深圳")).await;
+    create(&server, person("王芳", "", "", "1990-01-02", "深圳")).await;
+    // As a database from before the key existed: the server fills it in at start-up.
+    let (_, database) = server.terminate().await;
+    assert_eq!(
+        database
+            .execute("UPDATE customers SET name_pinyin = NULL", &[])
+            .await,
+        2
+    );
+    let server = TestServer::start_on(database, Options::default()).await;
+    let find = |name: &str| {
+        let draft = person(name, "", "", "1990-01-02", "深圳市");
+        let mut reader = server.dedupe_as(As::Reader);
+        async move {
+            reader
+                .find_duplicates(pb::FindDuplicatesRequest {
+                    subject: Some(pb::find_duplicates_request::Subject::Draft(draft)),
+                    ..pb::FindDuplicatesRequest::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .matches
+        }
+    };
+    for spelling in ["Zhang Wei", "wei zhang", "ZHANG  WEI", "张 伟"] {
+        let found = find(spelling).await;
+        assert_eq!(
+            found
+                .iter()
+                .map(|found| found.customer.as_ref().unwrap().id.as_str())
+                .collect::<Vec<_>>(),
+            [stored.id.as_str()],
+            "{spelling}: {found:#?}"
+        );
+    }
+    assert!(find("Li Na").await.is_empty());
 }
 
 async fn a_thousand_identical_records_become_one_and_names_alone_merge_nothing(backend: Backend) {

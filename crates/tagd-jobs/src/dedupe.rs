@@ -196,7 +196,8 @@ impl Jobs {
     }
 
     /// The stored customers most likely to be `subject` (a draft or, with `exclude`, a stored
-    /// customer), best first. Candidates come from the database's phone, email and name indexes.
+    /// customer), best first. Candidates come from the database's phone, email and name pinyin
+    /// indexes.
     pub async fn find_duplicates(
         &self,
         subject: &CustomerFields,
@@ -288,11 +289,12 @@ impl Jobs {
 enum SharedKey {
     Phone(String),
     Email(String),
+    /// The name's pinyin key, as the store keeps it.
     Name(String),
 }
 
 fn shared_keys(fields: &CustomerFields) -> impl Iterator<Item = SharedKey> + '_ {
-    let name = tagd_core::text::key(&fields.name);
+    let name = tagd_match::name_pinyin(&fields.name);
     fields
         .phones
         .iter()

@@ -87,7 +87,7 @@ pub use config::{BlockingKey, MatchConfig, Weights};
 pub use error::MatchError;
 pub use learn::{Labelled, learn_weights};
 pub use matcher::{Dedupe, DedupeStats, Matcher};
-pub use names::{exact_key, fuzzy_key, pinyin_key};
+pub use names::{exact_key, fuzzy_key, name_pinyin, pinyin_key};
 pub use prepare::prepare;
 pub use profile::Profile;
 pub use quality::{Quality, pairwise_quality};

@@ -116,6 +116,14 @@ pub fn exact_key(name: &str) -> String {
     }
 }
 
+/// The pinyin key of a name as stored or typed (NFKC, spaces collapsed
+/// first, as every [`crate::Profile`] does): what the store keeps beside
+/// each customer so a draft written in pinyin, or in swapped order, finds the
+/// customer written in Han characters by one indexed lookup.
+pub fn name_pinyin(raw: &str) -> String {
+    pinyin_key(&crate::prepare::normalize(raw))
+}
+
 /// The pinyin key: the surname's and the given name's pinyin as two words
 /// (given-name syllables run together, ü as v), sorted, so the written order
 /// does not matter. Latin names give their words the same way.
@@ -229,6 +237,13 @@ mod tests {
         assert_eq!(pinyin_key("zhangwei"), key);
         assert_eq!(pinyin_key("huangxiuying"), pinyin_key("黄秀英"));
         assert_eq!(pinyin_key("Ouyangyun"), pinyin_key("欧阳芸"));
+    }
+
+    #[test]
+    fn name_pinyin_reads_full_width_and_spaced_names_alike() {
+        assert_eq!(name_pinyin("  Ｚｈａｎｇ　Ｗｅｉ "), "wei zhang");
+        assert_eq!(name_pinyin("张 伟"), name_pinyin("Wei Zhang"));
+        assert_eq!(name_pinyin("   "), "");
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub struct Profile {
 impl Profile {
     pub fn new(record: &MatchRecord) -> Self {
         let name = normalize(&record.name);
+        // The same key as `name_pinyin`, which the store keeps per customer.
         let mut phones: Vec<u64> = record
             .phones
             .iter()

@@ -67,6 +67,10 @@ pub(crate) struct CustomerRow {
     pub id: String,
     pub name: String,
     pub name_key: String,
+    /// [`tagd_match::name_pinyin`] of the name, looked up by FindDuplicates
+    /// and import linking; `None` only on rows written before it existed,
+    /// until the start-up backfill reaches them.
+    pub name_pinyin: Option<String>,
     pub gender: String,
     pub birthday: Option<NaiveDate>,
     pub province: String,
@@ -128,6 +132,7 @@ fn to_rows(customer: &Customer) -> CustomerRows {
             id: id.clone(),
             name: fields.name.clone(),
             name_key: text::key(&fields.name),
+            name_pinyin: Some(tagd_match::name_pinyin(&fields.name)),
             gender: fields.gender.as_str().to_owned(),
             birthday: fields.birthday,
             province: fields.address.province.clone(),
@@ -286,6 +291,7 @@ pub(crate) fn fields_from_json(text: &str) -> StoreResult<CustomerFields> {
     let customer = from_row(CustomerRow {
         id: String::new(),
         name_key: String::new(),
+        name_pinyin: None,
         name,
         gender,
         birthday,

@@ -439,6 +439,7 @@ macro_rules! customer_overwrite {
         (
             customers::name.eq($new(customers::name)),
             customers::name_key.eq($new(customers::name_key)),
+            customers::name_pinyin.eq($new(customers::name_pinyin)),
             customers::gender.eq($new(customers::gender)),
             customers::birthday.eq($new(customers::birthday)),
             customers::province.eq($new(customers::province)),

@@ -311,7 +311,9 @@ impl Store {
         })
     }
 
-    /// Customers that share a phone, an email or the exact name key with one of the drafts
+    /// Customers that share a phone, an email or the name's pinyin key
+    /// ([`tagd_match::name_pinyin`]: the same name in Han characters, in pinyin, in either
+    /// order, or a homophone) with one of the drafts
     /// these came from: where FindDuplicates and an import's linking look. Each lookup of
     /// `n` values reads at most `n × SHARING_LIMIT` holders, so a common name stays cheap.
     pub async fn customers_sharing(
@@ -322,7 +324,7 @@ impl Store {
     ) -> StoreResult<Vec<Customer>> {
         let mut name_keys: Vec<String> = names
             .iter()
-            .map(|name| tagd_core::text::key(name))
+            .map(|name| tagd_match::name_pinyin(name))
             .filter(|key| !key.is_empty())
             .collect();
         name_keys.sort_unstable();
@@ -354,7 +356,7 @@ impl Store {
             for chunk in name_keys.chunks(IN_CHUNK) {
                 ids.extend(
                     customers::table
-                        .filter(customers::name_key.eq_any(chunk))
+                        .filter(customers::name_pinyin.eq_any(chunk))
                         .select(customers::id)
                         .limit(cap(chunk.len()))
                         .load::<String>(conn)

@@ -5,6 +5,7 @@
 //! once per backend. Every multi-row change runs in one transaction.
 
 mod assign_queue;
+mod backfill;
 mod cleanse;
 mod customers;
 mod db;
@@ -90,12 +91,16 @@ impl Store {
             removals: removals::RemovalJournal::default(),
         };
         store.ping().await?;
+        store.backfill().await?;
         Ok(store)
     }
 
-    /// Applies pending migrations without opening a pool; returns the versions applied.
+    /// Applies pending migrations and fills in the columns they leave to the
+    /// application; returns the versions applied.
     pub async fn migrate(url: &str) -> StoreResult<Vec<String>> {
-        db::migrate(&DatabaseUrl::parse(url)?).await
+        let applied = db::migrate(&DatabaseUrl::parse(url)?).await?;
+        Self::open(url, 1).await?;
+        Ok(applied)
     }
 
     /// How many write transactions this process has committed so far.

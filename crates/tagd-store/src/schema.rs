@@ -32,6 +32,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         name_key -> Text,
+        name_pinyin -> Nullable<Text>,
         gender -> Text,
         birthday -> Nullable<Date>,
         province -> Text,

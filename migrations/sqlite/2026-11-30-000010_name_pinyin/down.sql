@@ -1,0 +1,2 @@
+DROP INDEX customers_name_pinyin;
+ALTER TABLE customers DROP COLUMN name_pinyin;
