@@ -65,6 +65,20 @@ fn person(name: &str, phone: &str, email: &str, birthday: &str, city: &str) -> p
     }
 }
 
+/// FindDuplicates for a draft, as a reader.
+async fn find_draft(server: &TestServer, draft: pb::Customer) -> Vec<pb::DuplicateMatch> {
+    server
+        .dedupe_as(As::Reader)
+        .find_duplicates(pb::FindDuplicatesRequest {
+            subject: Some(pb::find_duplicates_request::Subject::Draft(draft)),
+            ..pb::FindDuplicatesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .matches
+}
+
 async fn merge(server: &TestServer, ids: &[&str], survivor: &str) -> pb::Merge {
     server
         .dedupe()
@@ -784,16 +798,11 @@ async fn find_duplicates_warns_before_a_twin_is_created(backend: Backend) {
     )
     .await;
     let mut reader = server.dedupe_as(As::Reader);
-    let draft = person("Zhang Wei", "+86 138-0013-8000", "", "1990-01-02", "深圳市");
-    let found = reader
-        .find_duplicates(pb::FindDuplicatesRequest {
-            subject: Some(pb::find_duplicates_request::Subject::Draft(draft)),
-            ..pb::FindDuplicatesRequest::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .matches;
+    let found = find_draft(
+        &server,
+        person("Zhang Wei", "+86 138-0013-8000", "", "1990-01-02", "深圳市"),
+    )
+    .await;
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].customer.as_ref().unwrap().id, stored.id);
     assert!(found[0].score >= 0.95, "{}", found[0].score);
@@ -897,21 +906,7 @@ async fn a_name_written_in_pinyin_finds_the_customer_written_in_han(backend: Bac
         2
     );
     let server = TestServer::start_on(database, Options::default()).await;
-    let find = |name: &str| {
-        let draft = person(name, "", "", "1990-01-02", "深圳市");
-        let mut reader = server.dedupe_as(As::Reader);
-        async move {
-            reader
-                .find_duplicates(pb::FindDuplicatesRequest {
-                    subject: Some(pb::find_duplicates_request::Subject::Draft(draft)),
-                    ..pb::FindDuplicatesRequest::default()
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .matches
-        }
-    };
+    let find = |name: &str| find_draft(&server, person(name, "", "", "1990-01-02", "深圳市"));
     for spelling in ["Zhang Wei", "wei zhang", "ZHANG  WEI", "张 伟"] {
         let found = find(spelling).await;
         assert_eq!(
