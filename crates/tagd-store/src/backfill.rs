@@ -24,8 +24,8 @@ impl Store {
             let page: Vec<(String, String)> = with_conn!(self, |conn| {
                 customers::table
                     .filter(customers::name_pinyin.is_null())
+                    // Any page will do: an order would sort every row still to fill, per page.
                     .select((customers::id, customers::name))
-                    .order(customers::id)
                     .limit(PAGE)
                     .load(conn)
                     .await?
@@ -33,20 +33,31 @@ impl Store {
             if page.is_empty() {
                 return Ok(filled);
             }
-            let keys: Vec<(String, String)> = page
+            let keys: Vec<(String, String, String)> = page
                 .into_iter()
-                .map(|(id, name)| (id, tagd_match::name_pinyin(&name)))
+                .map(|(id, name)| {
+                    let key = tagd_match::name_pinyin(&name);
+                    (id, name, key)
+                })
                 .collect();
-            let rows = keys.len() as u64;
-            write_transaction!(self, |conn| {
-                for (id, key) in &keys {
-                    // `updated_at` stays: the customer did not change.
-                    diesel::update(customers::table.find(id))
-                        .set(customers::name_pinyin.eq(Some(key)))
-                        .execute(conn)
-                        .await?;
+            let rows = write_transaction!(self, |conn| {
+                let mut rows = 0u64;
+                for (id, name, key) in &keys {
+                    // Only where the name is still the one read and no writer has stored a key
+                    // since: a row renamed meanwhile is read again by the next page. The
+                    // customer did not change, so `updated_at` stays.
+                    let updated = diesel::update(
+                        customers::table
+                            .find(id)
+                            .filter(customers::name.eq(name))
+                            .filter(customers::name_pinyin.is_null()),
+                    )
+                    .set(customers::name_pinyin.eq(Some(key)))
+                    .execute(conn)
+                    .await?;
+                    rows += updated as u64;
                 }
-                Ok(())
+                Ok(rows)
             })?;
             filled += rows;
             if filled % 100_000 < PAGE as u64 {
