@@ -229,16 +229,31 @@ where
                 .map_or(Code::Ok, Code::from_i32);
             let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             let caller = caller.as_deref().unwrap_or("-");
-            if matches!(
-                code,
-                Code::Internal | Code::Unknown | Code::Unavailable | Code::DataLoss
-            ) {
-                tracing::warn!(target: "tagd::rpc", method = %path, status = ?code, latency_us, caller, "rpc");
-            } else {
-                tracing::info!(target: "tagd::rpc", method = %path, status = ?code, latency_us, caller, "rpc");
+            match rpc_log_level(&path, code) {
+                tracing::Level::WARN => {
+                    tracing::warn!(target: "tagd::rpc", method = %path, status = ?code, latency_us, caller, "rpc");
+                }
+                tracing::Level::INFO => {
+                    tracing::info!(target: "tagd::rpc", method = %path, status = ?code, latency_us, caller, "rpc");
+                }
+                _ => {
+                    tracing::debug!(target: "tagd::rpc", method = %path, status = ?code, latency_us, caller, "rpc");
+                }
             }
             Ok(response)
         })
+    }
+}
+
+/// The level of an RPC's log line. Every change and every refusal is worth a
+/// line at the default level; a read that succeeded is not: at tens of
+/// thousands of reads a second those lines cost a quarter of GetCustomer's
+/// throughput on SQLite (docs/BENCHMARKS.md, session 10).
+fn rpc_log_level(path: &str, code: Code) -> tracing::Level {
+    match code {
+        Code::Internal | Code::Unknown | Code::Unavailable | Code::DataLoss => tracing::Level::WARN,
+        Code::Ok if required_role(path) == Role::Reader => tracing::Level::DEBUG,
+        _ => tracing::Level::INFO,
     }
 }
 
@@ -405,5 +420,23 @@ mod tests {
     fn debug_output_hides_the_key() {
         let text = format!("{:?}", ring());
         assert!(!text.contains("read-key"), "{text}");
+    }
+
+    #[test]
+    fn successful_reads_log_at_debug_and_everything_else_louder() {
+        let get = "/tagd.v1.CustomerService/GetCustomer";
+        let assign = "/tagd.v1.TaggingService/AssignTags";
+        assert_eq!(rpc_log_level(get, Code::Ok), tracing::Level::DEBUG);
+        assert_eq!(rpc_log_level(get, Code::NotFound), tracing::Level::INFO);
+        assert_eq!(rpc_log_level(get, Code::Internal), tracing::Level::WARN);
+        assert_eq!(rpc_log_level(assign, Code::Ok), tracing::Level::INFO);
+        assert_eq!(
+            rpc_log_level(assign, Code::InvalidArgument),
+            tracing::Level::INFO
+        );
+        assert_eq!(
+            rpc_log_level(assign, Code::Unavailable),
+            tracing::Level::WARN
+        );
     }
 }
