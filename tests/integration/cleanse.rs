@@ -6,7 +6,7 @@
 use tagd_proto::v1 as pb;
 use tonic::Code;
 
-use crate::fixtures::UNKNOWN_ID;
+use crate::fixtures::{UNKNOWN_ID, create_customer, get_customer};
 use crate::harness::{As, Backend, TestServer, assert_status, backend_tests, build_plugins};
 
 backend_tests!(
@@ -30,26 +30,6 @@ fn messy(name: &str, province: &str, city: &str, emails: &[&str]) -> pb::Custome
         }),
         ..pb::Customer::default()
     }
-}
-
-async fn create(server: &TestServer, customer: pb::Customer) -> pb::Customer {
-    server
-        .customers()
-        .create_customer(pb::CreateCustomerRequest {
-            customer: Some(customer),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn get(server: &TestServer, id: &str) -> pb::Customer {
-    server
-        .customers()
-        .get_customer(pb::GetCustomerRequest { id: id.to_owned() })
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 async fn start(server: &TestServer, request: pb::StartCleanseRequest) -> pb::Job {
@@ -162,14 +142,14 @@ struct Seeded {
 
 async fn seed(server: &TestServer) -> Seeded {
     Seeded {
-        ayi: create(server, messy("阿依古丽 • 买买提", "北京市", "北京市", &[])).await,
-        lilei: create(
+        ayi: create_customer(server, messy("阿依古丽 • 买买提", "北京市", "北京市", &[])).await,
+        lilei: create_customer(
             server,
             messy("李雷", "广东省", "广东省深圳市", &["Li.Lei+shop@gmail.com"]),
         )
         .await,
-        mars: create(server, messy("王芳", "火星", "", &[])).await,
-        clean: create(server, messy("赵六", "上海", "上海", &["zhao@example.com"])).await,
+        mars: create_customer(server, messy("王芳", "火星", "", &[])).await,
+        clean: create_customer(server, messy("赵六", "上海", "上海", &["zhao@example.com"])).await,
     }
 }
 
@@ -215,8 +195,8 @@ async fn a_dry_run_reports_and_a_run_standardises_with_history(backend: Backend)
         unfixable.reason
     );
     // Nothing written: the customers and their history are as they were.
-    assert_eq!(get(&server, &seeded.ayi.id).await, seeded.ayi);
-    assert_eq!(get(&server, &seeded.lilei.id).await, seeded.lilei);
+    assert_eq!(get_customer(&server, &seeded.ayi.id).await, seeded.ayi);
+    assert_eq!(get_customer(&server, &seeded.lilei.id).await, seeded.lilei);
     assert!(field_history(&server, &seeded.ayi.id).await.is_empty());
 
     let applied = run(
@@ -238,10 +218,10 @@ async fn a_dry_run_reports_and_a_run_standardises_with_history(backend: Backend)
         (p.rows_read, p.updated, p.unchanged, p.rejected),
         (4, 2, 2, 1)
     );
-    let ayi = get(&server, &seeded.ayi.id).await;
+    let ayi = get_customer(&server, &seeded.ayi.id).await;
     assert_eq!(ayi.name, "阿依古丽·买买提");
     assert_eq!((province(&ayi), city(&ayi)), ("北京", "北京"));
-    let lilei = get(&server, &seeded.lilei.id).await;
+    let lilei = get_customer(&server, &seeded.lilei.id).await;
     assert_eq!((province(&lilei), city(&lilei)), ("广东", "深圳"));
     assert_eq!(lilei.emails.len(), 1);
     assert!(
@@ -261,8 +241,8 @@ async fn a_dry_run_reports_and_a_run_standardises_with_history(backend: Backend)
         .into_inner()
         .customers;
     assert_eq!(found.len(), 1);
-    assert_eq!(get(&server, &seeded.mars.id).await, seeded.mars);
-    assert_eq!(get(&server, &seeded.clean.id).await, seeded.clean);
+    assert_eq!(get_customer(&server, &seeded.mars.id).await, seeded.mars);
+    assert_eq!(get_customer(&server, &seeded.clean.id).await, seeded.clean);
 
     // One history entry per changed field, with the old and new value, the job and the caller.
     let history = field_history(&server, &seeded.ayi.id).await;
@@ -338,7 +318,7 @@ async fn a_dry_run_reports_and_a_run_standardises_with_history(backend: Backend)
     assert_eq!(field_history(&server, &seeded.ayi.id).await.len(), 3);
 
     // Only the fields asked for.
-    let other = create(&server, messy("韩  梅梅", "浙江省", "杭州市", &[])).await;
+    let other = create_customer(&server, messy("韩  梅梅", "浙江省", "杭州市", &[])).await;
     let only_city = run(
         &server,
         pb::StartCleanseRequest {
@@ -348,7 +328,7 @@ async fn a_dry_run_reports_and_a_run_standardises_with_history(backend: Backend)
     )
     .await;
     assert_eq!(progress(&only_city).updated, 1);
-    let other = get(&server, &other.id).await;
+    let other = get_customer(&server, &other.id).await;
     assert_eq!((province(&other), city(&other)), ("浙江省", "杭州"));
     assert_status(
         server
@@ -413,7 +393,7 @@ async fn only_one_cleanse_runs_at_a_time(backend: Backend) {
         loser.message()
     );
     // Imports, reads and writes go on beside it.
-    create(&server, messy("李四", "", "", &[])).await;
+    create_customer(&server, messy("李四", "", "", &[])).await;
 
     let cancelled = server
         .jobs()
@@ -562,8 +542,8 @@ async fn reports_are_checked_and_admin_only(backend: Backend) {
 
 async fn a_standard_form_another_customer_holds_is_reported_not_written(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let holder = create(&server, messy("张伟", "", "", &["zhangwei@gmail.com"])).await;
-    let other = create(
+    let holder = create_customer(&server, messy("张伟", "", "", &["zhangwei@gmail.com"])).await;
+    let other = create_customer(
         &server,
         messy("张 伟", "广东省", "", &["Zhang.Wei+news@gmail.com"]),
     )
@@ -578,7 +558,7 @@ async fn a_standard_form_another_customer_holds_is_reported_not_written(backend:
     )
     .await;
     assert_eq!(state(&job), pb::JobState::Succeeded, "{}", job.error);
-    let other_now = get(&server, &other.id).await;
+    let other_now = get_customer(&server, &other.id).await;
     // The email stays as it was; the rest of the customer is cleansed.
     assert_eq!(other_now.emails, other.emails);
     assert_eq!(province(&other_now), "广东");

@@ -5,7 +5,8 @@ use tagd_proto::v1 as pb;
 use tonic::Code;
 
 use crate::fixtures::{
-    self, UNKNOWN_ID, all_customers, assign, assignment, customer_tags, history,
+    self, UNKNOWN_ID, all_customers, assign, assignment, create_customer, customer_tags,
+    get_customer, history,
 };
 use crate::harness::{As, Backend, Options, TestServer, assert_status, backend_tests};
 
@@ -21,26 +22,6 @@ backend_tests!(
     a_batch_of_dedupe_merges_unmerges_each_exactly,
     a_bad_cluster_in_a_batch_fails_alone,
 );
-
-async fn create(server: &TestServer, customer: pb::Customer) -> pb::Customer {
-    server
-        .customers()
-        .create_customer(pb::CreateCustomerRequest {
-            customer: Some(customer),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn get(server: &TestServer, id: &str) -> pb::Customer {
-    server
-        .customers()
-        .get_customer(pb::GetCustomerRequest { id: id.to_owned() })
-        .await
-        .unwrap()
-        .into_inner()
-}
 
 fn person(name: &str, phone: &str, email: &str, birthday: &str, city: &str) -> pb::Customer {
     pb::Customer {
@@ -116,7 +97,7 @@ struct Everything {
 
 async fn everything(server: &TestServer, id: &str) -> Everything {
     Everything {
-        customer: get(server, id).await,
+        customer: get_customer(server, id).await,
         tags: customer_tags(server, id).await,
         history: history(server, id).await,
         purchases: server
@@ -216,7 +197,7 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
         external_id: "wm1".into(),
     }];
     first.attributes.insert("会员等级".into(), "金卡".into());
-    let first = create(&server, first).await;
+    let first = create_customer(&server, first).await;
     let mut second = person("Zhang Wei", "13900139000", "", "1990-01-02", "深圳");
     second.company = "示例科技".into();
     second.external_ids = vec![pb::ExternalId {
@@ -225,7 +206,7 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
     }];
     second.attributes.insert("会员等级".into(), "银卡".into());
     second.attributes.insert("来源活动".into(), "双11".into());
-    let second = create(&server, second).await;
+    let second = create_customer(&server, second).await;
     assign(
         &server,
         &first.id,
@@ -311,7 +292,7 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
     );
 
     // The merged-away id still leads somewhere; writes to it are refused.
-    let resolved = get(&server, &second.id).await;
+    let resolved = get_customer(&server, &second.id).await;
     assert_eq!(
         resolved.id, first.id,
         "GetCustomer answers with the survivor"
@@ -443,13 +424,13 @@ async fn a_survivor_merged_again_must_be_unmerged_first(backend: Backend) {
     let a = fixtures::customer(&server, "甲").await;
     let b = fixtures::customer(&server, "乙").await;
     let c = fixtures::customer(&server, "丙").await;
-    let a_before = get(&server, &a.id).await;
-    let b_before = get(&server, &b.id).await;
-    let c_before = get(&server, &c.id).await;
+    let a_before = get_customer(&server, &a.id).await;
+    let b_before = get_customer(&server, &b.id).await;
+    let c_before = get_customer(&server, &c.id).await;
     let first = merge(&server, &[&a.id, &b.id], &a.id).await;
     let second = merge(&server, &[&a.id, &c.id], &c.id).await;
     assert_eq!(
-        get(&server, &b.id).await.id,
+        get_customer(&server, &b.id).await.id,
         c.id,
         "a chain of merges is followed"
     );
@@ -460,9 +441,9 @@ async fn a_survivor_merged_again_must_be_unmerged_first(backend: Backend) {
     );
     unmerge(&server, &second.id).await.unwrap();
     unmerge(&server, &first.id).await.unwrap();
-    assert_eq!(get(&server, &a.id).await, a_before);
-    assert_eq!(get(&server, &b.id).await, b_before);
-    assert_eq!(get(&server, &c.id).await, c_before);
+    assert_eq!(get_customer(&server, &a.id).await, a_before);
+    assert_eq!(get_customer(&server, &b.id).await, b_before);
+    assert_eq!(get_customer(&server, &c.id).await, c_before);
 }
 
 async fn run_dedupe(server: &TestServer, request: pb::StartDedupeRequest) -> pb::Job {
@@ -506,7 +487,7 @@ async fn open_candidates(server: &TestServer) -> Vec<pb::Candidate> {
 async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backend) {
     let server = TestServer::start(backend).await;
     // The same person twice, written differently.
-    let zhang = create(
+    let zhang = create_customer(
         &server,
         person(
             "张伟",
@@ -517,7 +498,7 @@ async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backen
         ),
     )
     .await;
-    let zhang_again = create(
+    let zhang_again = create_customer(
         &server,
         person(
             "Zhang Wei",
@@ -529,18 +510,18 @@ async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backen
     )
     .await;
     // Namesakes sharing a phone but born on different days: doubtful, for a human.
-    let li = create(
+    let li = create_customer(
         &server,
         person("李娜", "13900139000", "", "1985-07-01", "广州"),
     )
     .await;
-    let li_other = create(
+    let li_other = create_customer(
         &server,
         person("李娜", "13900139000", "", "1962-03-15", "广州"),
     )
     .await;
     // Someone else entirely.
-    create(
+    create_customer(
         &server,
         person(
             "王芳",
@@ -586,7 +567,7 @@ async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backen
         "{idle:?}"
     );
     assert_eq!(all_customers(&server).await.len(), 4);
-    let survivor = get(&server, &zhang_again.id).await;
+    let survivor = get_customer(&server, &zhang_again.id).await;
     assert!(survivor.id == zhang.id || survivor.id == zhang_again.id);
     let merges = server
         .dedupe()
@@ -672,7 +653,7 @@ async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backen
     assert_eq!(all_customers(&server).await.len(), 4, "and never merged");
 
     // A queued pair whose customer is merged by hand meanwhile leaves the queue at the next run.
-    let chen = create(
+    let chen = create_customer(
         &server,
         person(
             "陈静",
@@ -683,7 +664,7 @@ async fn a_dedupe_run_merges_the_certain_and_queues_the_doubtful(backend: Backen
         ),
     )
     .await;
-    let chen_other = create(
+    let chen_other = create_customer(
         &server,
         person(
             "陈静",
@@ -775,7 +756,7 @@ async fn dedupe_requests_are_checked(backend: Backend) {
 
 async fn find_duplicates_warns_before_a_twin_is_created(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let stored = create(
+    let stored = create_customer(
         &server,
         person(
             "张伟",
@@ -786,7 +767,7 @@ async fn find_duplicates_warns_before_a_twin_is_created(backend: Backend) {
         ),
     )
     .await;
-    create(
+    create_customer(
         &server,
         person(
             "王芳",
@@ -895,8 +876,8 @@ async fn find_duplicates_warns_before_a_twin_is_created(backend: Backend) {
 /// found by the pinyin key of the name, including on rows written before that key was stored.
 async fn a_name_written_in_pinyin_finds_the_customer_written_in_han(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let stored = create(&server, person("张伟", "", "", "1990-01-02", "深圳")).await;
-    create(&server, person("王芳", "", "", "1990-01-02", "深圳")).await;
+    let stored = create_customer(&server, person("张伟", "", "", "1990-01-02", "深圳")).await;
+    create_customer(&server, person("王芳", "", "", "1990-01-02", "深圳")).await;
     // As a database from before the key existed: the server fills it in at start-up.
     let (_, database) = server.terminate().await;
     assert_eq!(
@@ -944,8 +925,8 @@ async fn a_thousand_identical_records_become_one_and_names_alone_merge_nothing(b
         .await
         .unwrap();
     // Same name, nothing else: never merged on the name alone.
-    create(&server, person("王芳", "", "", "", "")).await;
-    create(&server, person("王芳", "", "", "", "")).await;
+    create_customer(&server, person("王芳", "", "", "", "")).await;
+    create_customer(&server, person("王芳", "", "", "", "")).await;
 
     let done = run_dedupe(&server, pb::StartDedupeRequest::default()).await;
     let counts = done.progress.unwrap_or_default();
@@ -988,8 +969,8 @@ async fn duplicated_people(server: &TestServer, count: usize) -> Vec<(String, St
     .await;
     let mut pairs = Vec::with_capacity(count);
     for index in 0..count {
-        let first = create(server, someone(index)).await;
-        let second = create(server, someone(index)).await;
+        let first = create_customer(server, someone(index)).await;
+        let second = create_customer(server, someone(index)).await;
         assign(server, &first.id, vec![assignment(&tea.id, "")]).await;
         assign(
             server,
@@ -1059,7 +1040,7 @@ async fn a_batch_of_dedupe_merges_unmerges_each_exactly(backend: Backend) {
         assert_eq!(merged.purchases.len(), 2, "both orders on the survivor");
         assert_eq!(merged.interactions.len(), 2, "both contacts");
         assert_eq!(merged.tags.len(), 2, "both tags");
-        assert_eq!(get(&server, other).await.id, merge.survivor_id);
+        assert_eq!(get_customer(&server, other).await.id, merge.survivor_id);
     }
 
     // Every third merge undone: those people come back exactly, the others stay merged.
@@ -1089,7 +1070,7 @@ async fn a_batch_of_dedupe_merges_unmerges_each_exactly(backend: Backend) {
                 first
             };
             assert_eq!(
-                get(&server, other).await.id,
+                get_customer(&server, other).await.id,
                 merge.survivor_id,
                 "pair {index}"
             );

@@ -164,3 +164,25 @@ pub async fn count_condition(server: &TestServer, condition: &str) -> pb::CountR
         .unwrap()
         .into_inner()
 }
+
+/// CreateCustomer of a whole customer.
+pub async fn create_customer(server: &TestServer, customer: pb::Customer) -> pb::Customer {
+    server
+        .customers()
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// GetCustomer by id.
+pub async fn get_customer(server: &TestServer, id: &str) -> pb::Customer {
+    server
+        .customers()
+        .get_customer(pb::GetCustomerRequest { id: id.to_owned() })
+        .await
+        .unwrap()
+        .into_inner()
+}

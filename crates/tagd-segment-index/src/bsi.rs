@@ -472,29 +472,17 @@ impl Bsi {
         let inner_low = self
             .fences
             .partition_point(|fence| fence.key.saturating_add(1) < low);
-        let lower = match low {
-            0 => Some(None),
-            _ => self.fences.get(inner_low).map(Some),
-        };
-        let upper = match high {
-            u64::MAX => Some(None),
-            _ => at_or_over_high
-                .checked_sub(1)
-                .map(|fence| Some(&self.fences[fence])),
-        };
-        let inside = match (lower, upper) {
-            (Some(lower), Some(upper)) => {
-                let mut inside = match upper {
-                    Some(upper) => &maybe & &upper.at_most,
-                    None => maybe.clone(),
-                };
-                if let Some(lower) = lower {
-                    inside -= &lower.at_most;
-                }
-                inside
+        let inside = (|| {
+            let mut inside = match high {
+                u64::MAX => maybe.clone(),
+                _ => &maybe & &self.fences[at_or_over_high.checked_sub(1)?].at_most,
+            };
+            if low != 0 {
+                inside -= &self.fences.get(inner_low)?.at_most;
             }
-            _ => RoaringBitmap::new(),
-        };
+            Some(inside)
+        })()
+        .unwrap_or_default();
         let edges = maybe - &inside;
         inside | self.exact_range(low, high, edges)
     }
@@ -758,6 +746,19 @@ mod tests {
         }
     }
 
+    /// The candidates whose value lies in `low..=high`, by looking at each.
+    fn scan(
+        values: impl Iterator<Item = (u32, f64)>,
+        candidates: &RoaringBitmap,
+        low: f64,
+        high: f64,
+    ) -> RoaringBitmap {
+        values
+            .filter(|(id, value)| candidates.contains(*id) && (low..=high).contains(value))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     #[test]
     fn a_pass_split_over_two_threads_matches_a_scan() {
         // Holders across many containers, values repeating with a period
@@ -782,11 +783,7 @@ mod tests {
                 .collect();
             assert!(candidates.len() >= PARALLEL_CANDIDATES && !bsi.few(&candidates));
             for (low, high) in [(0.0, 999.0), (100.0, 100.0), (250.5, 700.0), (-5.0, 3.0)] {
-                let expected: RoaringBitmap = values
-                    .iter()
-                    .filter(|(id, value)| candidates.contains(*id) && (low..=high).contains(value))
-                    .map(|(id, _)| *id)
-                    .collect();
+                let expected = scan(values.iter().copied(), &candidates, low, high);
                 assert_eq!(
                     bsi.between(low, high, Some(&candidates)),
                     expected,
@@ -851,13 +848,12 @@ mod tests {
                     (-10.0, 0.0),
                     (9_000.0, 1e9),
                 ] {
-                    let expected: RoaringBitmap = values
-                        .iter()
-                        .filter(|(id, value)| {
-                            candidates.contains(**id) && (low..=high).contains(*value)
-                        })
-                        .map(|(id, _)| *id)
-                        .collect();
+                    let expected = scan(
+                        values.iter().map(|(id, value)| (*id, *value)),
+                        &candidates,
+                        low,
+                        high,
+                    );
                     assert_eq!(
                         bsi.between(low, high, Some(&candidates)),
                         expected,
