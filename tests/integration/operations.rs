@@ -219,3 +219,62 @@ async fn mysql_connections_lost_under_the_pool_are_replaced() {
         customers.get_customer(get.clone()).await.unwrap();
     }
 }
+
+/// On SQLite the write-ahead log is folded into the database file by the server's own
+/// checkpoint thread while it runs: a commit leaves the log to it instead of copying the
+/// log itself, so with no checkpoint thread the file would not grow until the server
+/// stopped (the writers' own threshold is 64 MiB of log, far above what this writes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_is_folded_into_the_database_file_while_the_server_runs() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let path = std::path::PathBuf::from(
+        server
+            .database
+            .url
+            .strip_prefix("sqlite://")
+            .expect("a SQLite test database"),
+    );
+    let size = || std::fs::metadata(&path).map_or(0, |meta| meta.len());
+    let before = size();
+    let mut customers = server.customers();
+    for batch in 0..3 {
+        let entries = (0..1_000)
+            .map(|n| pb::UpsertCustomerEntry {
+                key: Some(pb::ExternalId {
+                    channel: "shop".into(),
+                    external_id: format!("{batch}-{n}"),
+                }),
+                customer: Some(pb::Customer {
+                    name: format!("客户{batch}-{n}"),
+                    phones: vec![format!("1380013{batch}{n:03}")],
+                    company: "深圳市某某科技有限公司".repeat(4),
+                    ..pb::Customer::default()
+                }),
+            })
+            .collect();
+        customers
+            .upsert_customers(pb::UpsertCustomersRequest { entries })
+            .await
+            .unwrap();
+    }
+    // 3,000 customers are a few MiB of pages; poll while the thread folds them in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while size() < before + 1024 * 1024 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        size() >= before + 1024 * 1024,
+        "the database file stayed at {} bytes (was {before}) while the log held the writes",
+        size()
+    );
+    // Readers see every write throughout.
+    let listed = customers
+        .list_customers(pb::ListCustomersRequest {
+            page_size: 1,
+            ..pb::ListCustomersRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.customers.len(), 1);
+}

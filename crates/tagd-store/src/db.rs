@@ -83,7 +83,7 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migration
 const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
 
 /// How long a SQLite connection waits for another process's write lock.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+pub(crate) const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
 pub(crate) enum Pool {
     Sqlite(DeadPool<SqliteConn>),
@@ -167,8 +167,14 @@ async fn connect_mysql(url: String) -> ConnectionResult<MysqlConn> {
 async fn connect_sqlite(path: String) -> ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
     // WAL lets readers run beside the writer; FULL sync keeps every commit durable.
+    // Checkpoints run on their own thread (`checkpoint`); a committing connection
+    // checkpoints only past a larger log. The busy timeout comes first: opening a log
+    // another connection is recovering waits for it instead of failing.
     conn.batch_execute(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+        crate::checkpoint::AUTO_CHECKPOINT_PAGES,
+        crate::checkpoint::JOURNAL_SIZE_LIMIT_BYTES,
     ))
     .await
     .map_err(ConnectionError::CouldntSetupConfiguration)?;

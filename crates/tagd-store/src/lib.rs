@@ -6,6 +6,7 @@
 
 mod assign_queue;
 mod backfill;
+mod checkpoint;
 mod cleanse;
 mod customers;
 mod db;
@@ -75,6 +76,8 @@ pub struct Store {
     /// unmerge, import revert): such a change may leave no change row, so the
     /// segment index reloads them from here.
     removals: removals::RemovalJournal,
+    /// Folds SQLite's log into the database file off the commit path; `None` on MySQL.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl Store {
@@ -83,14 +86,22 @@ impl Store {
         let url = DatabaseUrl::parse(url)?;
         db::migrate(&url).await?;
         let pool = db::open_pool(&url, pool_size.max(1))?;
-        let store = Self {
+        let mut store = Self {
             write_lock: matches!(url, DatabaseUrl::Sqlite(_)).then(|| Mutex::new(())),
             backend: url.backend_name(),
             pool,
             writes: AtomicU64::new(0),
             removals: removals::RemovalJournal::default(),
+            _checkpointer: None,
         };
         store.ping().await?;
+        // Started once the pool's first connection has opened the log.
+        if let DatabaseUrl::Sqlite(path) = &url {
+            store._checkpointer = Some(
+                checkpoint::Checkpointer::start(path)
+                    .map_err(|error| StoreError::Connect(error.to_string()))?,
+            );
+        }
         store.backfill().await?;
         Ok(store)
     }
