@@ -7,10 +7,11 @@
 //! their commits paid for a checkpoint: about a third of a merge batch's time.
 //! Here a dedicated connection checkpoints in `PASSIVE` mode (it never blocks
 //! readers or the writer) every [`INTERVAL`], on the second core; with no new
-//! frames in the log such a checkpoint only reads the log's header. Commits keep `synchronous = FULL`: each one is durable in
-//! the log before it returns, as before. The connections' own auto-checkpoint
-//! stays on with a larger threshold ([`AUTO_CHECKPOINT_PAGES`]), so the log stays
-//! bounded even if this thread falls behind or is gone.
+//! frames in the log such a checkpoint only reads the log's header. Commits
+//! keep `synchronous = FULL`: each one is durable in the log before it returns,
+//! as before. The connections' own auto-checkpoint stays on with a larger
+//! threshold ([`AUTO_CHECKPOINT_PAGES`]), so the log stays bounded even if this
+//! thread falls behind or is gone.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::Duration;
