@@ -281,7 +281,17 @@ mod tests {
 
     async fn jobs(dir: &tempfile::TempDir) -> Arc<Jobs> {
         let url = format!("sqlite://{}", dir.path().join("tagd.db").display());
-        let store = Arc::new(Store::open(&url, 2).await.unwrap());
+        let store = Arc::new(
+            Store::open(
+                &url,
+                tagd_store::PoolOptions {
+                    size: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap(),
+        );
         let config = JobsConfig {
             plugins_dir: dir.path().to_owned(),
             import_dirs: Vec::new(),

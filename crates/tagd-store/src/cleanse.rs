@@ -17,6 +17,7 @@ use crate::db::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::field_history::{ChangeOrigin, history_rows};
+use crate::ids_in::ids_in;
 use crate::schema::{
     cleanse_field_counts, cleanse_unfixable, customer_emails, customer_phones, customers,
 };
@@ -221,7 +222,7 @@ impl Store {
             let mut phone_holders: HashMap<String, Vec<String>> = HashMap::new();
             for chunk in new_phones.chunks(IN_CHUNK) {
                 let rows: Vec<(String, String)> = customer_phones::table
-                    .filter(customer_phones::phone.eq_any(chunk))
+                    .filter(ids_in(customer_phones::phone, chunk))
                     .select((customer_phones::phone, customer_phones::customer_id))
                     .load(conn)
                     .await?;
@@ -232,7 +233,7 @@ impl Store {
             let mut email_holders: HashMap<String, Vec<String>> = HashMap::new();
             for chunk in new_emails.chunks(IN_CHUNK) {
                 let rows: Vec<(String, String)> = customer_emails::table
-                    .filter(customer_emails::email.eq_any(chunk))
+                    .filter(ids_in(customer_emails::email, chunk))
                     .select((customer_emails::email, customer_emails::customer_id))
                     .load(conn)
                     .await?;

@@ -16,6 +16,7 @@ use crate::db::{
     SqliteLoadRows as _, now, removing_transaction, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::merges::MergeQueries;
 use crate::schema::{
     cleanse_unfixable, customer_emails, customer_external_ids, customer_field_history,
@@ -393,7 +394,7 @@ macro_rules! customer_queries {
                 let mut loaded = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(IN_CHUNK) {
                     let query = customers::table
-                        .filter(customers::id.eq_any(chunk.to_vec()))
+                        .filter(ids_in(customers::id, chunk))
                         .order(customers::id)
                         .select(CustomerRow::as_select());
                     let rows: Vec<CustomerRow> = self.load_rows(query).await?;
@@ -433,7 +434,7 @@ macro_rules! customer_queries {
                     for chunk in external_ids.chunks(IN_CHUNK) {
                         let rows: Vec<ExternalIdRow> = customer_external_ids::table
                             .filter(customer_external_ids::channel.eq(channel))
-                            .filter(customer_external_ids::external_id.eq_any(chunk))
+                            .filter(ids_in(customer_external_ids::external_id, chunk))
                             .select(ExternalIdRow::as_select())
                             .load(self)
                             .await?;
@@ -530,14 +531,14 @@ macro_rules! customer_queries {
                 }
                 for chunk in phones.0.chunks(IN_CHUNK) {
                     diesel::delete(
-                        customer_phones::table.filter(customer_phones::customer_id.eq_any(chunk)),
+                        customer_phones::table.filter(ids_in(customer_phones::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
                 }
                 for chunk in emails.0.chunks(IN_CHUNK) {
                     diesel::delete(
-                        customer_emails::table.filter(customer_emails::customer_id.eq_any(chunk)),
+                        customer_emails::table.filter(ids_in(customer_emails::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
@@ -545,7 +546,7 @@ macro_rules! customer_queries {
                 for chunk in external.0.chunks(IN_CHUNK) {
                     diesel::delete(
                         customer_external_ids::table
-                            .filter(customer_external_ids::customer_id.eq_any(chunk)),
+                            .filter(ids_in(customer_external_ids::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
@@ -559,18 +560,18 @@ macro_rules! customer_queries {
             async fn delete_children(&mut self, ids: &[String]) -> StoreResult<()> {
                 for chunk in ids.chunks(IN_CHUNK) {
                     diesel::delete(
-                        customer_phones::table.filter(customer_phones::customer_id.eq_any(chunk)),
+                        customer_phones::table.filter(ids_in(customer_phones::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
                     diesel::delete(
-                        customer_emails::table.filter(customer_emails::customer_id.eq_any(chunk)),
+                        customer_emails::table.filter(ids_in(customer_emails::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
                     diesel::delete(
                         customer_external_ids::table
-                            .filter(customer_external_ids::customer_id.eq_any(chunk)),
+                            .filter(ids_in(customer_external_ids::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
@@ -707,44 +708,44 @@ macro_rules! customer_queries {
             async fn erase_customers(&mut self, ids: &[String]) -> StoreResult<()> {
                 for chunk in ids.chunks(IN_CHUNK) {
                     diesel::delete(
-                        customer_tags::table.filter(customer_tags::customer_id.eq_any(chunk)),
+                        customer_tags::table.filter(ids_in(customer_tags::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
                     diesel::delete(
-                        tag_history::table.filter(tag_history::customer_id.eq_any(chunk)),
+                        tag_history::table.filter(ids_in(tag_history::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
                     diesel::delete(
                         customer_field_history::table
-                            .filter(customer_field_history::customer_id.eq_any(chunk)),
+                            .filter(ids_in(customer_field_history::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
                     // A cleanse report's values are the customer's data too.
                     diesel::delete(
                         cleanse_unfixable::table
-                            .filter(cleanse_unfixable::customer_id.eq_any(chunk)),
+                            .filter(ids_in(cleanse_unfixable::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
                     // Orders and contacts belong to the customer; an order id freed here may be recorded again.
                     diesel::delete(
-                        purchase_items::table.filter(purchase_items::customer_id.eq_any(chunk)),
+                        purchase_items::table.filter(ids_in(purchase_items::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
-                    diesel::delete(purchases::table.filter(purchases::customer_id.eq_any(chunk)))
+                    diesel::delete(purchases::table.filter(ids_in(purchases::customer_id, chunk)))
                         .execute(self)
                         .await?;
                     diesel::delete(
-                        interactions::table.filter(interactions::customer_id.eq_any(chunk)),
+                        interactions::table.filter(ids_in(interactions::customer_id, chunk)),
                     )
                     .execute(self)
                     .await?;
                     self.delete_children(chunk).await?;
-                    diesel::delete(customers::table.filter(customers::id.eq_any(chunk)))
+                    diesel::delete(customers::table.filter(ids_in(customers::id, chunk)))
                         .execute(self)
                         .await?;
                 }

@@ -15,6 +15,7 @@ use tagd_core::paging::{PageRequest, finish_page};
 use crate::customers::CustomerQueries;
 use crate::db::{IN_CHUNK, now, with_conn, write_transaction};
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::merges::{MergeQueries, MergeRecord, MergeRequest};
 use crate::schema::{customer_emails, customer_phones, customers, dedupe_candidates, jobs};
 use crate::tags::page_limit;
@@ -336,7 +337,7 @@ impl Store {
             for chunk in phones.chunks(IN_CHUNK) {
                 ids.extend(
                     customer_phones::table
-                        .filter(customer_phones::phone.eq_any(chunk))
+                        .filter(ids_in(customer_phones::phone, chunk))
                         .select(customer_phones::customer_id)
                         .limit(cap(chunk.len()))
                         .load::<String>(conn)
@@ -346,7 +347,7 @@ impl Store {
             for chunk in emails.chunks(IN_CHUNK) {
                 ids.extend(
                     customer_emails::table
-                        .filter(customer_emails::email.eq_any(chunk))
+                        .filter(ids_in(customer_emails::email, chunk))
                         .select(customer_emails::customer_id)
                         .limit(cap(chunk.len()))
                         .load::<String>(conn)
@@ -356,7 +357,7 @@ impl Store {
             for chunk in name_keys.chunks(IN_CHUNK) {
                 ids.extend(
                     customers::table
-                        .filter(customers::name_pinyin.eq_any(chunk))
+                        .filter(ids_in(customers::name_pinyin, chunk))
                         .select(customers::id)
                         .limit(cap(chunk.len()))
                         .load::<String>(conn)

@@ -18,6 +18,7 @@ use crate::db::{
     BackendOps, BatchInsert, IN_CHUNK, now, removing_transaction, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::imports::ImportChangeRow;
 use crate::merges::MergeQueries;
 use crate::schema::{
@@ -123,7 +124,7 @@ impl Store {
             }
             for chunk in existing.chunks(IN_CHUNK) {
                 let tagged_later: Vec<(String, NaiveDateTime)> = tag_history::table
-                    .filter(tag_history::customer_id.eq_any(chunk))
+                    .filter(ids_in(tag_history::customer_id, chunk))
                     .filter(tag_history::created_at.gt(finished_at))
                     .select((tag_history::customer_id, tag_history::created_at))
                     .load(conn)
@@ -179,7 +180,7 @@ impl Store {
                 HashMap::new();
             for chunk in customers_kept.chunks(IN_CHUNK) {
                 let rows: Vec<HistoryRow> = tag_history::table
-                    .filter(tag_history::customer_id.eq_any(chunk))
+                    .filter(ids_in(tag_history::customer_id, chunk))
                     .filter(tag_history::action.eq(HistoryAction::Replace.as_str()))
                     .filter(tag_history::source.eq(TagSource::Import.as_str()))
                     .select(HistoryRow::as_select())
@@ -203,7 +204,7 @@ impl Store {
                 let mut map = HashMap::new();
                 for chunk in tag_ids.chunks(IN_CHUNK) {
                     let rows: Vec<(String, String)> = tags::table
-                        .filter(tags::id.eq_any(chunk))
+                        .filter(ids_in(tags::id, chunk))
                         .select((tags::id, tags::category_id))
                         .load(conn)
                         .await?;
@@ -330,7 +331,7 @@ impl Store {
             let purchase_ids: Vec<&str> = added_orders.iter().map(|(id, _)| id.as_str()).collect();
             for chunk in purchase_ids.chunks(IN_CHUNK) {
                 diesel::delete(
-                    purchase_items::table.filter(purchase_items::purchase_id.eq_any(chunk)),
+                    purchase_items::table.filter(ids_in(purchase_items::purchase_id, chunk)),
                 )
                 .execute(conn)
                 .await?;

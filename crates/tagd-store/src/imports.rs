@@ -20,6 +20,7 @@ use crate::db::{
     BackendOps as _, BatchInsert, IN_CHUNK, MysqlConn, SqliteConn, rehearsable_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::interactions::InteractionQueries;
 use crate::purchases::PurchaseQueries;
 use crate::schema::{categories, import_changes, tags};
@@ -173,7 +174,7 @@ macro_rules! import_queries {
                 for chunk in ids.chunks(IN_CHUNK) {
                     let found: Vec<String> = import_changes::table
                         .filter(import_changes::job_id.eq(&job_id))
-                        .filter(import_changes::customer_id.eq_any(chunk))
+                        .filter(ids_in(import_changes::customer_id, chunk))
                         .select(import_changes::customer_id)
                         .load(self)
                         .await?;

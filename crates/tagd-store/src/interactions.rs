@@ -19,6 +19,7 @@ use crate::db::{
     write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::schema::interactions;
 use crate::tags::page_limit;
 use crate::{Page, Store};
@@ -117,7 +118,7 @@ macro_rules! interaction_queries {
                 let mut known: HashSet<String> = HashSet::new();
                 for chunk in keys.chunks(IN_CHUNK) {
                     let found: Vec<String> = interactions::table
-                        .filter(interactions::content_key.eq_any(chunk))
+                        .filter(ids_in(interactions::content_key, chunk))
                         .select(interactions::content_key)
                         .load(self)
                         .await?;

@@ -13,6 +13,7 @@ mod db;
 mod dedupe;
 mod error;
 mod field_history;
+mod ids_in;
 mod import_reverts;
 mod imports;
 mod interactions;
@@ -35,7 +36,7 @@ use tokio::sync::Mutex;
 pub use crate::assign_queue::AssignQueue;
 pub use crate::cleanse::{CleanseConflict, CleanseOutcome, CleanseSettings, CleanseUpdate};
 pub use crate::customers::{CustomerFilter, UpsertEntry, UpsertOutcome, UpsertResult};
-pub use crate::db::DatabaseUrl;
+pub use crate::db::{DEFAULT_SQLITE_CACHE_MIB, DatabaseUrl, PoolOptions};
 pub use crate::dedupe::{Candidate, CandidatePair, QueueOutcome, Resolution};
 pub use crate::error::{StoreError, StoreResult};
 pub use crate::import_reverts::RevertOutcome;
@@ -82,10 +83,10 @@ pub struct Store {
 
 impl Store {
     /// Opens a pool on `url` and applies pending migrations.
-    pub async fn open(url: &str, pool_size: usize) -> StoreResult<Self> {
+    pub async fn open(url: &str, pool: PoolOptions) -> StoreResult<Self> {
         let url = DatabaseUrl::parse(url)?;
         db::migrate(&url).await?;
-        let pool = db::open_pool(&url, pool_size.max(1))?;
+        let pool = db::open_pool(&url, pool)?;
         let mut store = Self {
             write_lock: matches!(url, DatabaseUrl::Sqlite(_)).then(|| Mutex::new(())),
             backend: url.backend_name(),
@@ -110,7 +111,14 @@ impl Store {
     /// application; returns the versions applied.
     pub async fn migrate(url: &str) -> StoreResult<Vec<String>> {
         let applied = db::migrate(&DatabaseUrl::parse(url)?).await?;
-        Self::open(url, 1).await?;
+        Self::open(
+            url,
+            PoolOptions {
+                size: 1,
+                ..PoolOptions::default()
+            },
+        )
+        .await?;
         Ok(applied)
     }
 

@@ -27,6 +27,7 @@ use crate::db::{
 };
 use crate::error::{StoreError, StoreResult};
 use crate::field_history::{ChangeOrigin, FieldHistoryRow, history_rows};
+use crate::ids_in::ids_in;
 use crate::schema::{
     categories, customer_field_history, customer_tags, customers, interactions, merged_customers,
     merges, purchase_items, purchases, tag_history, tags,
@@ -410,7 +411,7 @@ impl std::fmt::Display for Steps {
 /// statement for a whole batch of merges instead of one per merge.
 macro_rules! move_to_survivors {
     ($conn:expr, $table:ident, $ids:expr) => {
-        diesel::update($table::table.filter($table::customer_id.eq_any($ids)))
+        diesel::update($table::table.filter(ids_in($table::customer_id, $ids)))
             .set(
                 $table::customer_id.eq(merged_customers::table
                     .filter(merged_customers::customer_id.eq($table::customer_id))
@@ -561,7 +562,7 @@ macro_rules! merge_queries {
                 for chunk in merged_ids.chunks(IN_CHUNK) {
                     moved(
                         tag_history::table
-                            .filter(tag_history::customer_id.eq_any(chunk))
+                            .filter(ids_in(tag_history::customer_id, chunk))
                             .select((tag_history::id, tag_history::customer_id))
                             .load(self)
                             .await?,
@@ -569,7 +570,7 @@ macro_rules! merge_queries {
                     );
                     moved(
                         purchases::table
-                            .filter(purchases::customer_id.eq_any(chunk))
+                            .filter(ids_in(purchases::customer_id, chunk))
                             .select((purchases::id, purchases::customer_id))
                             .load(self)
                             .await?,
@@ -577,7 +578,7 @@ macro_rules! merge_queries {
                     );
                     moved(
                         interactions::table
-                            .filter(interactions::customer_id.eq_any(chunk))
+                            .filter(ids_in(interactions::customer_id, chunk))
                             .select((interactions::id, interactions::customer_id))
                             .load(self)
                             .await?,
@@ -585,7 +586,7 @@ macro_rules! merge_queries {
                     );
                     moved(
                         customer_field_history::table
-                            .filter(customer_field_history::customer_id.eq_any(chunk))
+                            .filter(ids_in(customer_field_history::customer_id, chunk))
                             .select((customer_field_history::id, customer_field_history::customer_id))
                             .load(self)
                             .await?,
@@ -621,7 +622,7 @@ macro_rules! merge_queries {
                     .collect();
                 self.insert_field_history_rows(&field_changes).await?;
                 for chunk in all_ids.chunks(IN_CHUNK) {
-                    diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq_any(chunk)))
+                    diesel::delete(customer_tags::table.filter(ids_in(customer_tags::customer_id, chunk)))
                         .execute(self)
                         .await?;
                 }
@@ -639,7 +640,7 @@ macro_rules! merge_queries {
                 // The others' identities go first: the survivors take them over.
                 self.delete_children(&merged_ids).await?;
                 for chunk in merged_ids.chunks(IN_CHUNK) {
-                    diesel::delete(customers::table.filter(customers::id.eq_any(chunk)))
+                    diesel::delete(customers::table.filter(ids_in(customers::id, chunk)))
                         .execute(self)
                         .await?;
                 }
@@ -685,7 +686,7 @@ macro_rules! merge_queries {
                     // does: a forced delete of one either waits for the merge or has removed
                     // its rows already, so the merge never writes a row of a deleted tag.
                     let tag_ids: Vec<String> = customer_tags::table
-                        .filter(customer_tags::customer_id.eq_any(chunk))
+                        .filter(ids_in(customer_tags::customer_id, chunk))
                         .select(customer_tags::tag_id)
                         .distinct()
                         .order(customer_tags::tag_id)
@@ -699,7 +700,7 @@ macro_rules! merge_queries {
                         .inner_join(
                             categories::table.on(categories::id.eq(customer_tags::category_id)),
                         )
-                        .filter(customer_tags::customer_id.eq_any(chunk))
+                        .filter(ids_in(customer_tags::customer_id, chunk))
                         .order((customer_tags::customer_id, customer_tags::tag_id))
                         .select((
                             AssignmentRow::as_select(),
@@ -822,7 +823,7 @@ macro_rules! merge_queries {
                     diesel::delete(
                         customer_tags::table
                             .filter(customer_tags::customer_id.eq(&survivor_id))
-                            .filter(customer_tags::tag_id.eq_any(chunk)),
+                            .filter(ids_in(customer_tags::tag_id, chunk)),
                     )
                     .execute(self)
                     .await?;
@@ -857,7 +858,7 @@ macro_rules! merge_queries {
                 for chunk in tag_ids.chunks(IN_CHUNK) {
                     self.share_lock_tags(chunk).await?;
                     let found: Vec<String> = tags::table
-                        .filter(tags::id.eq_any(chunk))
+                        .filter(ids_in(tags::id, chunk))
                         .select(tags::id)
                         .load(self)
                         .await?;
@@ -868,18 +869,18 @@ macro_rules! merge_queries {
 
                 for (owner, rows) in &snapshot.moved {
                     for chunk in rows.history.chunks(IN_CHUNK) {
-                        diesel::update(tag_history::table.filter(tag_history::id.eq_any(chunk)))
+                        diesel::update(tag_history::table.filter(ids_in(tag_history::id, chunk)))
                             .set(tag_history::customer_id.eq(owner))
                             .execute(self)
                             .await?;
                     }
                     for chunk in rows.purchases.chunks(IN_CHUNK) {
-                        diesel::update(purchases::table.filter(purchases::id.eq_any(chunk)))
+                        diesel::update(purchases::table.filter(ids_in(purchases::id, chunk)))
                             .set(purchases::customer_id.eq(owner))
                             .execute(self)
                             .await?;
                         diesel::update(
-                            purchase_items::table.filter(purchase_items::purchase_id.eq_any(chunk)),
+                            purchase_items::table.filter(ids_in(purchase_items::purchase_id, chunk)),
                         )
                         .set(purchase_items::customer_id.eq(owner))
                         .execute(self)
@@ -888,14 +889,14 @@ macro_rules! merge_queries {
                     for chunk in rows.field_history.chunks(IN_CHUNK) {
                         diesel::update(
                             customer_field_history::table
-                                .filter(customer_field_history::id.eq_any(chunk)),
+                                .filter(ids_in(customer_field_history::id, chunk)),
                         )
                         .set(customer_field_history::customer_id.eq(owner))
                         .execute(self)
                         .await?;
                     }
                     for chunk in rows.interactions.chunks(IN_CHUNK) {
-                        diesel::update(interactions::table.filter(interactions::id.eq_any(chunk)))
+                        diesel::update(interactions::table.filter(ids_in(interactions::id, chunk)))
                             .set(interactions::customer_id.eq(owner))
                             .execute(self)
                             .await?;

@@ -14,6 +14,7 @@ use crate::Store;
 use crate::customers::CustomerQueries as _;
 use crate::db::{IN_CHUNK, with_conn};
 use crate::error::StoreResult;
+use crate::ids_in::ids_in;
 use crate::schema::{interactions, purchase_items, purchases};
 
 impl Store {
@@ -68,7 +69,7 @@ impl Store {
         for chunk in customer_ids.chunks(IN_CHUNK) {
             let (orders, items, last_interactions) = with_conn!(self, |conn| {
                 let orders: Vec<OrderRow> = purchases::table
-                    .filter(purchases::customer_id.eq_any(chunk))
+                    .filter(ids_in(purchases::customer_id, chunk))
                     .select((
                         purchases::customer_id,
                         purchases::id,
@@ -79,12 +80,12 @@ impl Store {
                     .load(conn)
                     .await?;
                 let items: Vec<(String, String)> = purchase_items::table
-                    .filter(purchase_items::customer_id.eq_any(chunk))
+                    .filter(ids_in(purchase_items::customer_id, chunk))
                     .select((purchase_items::purchase_id, purchase_items::category))
                     .load(conn)
                     .await?;
                 let last_interactions: Vec<(String, Option<NaiveDateTime>)> = interactions::table
-                    .filter(interactions::customer_id.eq_any(chunk))
+                    .filter(ids_in(interactions::customer_id, chunk))
                     .group_by(interactions::customer_id)
                     .select((
                         interactions::customer_id,

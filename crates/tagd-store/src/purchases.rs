@@ -18,6 +18,7 @@ use crate::db::{
     write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::schema::{purchase_items, purchases};
 use crate::tags::page_limit;
 use crate::{Page, Store};
@@ -189,7 +190,7 @@ macro_rules! purchase_queries {
                     for chunk in order_ids.chunks(IN_CHUNK) {
                         let found: Vec<PurchaseRow> = purchases::table
                             .filter(purchases::channel.eq(*channel))
-                            .filter(purchases::order_id.eq_any(chunk))
+                            .filter(ids_in(purchases::order_id, chunk))
                             .select(PurchaseRow::as_select())
                             .load(self)
                             .await?;
@@ -207,7 +208,7 @@ macro_rules! purchase_queries {
                 let mut items: HashMap<String, Vec<PurchaseItemRow>> = HashMap::new();
                 for chunk in ids.chunks(IN_CHUNK) {
                     let found: Vec<PurchaseItemRow> = purchase_items::table
-                        .filter(purchase_items::purchase_id.eq_any(chunk))
+                        .filter(ids_in(purchase_items::purchase_id, chunk))
                         .order((purchase_items::purchase_id, purchase_items::position))
                         .select(PurchaseItemRow::as_select())
                         .load(self)

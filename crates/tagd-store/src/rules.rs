@@ -21,6 +21,7 @@ use crate::db::{
     BackendOps as _, IN_CHUNK, MysqlConn, SqliteConn, now, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::schema::{categories, customer_tags, rule_runs, tag_rules, tags};
 use crate::tagging::{Change, TaggingQueries as _, plan_assignments};
 use crate::tags::{CategoryRow, NewCategory, NewTag, TagRow, page_limit};
@@ -952,7 +953,7 @@ impl Store {
         for chunk in rule_ids.chunks(IN_CHUNK) {
             let rows: Vec<RunRow> = with_conn!(self, |conn| {
                 let newest: Vec<Option<String>> = rule_runs::table
-                    .filter(rule_runs::rule_id.eq_any(chunk))
+                    .filter(ids_in(rule_runs::rule_id, chunk))
                     .group_by(rule_runs::rule_id)
                     .select(diesel::dsl::max(rule_runs::id))
                     .load(conn)

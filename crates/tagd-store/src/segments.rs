@@ -20,6 +20,7 @@ use crate::db::{
     write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::schema::{
     categories, customer_tags, customers, interactions, purchase_items, purchases, segment_members,
     segment_sizes, segments, tag_history, tags,
@@ -513,7 +514,7 @@ impl Store {
             let mut rows = Vec::new();
             for chunk in customer_ids.chunks(IN_CHUNK) {
                 let query = customer_tags::table
-                    .filter(customer_tags::customer_id.eq_any(chunk.to_vec()))
+                    .filter(ids_in(customer_tags::customer_id, chunk))
                     .filter(
                         customer_tags::expires_at
                             .is_null()
@@ -554,7 +555,7 @@ impl Store {
                 let query = customer_tags::table
                     .inner_join(tags::table.on(tags::id.eq(customer_tags::tag_id)))
                     .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
-                    .filter(customer_tags::customer_id.eq_any(chunk.to_vec()))
+                    .filter(ids_in(customer_tags::customer_id, chunk))
                     .filter(
                         customer_tags::expires_at
                             .is_null()
@@ -590,7 +591,7 @@ impl Store {
             let mut rows = Vec::new();
             for chunk in customer_ids.chunks(IN_CHUNK) {
                 let query = purchase_items::table
-                    .filter(purchase_items::customer_id.eq_any(chunk.to_vec()))
+                    .filter(ids_in(purchase_items::customer_id, chunk))
                     .select((
                         purchase_items::customer_id,
                         purchase_items::category,
@@ -627,7 +628,7 @@ impl Store {
         for chunk in ids.chunks(IN_CHUNK) {
             let found: Vec<IndexedRow> = with_conn!(self, |conn| {
                 let query = customers::table
-                    .filter(customers::id.eq_any(chunk.to_vec()))
+                    .filter(ids_in(customers::id, chunk))
                     .order(customers::id)
                     .select(IndexedRow::as_select());
                 conn.load_rows(query).await?

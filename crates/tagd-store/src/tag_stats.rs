@@ -15,6 +15,7 @@ use tagd_core::tags::{Tag, ValueType};
 use crate::Store;
 use crate::db::{IN_CHUNK, now, with_conn};
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::schema::{categories, customer_tags, customers, tags};
 use crate::tags::TagRow;
 
@@ -95,7 +96,7 @@ impl Store {
                 for chunk in ids.chunks(IN_CHUNK) {
                     holders.extend(
                         customer_tags::table
-                            .filter(customer_tags::tag_id.eq_any(chunk))
+                            .filter(ids_in(customer_tags::tag_id, chunk))
                             .filter(live)
                             .group_by(customer_tags::tag_id)
                             .select((customer_tags::tag_id, count_star()))
@@ -104,7 +105,7 @@ impl Store {
                     );
                     sources.extend(
                         customer_tags::table
-                            .filter(customer_tags::tag_id.eq_any(chunk))
+                            .filter(ids_in(customer_tags::tag_id, chunk))
                             .filter(live)
                             .group_by((customer_tags::tag_id, customer_tags::source))
                             .select((customer_tags::tag_id, customer_tags::source, count_star()))
@@ -113,7 +114,7 @@ impl Store {
                     );
                     values.extend(
                         customer_tags::table
-                            .filter(customer_tags::tag_id.eq_any(chunk))
+                            .filter(ids_in(customer_tags::tag_id, chunk))
                             .filter(live)
                             .filter(customer_tags::value.is_not_null())
                             .group_by((customer_tags::tag_id, customer_tags::value))

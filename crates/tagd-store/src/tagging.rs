@@ -23,6 +23,7 @@ use crate::db::{
     truncate_to_micros, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::schema::{categories, customer_tags, tag_history, tags};
 use crate::tags::{TagRow, page_limit};
 use crate::{Page, Store};
@@ -227,7 +228,7 @@ macro_rules! tagging_queries {
                     let rows: Vec<(TagRow, String, bool)> = match chunk {
                         // One tag: a static statement, prepared once per connection.
                         [tag_id] => query.filter(tags::id.eq(tag_id)).load(self).await?,
-                        _ => query.filter(tags::id.eq_any(chunk)).load(self).await?,
+                        _ => query.filter(ids_in(tags::id, chunk)).load(self).await?,
                     };
                     for (row, category_name, exclusive) in rows {
                         let tag = row.into_tag()?;
@@ -276,7 +277,7 @@ macro_rules! tagging_queries {
                         .inner_join(
                             categories::table.on(categories::id.eq(customer_tags::category_id)),
                         )
-                        .filter(customer_tags::customer_id.eq_any(chunk))
+                        .filter(ids_in(customer_tags::customer_id, chunk))
                         .filter(
                             customer_tags::tag_id
                                 .eq_any(tag_ids)
@@ -383,7 +384,7 @@ macro_rules! tagging_queries {
                         diesel::delete(
                             customer_tags::table
                                 .filter(customer_tags::tag_id.eq(tag_id))
-                                .filter(customer_tags::customer_id.eq_any(chunk)),
+                                .filter(ids_in(customer_tags::customer_id, chunk)),
                         )
                         .execute(self)
                         .await?;
@@ -934,7 +935,7 @@ impl Store {
                         .inner_join(
                             categories::table.on(categories::id.eq(customer_tags::category_id)),
                         )
-                        .filter(customer_tags::customer_id.eq_any(chunk))
+                        .filter(ids_in(customer_tags::customer_id, chunk))
                         .filter(customer_tags::expires_at.le(at))
                         .select((AssignmentRow::as_select(), tags::name, categories::name))
                         .load(conn)

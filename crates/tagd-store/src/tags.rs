@@ -11,6 +11,7 @@ use tagd_core::text;
 
 use crate::db::{BackendOps, MysqlConn, SqliteConn, now, with_conn, write_transaction};
 use crate::error::{StoreError, StoreResult};
+use crate::ids_in::ids_in;
 use crate::schema::{categories, customer_tags, tag_rules, tags};
 use crate::tagging::TaggingQueries;
 use crate::{Page, Store};
@@ -219,7 +220,7 @@ macro_rules! tag_queries {
                 let mut names = Vec::new();
                 for chunk in tag_ids.chunks(crate::db::IN_CHUNK) {
                     let found: Vec<String> = tag_rules::table
-                        .filter(tag_rules::tag_id.eq_any(chunk))
+                        .filter(ids_in(tag_rules::tag_id, chunk))
                         .select(tag_rules::name)
                         .order(tag_rules::name)
                         .load(self)

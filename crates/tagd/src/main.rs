@@ -13,7 +13,7 @@ use tagd_grpc::ServerOptions;
 use tagd_jobs::{Jobs, JobsConfig, WorkerLimits};
 use tagd_rules::{Rules, Settings as RuleSettings};
 use tagd_segments::{Segments, Settings as SegmentSettings};
-use tagd_store::Store;
+use tagd_store::{PoolOptions, Store};
 use tokio::net::TcpListener;
 
 use crate::settings::{LogFormat, Settings};
@@ -135,7 +135,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "NO API KEYS CONFIGURED: every caller is admin. This is only allowed on loopback; configure [[auth.keys]] before exposing tagd"
         );
     }
-    let store = Store::open(&settings.database_url, settings.pool_size)
+    let pool = PoolOptions {
+        size: settings.pool_size,
+        sqlite_cache_mib: settings.sqlite_cache_mib,
+    };
+    let store = Store::open(&settings.database_url, pool)
         .await
         .with_context(|| {
             format!(

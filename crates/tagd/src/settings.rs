@@ -19,6 +19,8 @@ pub struct Settings {
     pub database_url: String,
     /// Database connections in the pool.
     pub pool_size: usize,
+    /// Each SQLite connection's page cache, in MiB (ignored on MySQL).
+    pub sqlite_cache_mib: u32,
     /// ISO 3166 region for phone numbers written without a country code.
     pub phone_region: String,
     pub log_format: LogFormat,
@@ -134,6 +136,7 @@ impl Settings {
             .set_default("listen", "127.0.0.1:50051")?
             .set_default("database_url", "sqlite://tagd.db")?
             .set_default("pool_size", 8)?
+            .set_default("sqlite_cache_mib", tagd_store::DEFAULT_SQLITE_CACHE_MIB)?
             .set_default("phone_region", "CN")?
             .set_default("log_format", "text")?
             .set_default("log_level", "info")?
@@ -187,6 +190,12 @@ impl Settings {
     fn check(&self) -> anyhow::Result<()> {
         if self.pool_size == 0 || self.pool_size > 1024 {
             bail!("pool_size must be 1..=1024, got {}", self.pool_size);
+        }
+        if self.sqlite_cache_mib == 0 || self.sqlite_cache_mib > 65_536 {
+            bail!(
+                "sqlite_cache_mib must be 1..=65536, got {}",
+                self.sqlite_cache_mib
+            );
         }
         if self.max_request_bytes < 1024 {
             bail!(
