@@ -139,6 +139,11 @@ async fn bad_configuration_stops_start_up_with_a_reason() {
             "max_upload_mb must be at least 1",
         ),
         (
+            "TAGD_SQLITE_CACHE_MIB",
+            "0",
+            "sqlite_cache_mib must be 1..=65536, got 0",
+        ),
+        (
             "TAGD_METRIC_WINDOWS_DAYS",
             "30,90,30",
             "metric_windows_days: lists 30 days twice",

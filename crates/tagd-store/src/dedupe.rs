@@ -133,7 +133,7 @@ impl Store {
             for chunk in pairs.chunks(IN_CHUNK) {
                 let firsts: Vec<&str> = chunk.iter().map(|p| p.customer_a.as_str()).collect();
                 let existing: Vec<CandidateRow> = dedupe_candidates::table
-                    .filter(dedupe_candidates::customer_a.eq_any(&firsts))
+                    .filter(ids_in(dedupe_candidates::customer_a, &firsts))
                     .select(CandidateRow::as_select())
                     .load(conn)
                     .await?;

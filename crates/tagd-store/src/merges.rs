@@ -595,8 +595,7 @@ macro_rules! merge_queries {
                 }
                 steps.done("read_moved");
 
-                // Writes, each one statement (per chunk or bind limit) for the whole batch.
-                // The redirects go first: the moves below read each merged id's survivor from them.
+                // What the writes need, taken from the plans before they go to be serialised.
                 let redirects: Vec<MergedCustomerRow> = plans
                     .iter()
                     .flat_map(|plan| {
@@ -607,6 +606,34 @@ macro_rules! merge_queries {
                         })
                     })
                     .collect();
+                let field_changes: Vec<FieldHistoryRow> = plans
+                    .iter()
+                    .flat_map(|plan| plan.field_changes.iter().cloned())
+                    .collect();
+                let tags_after: Vec<AssignmentRow> = plans
+                    .iter()
+                    .flat_map(|plan| plan.survivor_tags_after.iter().cloned())
+                    .collect();
+                let history: Vec<HistoryRow> = plans
+                    .iter()
+                    .flat_map(|plan| plan.history.iter().cloned())
+                    .collect();
+                let afters: Vec<Customer> = plans.iter().map(|plan| plan.after.clone()).collect();
+                let befores: HashMap<String, CustomerFields> = plans
+                    .iter()
+                    .map(|plan| (plan.survivor.id.clone(), plan.survivor.fields.clone()))
+                    .collect();
+                // The snapshots (megabytes of JSON per batch) are written on another thread
+                // while this one runs the statements below.
+                let snapshots = tokio::task::spawn_blocking(move || {
+                    plans
+                        .into_iter()
+                        .map(MergePlan::into_row)
+                        .collect::<StoreResult<Vec<MergeRow>>>()
+                });
+
+                // Writes, each one statement (per chunk or bind limit) for the whole batch.
+                // The redirects go first: the moves below read each merged id's survivor from them.
                 self.insert_merged_customer_rows(&redirects).await?;
                 for chunk in merged_ids.chunks(IN_CHUNK) {
                     move_to_survivors!(self, tag_history, chunk);
@@ -616,25 +643,13 @@ macro_rules! merge_queries {
                     move_to_survivors!(self, interactions, chunk);
                 }
                 steps.done("redirect_and_move");
-                let field_changes: Vec<FieldHistoryRow> = plans
-                    .iter()
-                    .flat_map(|plan| plan.field_changes.iter().cloned())
-                    .collect();
                 self.insert_field_history_rows(&field_changes).await?;
                 for chunk in all_ids.chunks(IN_CHUNK) {
                     diesel::delete(customer_tags::table.filter(ids_in(customer_tags::customer_id, chunk)))
                         .execute(self)
                         .await?;
                 }
-                let tags_after: Vec<AssignmentRow> = plans
-                    .iter()
-                    .flat_map(|plan| plan.survivor_tags_after.iter().cloned())
-                    .collect();
                 self.insert_assignment_rows(&tags_after).await?;
-                let history: Vec<HistoryRow> = plans
-                    .iter()
-                    .flat_map(|plan| plan.history.iter().cloned())
-                    .collect();
                 self.insert_history_rows(&history).await?;
                 steps.done("rewrite_tags");
                 // The others' identities go first: the survivors take them over.
@@ -644,17 +659,11 @@ macro_rules! merge_queries {
                         .execute(self)
                         .await?;
                 }
-                let afters: Vec<Customer> = plans.iter().map(|plan| plan.after.clone()).collect();
-                let befores: HashMap<String, CustomerFields> = plans
-                    .iter()
-                    .map(|plan| (plan.survivor.id.clone(), plan.survivor.fields.clone()))
-                    .collect();
                 self.replace_customers(&afters, &befores).await?;
                 steps.done("replace_customers");
-                let rows: Vec<MergeRow> = plans
-                    .into_iter()
-                    .map(MergePlan::into_row)
-                    .collect::<StoreResult<_>>()?;
+                let rows: Vec<MergeRow> = snapshots.await.map_err(|error| {
+                    StoreError::Corrupt(format!("writing a merge batch's snapshots failed: {error}"))
+                })??;
                 // Snapshots can be large (a cluster of a thousand customers is one row of
                 // megabytes): a statement carries a bounded number of their bytes, well under
                 // MySQL's max_allowed_packet, however the batch is made up.

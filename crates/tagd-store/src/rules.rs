@@ -960,7 +960,7 @@ impl Store {
                     .await?;
                 let newest: Vec<String> = newest.into_iter().flatten().collect();
                 rule_runs::table
-                    .filter(rule_runs::id.eq_any(&newest))
+                    .filter(ids_in(rule_runs::id, &newest))
                     .select(RunRow::as_select())
                     .load(conn)
                     .await?

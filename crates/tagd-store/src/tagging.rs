@@ -279,9 +279,8 @@ macro_rules! tagging_queries {
                         )
                         .filter(ids_in(customer_tags::customer_id, chunk))
                         .filter(
-                            customer_tags::tag_id
-                                .eq_any(tag_ids)
-                                .or(customer_tags::category_id.eq_any(category_ids)),
+                            ids_in(customer_tags::tag_id, tag_ids)
+                                .or(ids_in(customer_tags::category_id, category_ids)),
                         )
                         .select((AssignmentRow::as_select(), tags::name, categories::name))
                         .load(self)
@@ -331,7 +330,7 @@ macro_rules! tagging_queries {
                         .inner_join(
                             categories::table.on(categories::id.eq(customer_tags::category_id)),
                         )
-                        .filter(customer_tags::tag_id.eq_any(tag_ids))
+                        .filter(ids_in(customer_tags::tag_id, tag_ids))
                         .select((AssignmentRow::as_select(), tags::name, categories::name))
                         .limit(ROWS_PER_PASS as i64)
                         .load(self)

@@ -298,7 +298,7 @@ macro_rules! tag_queries {
 
             async fn assignment_count(&mut self, tag_ids: &[String]) -> StoreResult<i64> {
                 Ok(customer_tags::table
-                    .filter(customer_tags::tag_id.eq_any(tag_ids))
+                    .filter(ids_in(customer_tags::tag_id, tag_ids))
                     .count()
                     .get_result(self)
                     .await?)
@@ -547,7 +547,7 @@ impl Store {
                     let in_use: Option<String> = customer_tags::table
                         .select(customer_tags::value.assume_not_null())
                         .filter(customer_tags::tag_id.eq(id))
-                        .filter(customer_tags::value.eq_any(dropped))
+                        .filter(ids_in(customer_tags::value, &dropped))
                         .first(conn)
                         .await
                         .optional()?;
