@@ -161,4 +161,18 @@ mod tests {
         assert_eq!(text(&one), text(&three));
         assert!(text(&one).contains("json_each"), "{one}");
     }
+
+    #[test]
+    fn mysql_writes_one_placeholder_per_id_and_nothing_for_an_empty_list() {
+        let mysql = |ids: &[&str]| {
+            diesel::debug_query::<diesel::mysql::Mysql, _>(
+                &tags::table.filter(ids_in(tags::id, ids)).select(tags::id),
+            )
+            .to_string()
+        };
+        let three = mysql(&["a", "b", "c"]);
+        assert!(three.contains("`tags`.`id` IN (?, ?, ?)"), "{three}");
+        let none = mysql(&[]);
+        assert!(none.contains("WHERE 1=0"), "{none}");
+    }
 }

@@ -661,9 +661,13 @@ macro_rules! merge_queries {
                 }
                 self.replace_customers(&afters, &befores).await?;
                 steps.done("replace_customers");
-                let rows: Vec<MergeRow> = snapshots.await.map_err(|error| {
-                    StoreError::Corrupt(format!("writing a merge batch's snapshots failed: {error}"))
-                })??;
+                // A panic while serialising is a bug, raised here as if it had run inline; a
+                // task cancelled instead of run means the runtime is closing.
+                let rows: Vec<MergeRow> = match snapshots.await {
+                    Ok(rows) => rows?,
+                    Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                    Err(_) => return Err(StoreError::ShuttingDown),
+                };
                 // Snapshots can be large (a cluster of a thousand customers is one row of
                 // megabytes): a statement carries a bounded number of their bytes, well under
                 // MySQL's max_allowed_packet, however the batch is made up.
