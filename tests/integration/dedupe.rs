@@ -291,6 +291,17 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
             .any(|e| e.source == i32::from(pb::TagSource::Merge) && e.source_ref == merged.id)
     );
 
+    // The lookups by phone and email follow the survivor's merged lists.
+    assert_eq!(
+        holders_of_phone(&server, "+8613900139000").await,
+        vec![first.id.clone()],
+        "the other's phone now finds the survivor"
+    );
+    assert_eq!(
+        holders_of_phone(&server, "+8613800138000").await,
+        vec![first.id.clone()]
+    );
+
     // The merged-away id still leads somewhere; writes to it are refused.
     let resolved = get_customer(&server, &second.id).await;
     assert_eq!(
@@ -334,11 +345,37 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
         second_before,
         "the merged customer is back, exactly"
     );
+    assert_eq!(
+        holders_of_phone(&server, "+8613900139000").await,
+        vec![second.id.clone()],
+        "after the undo, the phone finds its own customer again"
+    );
+    assert_eq!(
+        holders_of_phone(&server, "+8613800138000").await,
+        vec![first.id.clone()]
+    );
     assert_status(
         unmerge(&server, &merged.id).await,
         Code::FailedPrecondition,
         "already undone",
     );
+}
+
+/// The ids ListCustomers finds by this phone (the phone index rows).
+async fn holders_of_phone(server: &TestServer, phone: &str) -> Vec<String> {
+    server
+        .customers()
+        .list_customers(pb::ListCustomersRequest {
+            phone: phone.to_owned(),
+            ..pb::ListCustomersRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customers
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
 }
 
 async fn merge_requests_are_checked(backend: Backend) {

@@ -2,9 +2,10 @@
 //! a transaction is committing wait in a queue, and the next transaction commits
 //! all of them at once, so concurrent callers share one durable log flush.
 //!
-//! One combined transaction runs at a time: on two cores a second writer only
-//! splits the queue into smaller batches (measured: 4 callers on MariaDB fell
-//! to batches of one), and SQLite has a single writer anyway.
+//! SQLite has a single writer, so one combined transaction runs at a time there.
+//! On MySQL a commit waits mostly for the log flush, so several combined
+//! transactions are in flight at once and InnoDB's group commit flushes them
+//! together; each takes whatever calls are queued when it starts.
 //!
 //! A combined transaction gives every call its own outcome: an invalid call fails
 //! alone. If the transaction itself fails, each of its calls is retried in a
@@ -14,7 +15,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use tagd_core::tagging::{AssignOutcome, MAX_BATCH_ASSIGNMENTS};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
@@ -22,6 +23,9 @@ use crate::tagging::AssignCall;
 
 /// Calls that may wait for a transaction before callers are slowed down.
 const QUEUE_CAPACITY: usize = 4_096;
+/// Combined transactions committing at once on MySQL (measured against one:
+/// 4 callers 0.15× → 0.22× of the raw upsert, 16 callers 0.20× → 0.23×).
+const MYSQL_COMMITS_IN_FLIGHT: usize = 3;
 /// Calls committed together at most (they also stay under the batch assignment limit).
 const MAX_CALLS_PER_COMMIT: usize = 512;
 
@@ -36,10 +40,15 @@ pub struct AssignQueue {
 }
 
 impl AssignQueue {
-    /// Starts the combiner on the current tokio runtime.
+    /// Starts the combiner on the current tokio runtime, with as many combined
+    /// transactions in flight as suit the store's backend.
     pub fn start(store: Arc<Store>) -> Self {
+        let in_flight = match store.backend() {
+            "mysql" => MYSQL_COMMITS_IN_FLIGHT,
+            _ => 1,
+        };
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(combine(store, receiver));
+        tokio::spawn(combine(store, receiver, in_flight));
         Self { sender }
     }
 
@@ -54,12 +63,18 @@ impl AssignQueue {
     }
 }
 
-/// The combiner's loop: take what is queued, commit it, repeat. Calls that
-/// arrive during a commit wait in the channel and form the next transaction.
-async fn combine(store: Arc<Store>, mut receiver: mpsc::Receiver<Queued>) {
+/// The combiner's loop: wait for a free commit slot, take what is queued, start
+/// committing it, repeat. Calls that arrive while every slot is busy wait in the
+/// channel and form the next transaction.
+async fn combine(store: Arc<Store>, mut receiver: mpsc::Receiver<Queued>, in_flight: usize) {
+    let slots = Arc::new(Semaphore::new(in_flight));
     // Calls for a customer already in the transaction being formed wait for the next one.
     let mut deferred: VecDeque<Queued> = VecDeque::new();
     loop {
+        // The semaphore is never closed, so acquiring fails only if that changes.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let first = match deferred.pop_front() {
             Some(queued) => queued,
             None => match receiver.recv().await {
@@ -91,7 +106,11 @@ async fn combine(store: Arc<Store>, mut receiver: mpsc::Receiver<Queued>) {
             }
         }
         deferred = still_deferred;
-        commit(&store, batch).await;
+        let store = store.clone();
+        tokio::spawn(async move {
+            commit(&store, batch).await;
+            drop(slot);
+        });
     }
 }
 

@@ -124,10 +124,47 @@ struct CustomerRows {
     external_ids: Vec<ExternalIdRow>,
 }
 
+/// The `position` column of a list's row at `index`.
+fn position(index: usize) -> i32 {
+    i32::try_from(index).unwrap_or(i32::MAX)
+}
+
+/// How one customer's list (phones, emails or identities) changed, for its index rows.
+#[derive(Debug, PartialEq, Eq)]
+enum ListChange {
+    Unchanged,
+    /// The old list is the start of the new one: rows from this index on are new.
+    Grown(usize),
+    /// Anything else, or no old list known: every row is rewritten.
+    Rewritten,
+}
+
+fn list_change<T: PartialEq>(old: Option<&[T]>, new: &[T]) -> ListChange {
+    match old {
+        Some(old) if old == new => ListChange::Unchanged,
+        Some(old) if new.starts_with(old) => ListChange::Grown(old.len()),
+        _ => ListChange::Rewritten,
+    }
+}
+
+impl ListChange {
+    /// The index of the first row to insert, if any; a rewritten list's
+    /// customer is added to those whose rows are deleted first.
+    fn rows_from(self, customer_id: &str, deleted: &mut Vec<String>) -> Option<usize> {
+        match self {
+            ListChange::Unchanged => None,
+            ListChange::Grown(from) => Some(from),
+            ListChange::Rewritten => {
+                deleted.push(customer_id.to_owned());
+                Some(0)
+            }
+        }
+    }
+}
+
 fn to_rows(customer: &Customer) -> CustomerRows {
     let fields = &customer.fields;
     let id = &customer.id;
-    let position = |index: usize| i32::try_from(index).unwrap_or(i32::MAX);
     CustomerRows {
         customer: CustomerRow {
             id: id.clone(),
@@ -351,8 +388,9 @@ pub(crate) trait CustomerQueries {
         customers: &[Customer],
         before: &HashMap<String, CustomerFields>,
     ) -> StoreResult<()>;
-    /// Rewrites the phone, email and identity index rows of the customers whose lists
-    /// differ from `before` (all of them for a customer missing from it).
+    /// Brings the phone, email and identity index rows of the customers whose lists
+    /// differ from `before` up to date: a list grown at its end gets its new rows, any
+    /// other change (or a customer missing from `before`) rewrites the list's rows.
     async fn rewrite_index_rows(
         &mut self,
         customers: &[Customer],
@@ -493,7 +531,13 @@ macro_rules! customer_queries {
                 let rows: Vec<CustomerRow> =
                     customers.iter().map(|c| to_rows(c).customer).collect();
                 self.upsert_customer_rows(&rows).await?;
-                self.rewrite_index_rows(customers, before).await
+                let upserted = std::time::Instant::now();
+                self.rewrite_index_rows(customers, before).await?;
+                tracing::trace!(
+                    millis = upserted.elapsed().as_secs_f64() * 1e3,
+                    "index rows rewritten"
+                );
+                Ok(())
             }
 
             async fn rewrite_index_rows(
@@ -501,32 +545,54 @@ macro_rules! customer_queries {
                 customers: &[Customer],
                 before: &HashMap<String, CustomerFields>,
             ) -> StoreResult<()> {
-                // Only the index rows of lists that changed are rewritten.
+                // Only the index rows of lists that changed are written: a list that grew at
+                // its end (a merge's union, an added phone) gets just its new rows; any other
+                // change rewrites that customer's rows of that list.
                 let mut phones = (Vec::new(), Vec::new());
                 let mut emails = (Vec::new(), Vec::new());
                 let mut external = (Vec::new(), Vec::new());
                 for customer in customers {
                     let old = before.get(&customer.id);
                     let new = &customer.fields;
-                    let phones_changed = old.is_none_or(|old| old.phones != new.phones);
-                    let emails_changed = old.is_none_or(|old| old.emails != new.emails);
-                    let external_changed =
-                        old.is_none_or(|old| old.external_ids != new.external_ids);
-                    if !(phones_changed || emails_changed || external_changed) {
-                        continue;
+                    let id = &customer.id;
+                    let from = list_change(old.map(|old| old.phones.as_slice()), &new.phones);
+                    if let Some(from) = from.rows_from(id, &mut phones.0) {
+                        phones
+                            .1
+                            .extend(new.phones.iter().enumerate().skip(from).map(
+                                |(index, phone)| PhoneRow {
+                                    customer_id: id.clone(),
+                                    phone: phone.clone(),
+                                    position: position(index),
+                                },
+                            ));
                     }
-                    let rows = to_rows(customer);
-                    if phones_changed {
-                        phones.0.push(customer.id.clone());
-                        phones.1.extend(rows.phones);
+                    let from = list_change(old.map(|old| old.emails.as_slice()), &new.emails);
+                    if let Some(from) = from.rows_from(id, &mut emails.0) {
+                        emails
+                            .1
+                            .extend(new.emails.iter().enumerate().skip(from).map(
+                                |(index, email)| EmailRow {
+                                    customer_id: id.clone(),
+                                    email: email.clone(),
+                                    position: position(index),
+                                },
+                            ));
                     }
-                    if emails_changed {
-                        emails.0.push(customer.id.clone());
-                        emails.1.extend(rows.emails);
-                    }
-                    if external_changed {
-                        external.0.push(customer.id.clone());
-                        external.1.extend(rows.external_ids);
+                    let from = list_change(
+                        old.map(|old| old.external_ids.as_slice()),
+                        &new.external_ids,
+                    );
+                    if let Some(from) = from.rows_from(id, &mut external.0) {
+                        external
+                            .1
+                            .extend(new.external_ids.iter().skip(from).map(|external| {
+                                ExternalIdRow {
+                                    channel: external.channel.clone(),
+                                    external_id: external.external_id.clone(),
+                                    customer_id: id.clone(),
+                                }
+                            }));
                     }
                 }
                 for chunk in phones.0.chunks(IN_CHUNK) {
@@ -952,5 +1018,37 @@ impl Store {
             }
         }
         write_transaction!(self, |conn| conn.upsert_entries(entries, false).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ListChange, list_change};
+
+    #[test]
+    fn a_list_grown_at_its_end_keeps_its_rows() {
+        let old = ["+8613800138000".to_owned()];
+        let grown = ["+8613800138000".to_owned(), "+8613900139000".to_owned()];
+        assert_eq!(list_change(Some(&old[..]), &old), ListChange::Unchanged);
+        assert_eq!(list_change(Some(&old[..]), &grown), ListChange::Grown(1));
+        assert_eq!(list_change(Some(&[][..]), &grown), ListChange::Grown(0));
+    }
+
+    #[test]
+    fn reordered_shrunk_or_unknown_lists_are_rewritten() {
+        let a = "a@example.com".to_owned();
+        let b = "b@example.com".to_owned();
+        let reordered = [b.clone(), a.clone()];
+        let both = [a.clone(), b.clone()];
+        assert_eq!(
+            list_change(Some(&both[..]), &reordered),
+            ListChange::Rewritten
+        );
+        assert_eq!(
+            list_change(Some(&both[..]), &both[..1]),
+            ListChange::Rewritten
+        );
+        assert_eq!(list_change(None, &both), ListChange::Rewritten);
+        assert_eq!(list_change::<String>(None, &[]), ListChange::Rewritten);
     }
 }

@@ -654,11 +654,13 @@ macro_rules! merge_queries {
                 steps.done("rewrite_tags");
                 // The others' identities go first: the survivors take them over.
                 self.delete_children(&merged_ids).await?;
+                steps.done("delete_merged_children");
                 for chunk in merged_ids.chunks(IN_CHUNK) {
                     diesel::delete(customers::table.filter(ids_in(customers::id, chunk)))
                         .execute(self)
                         .await?;
                 }
+                steps.done("delete_merged");
                 self.replace_customers(&afters, &befores).await?;
                 steps.done("replace_customers");
                 // A panic while serialising is a bug, raised here as if it had run inline; a
