@@ -361,18 +361,10 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
     );
 }
 
-/// The ids ListCustomers finds by this phone (the phone index rows).
+/// The ids of the customers ListCustomers finds by this phone.
 async fn holders_of_phone(server: &TestServer, phone: &str) -> Vec<String> {
-    server
-        .customers()
-        .list_customers(pb::ListCustomersRequest {
-            phone: phone.to_owned(),
-            ..pb::ListCustomersRequest::default()
-        })
+    fixtures::customers_with_phone(server, phone)
         .await
-        .unwrap()
-        .into_inner()
-        .customers
         .into_iter()
         .map(|c| c.id)
         .collect()

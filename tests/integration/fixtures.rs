@@ -186,3 +186,17 @@ pub async fn get_customer(server: &TestServer, id: &str) -> pb::Customer {
         .unwrap()
         .into_inner()
 }
+
+/// The customers ListCustomers finds by this phone (its index rows).
+pub async fn customers_with_phone(server: &TestServer, phone: &str) -> Vec<pb::Customer> {
+    server
+        .customers()
+        .list_customers(pb::ListCustomersRequest {
+            phone: phone.to_owned(),
+            ..pb::ListCustomersRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customers
+}

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use tagd_proto::v1 as pb;
 use tonic::Code;
 
+use crate::fixtures::customers_with_phone;
 use crate::harness::{
     As, Backend, Options, TestServer, assert_status, backend_tests, build_plugins,
 };
@@ -121,19 +122,6 @@ async fn report(server: &TestServer, job_id: &str) -> Vec<pb::RejectedRow> {
         .unwrap()
         .into_inner()
         .rows
-}
-
-async fn customers_with_phone(server: &TestServer, phone: &str) -> Vec<pb::Customer> {
-    server
-        .customers()
-        .list_customers(pb::ListCustomersRequest {
-            phone: phone.to_owned(),
-            ..pb::ListCustomersRequest::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .customers
 }
 
 async fn spreadsheet_rows_become_customers_with_tags(backend: Backend) {
