@@ -41,15 +41,17 @@ use crate::tagging::{AssignmentRow, HistoryRow};
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection, SqliteRunner>;
 
 tokio::task_local! {
-    /// Set (by [`inline_sqlite`]) around a call whose SQLite statements are
-    /// short point reads: they run on the calling thread.
+    /// Set (by [`inline_sqlite`]) around a call whose SQLite statements run
+    /// on the calling thread.
     static INLINE_SQLITE: ();
 }
 
 /// Runs `call` with its SQLite statements executed on the calling thread
-/// instead of tokio's blocking pool. For short point reads only (a primary-key
-/// lookup takes microseconds): the hop to a pool thread and back — two thread
-/// wake-ups per statement — costs more than the statement itself.
+/// instead of tokio's blocking pool: the hop to a pool thread and back — two
+/// thread wake-ups per statement — costs more than a short statement itself.
+/// On a runtime worker, for short point reads only (a primary-key lookup takes
+/// microseconds); a whole transaction may run this way on a blocking thread
+/// (`Handle::block_on` inside `spawn_blocking`), where waiting blocks no task.
 pub(crate) async fn inline_sqlite<F: Future>(call: F) -> F::Output {
     INLINE_SQLITE.scope((), call).await
 }
