@@ -301,6 +301,7 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
         holders_of_phone(&server, "+8613800138000").await,
         vec![first.id.clone()]
     );
+    assert_identity_held(&server, "shop", "s1", &first.id).await;
 
     // The merged-away id still leads somewhere; writes to it are refused.
     let resolved = get_customer(&server, &second.id).await;
@@ -354,10 +355,31 @@ async fn a_merge_keeps_everything_and_unmerge_restores_it_exactly(backend: Backe
         holders_of_phone(&server, "+8613800138000").await,
         vec![first.id.clone()]
     );
+    assert_identity_held(&server, "shop", "s1", &second.id).await;
     assert_status(
         unmerge(&server, &merged.id).await,
         Code::FailedPrecondition,
         "already undone",
+    );
+}
+
+/// A new customer claiming this channel identity is refused, naming `holder`
+/// (the identity index rows).
+async fn assert_identity_held(server: &TestServer, channel: &str, external_id: &str, holder: &str) {
+    let mut claimant = person("测试", "", "", "", "深圳");
+    claimant.external_ids = vec![pb::ExternalId {
+        channel: channel.to_owned(),
+        external_id: external_id.to_owned(),
+    }];
+    assert_status(
+        server
+            .customers()
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(claimant),
+            })
+            .await,
+        Code::AlreadyExists,
+        &format!("{channel}:{external_id} already belongs to customer {holder}"),
     );
 }
 

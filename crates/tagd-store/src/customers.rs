@@ -531,13 +531,7 @@ macro_rules! customer_queries {
                 let rows: Vec<CustomerRow> =
                     customers.iter().map(|c| to_rows(c).customer).collect();
                 self.upsert_customer_rows(&rows).await?;
-                let upserted = std::time::Instant::now();
-                self.rewrite_index_rows(customers, before).await?;
-                tracing::trace!(
-                    millis = upserted.elapsed().as_secs_f64() * 1e3,
-                    "index rows rewritten"
-                );
-                Ok(())
+                self.rewrite_index_rows(customers, before).await
             }
 
             async fn rewrite_index_rows(
