@@ -14,6 +14,7 @@ backend_tests!(
     customers_are_listed_and_filtered,
     upsert_is_idempotent_and_all_or_nothing,
     channel_identities_belong_to_one_customer,
+    concurrent_reads_each_get_their_own_customer,
 );
 
 fn zhang_wei() -> pb::Customer {
@@ -714,4 +715,64 @@ async fn channel_identities_belong_to_one_customer(backend: Backend) {
         .into_inner();
     assert_eq!(keyed.results[0].customer_id, first.id);
     assert_eq!(keyed.updated, 1);
+}
+
+/// Many GetCustomer calls in flight at once (on MySQL they are fetched together, several
+/// ids per statement): each caller gets its own customer, a missing id its own NOT_FOUND,
+/// and a read that starts after an update sees it.
+async fn concurrent_reads_each_get_their_own_customer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut created = Vec::new();
+    for n in 0..24 {
+        created.push(customer(&server, &format!("读者 {n}")).await);
+    }
+    let reads = (0..240).map(|call| {
+        let mut customers = server.customers();
+        // Every seventh call asks for an id that does not exist.
+        let wanted = (call % 7 != 6).then(|| created[call % created.len()].clone());
+        async move {
+            let id = wanted
+                .as_ref()
+                .map_or(UNKNOWN_ID.to_owned(), |c| c.id.clone());
+            let answer = customers.get_customer(pb::GetCustomerRequest { id }).await;
+            (wanted, answer)
+        }
+    });
+    for (wanted, answer) in futures::future::join_all(reads).await {
+        match wanted {
+            Some(customer) => assert_eq!(answer.unwrap().into_inner(), customer),
+            None => assert_status(answer, Code::NotFound, UNKNOWN_ID),
+        }
+    }
+
+    let renamed = created[3].id.clone();
+    let mut customers = server.customers();
+    customers
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                id: renamed.clone(),
+                name: "改名的读者".into(),
+                ..pb::Customer::default()
+            }),
+            update_mask: mask(&["name"]),
+        })
+        .await
+        .unwrap();
+    let reads = (0..48).map(|call| {
+        let mut customers = server.customers();
+        let id = created[call % created.len()].id.clone();
+        async move {
+            customers
+                .get_customer(pb::GetCustomerRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    });
+    let reads = futures::future::join_all(reads).await;
+    let renamed_reads: Vec<&pb::Customer> = reads.iter().filter(|c| c.id == renamed).collect();
+    assert_eq!(renamed_reads.len(), 2);
+    for read in renamed_reads {
+        assert_eq!(read.name, "改名的读者", "a read after the update sees it");
+    }
 }

@@ -11,6 +11,7 @@ use tagd_core::ids::new_id;
 use tagd_core::paging::{PageRequest, finish_page};
 use tagd_core::text;
 
+use crate::customer_reads::Read;
 use crate::db::{
     BackendOps, BatchInsert, IN_CHUNK, MysqlConn, MysqlLoadRows as _, SqliteConn,
     SqliteLoadRows as _, now, removing_transaction, with_conn, write_transaction,
@@ -861,6 +862,13 @@ impl Store {
 
     /// The customer with this id; an id merged away answers with the customer it was merged into.
     pub async fn get_customer(&self, id: &str) -> StoreResult<Customer> {
+        if let Some(reads) = &self.customer_reads {
+            match reads.read(id).await {
+                Read::Found(customer) => return Ok(*customer),
+                // Merged away or never there: the read below says which.
+                Read::Missing | Read::Failed => {}
+            }
+        }
         // A primary-key read: run without the blocking-pool hop.
         crate::db::inline_sqlite(async {
             Ok(with_conn!(

@@ -6,7 +6,9 @@
 //! a thousand ids per list. On SQLite this expression binds the ids as one JSON
 //! array and reads them back with `json_each`, so the text is fixed and the
 //! statement is cached like any other. On MySQL it writes the usual
-//! placeholder list (and, its text varying, marks the statement uncacheable).
+//! placeholder list, padded with the last id to the next power of two: a few
+//! texts per query, each prepared once per connection and then reused (an
+//! uncached statement costs a prepare and a close round trip besides its own).
 
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::mysql::Mysql;
@@ -60,13 +62,24 @@ impl<C: ValidGrouping<GB>, GB> ValidGrouping<GB> for IdsIn<C> {
     type IsAggregate = C::IsAggregate;
 }
 
-/// The type a statement cache keys [`IdsIn`] by: the column's, nothing of the ids.
-#[derive(Debug)]
-pub(crate) struct IdsInQueryId<C>(std::marker::PhantomData<C>);
+/// No static id: MySQL's text varies with the (padded) number of ids, so
+/// statement caches key a query holding [`IdsIn`] by its SQL text instead.
+impl<C> QueryId for IdsIn<C> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
 
-impl<C: QueryId> QueryId for IdsIn<C> {
-    type QueryId = IdsInQueryId<C::QueryId>;
-    const HAS_STATIC_QUERY_ID: bool = C::HAS_STATIC_QUERY_ID;
+/// Lists longer than this go out exactly as they are, and uncached.
+const MYSQL_MAX_PADDED_IDS: usize = 1_024;
+
+/// How many placeholders MySQL's text has for `ids` ids: the next power of two
+/// up to [`MYSQL_MAX_PADDED_IDS`], the count itself beyond.
+fn mysql_placeholders(ids: usize) -> usize {
+    if ids > MYSQL_MAX_PADDED_IDS {
+        ids
+    } else {
+        ids.next_power_of_two()
+    }
 }
 
 impl<C: QueryFragment<Sqlite>> QueryFragment<Sqlite> for IdsIn<C> {
@@ -81,15 +94,20 @@ impl<C: QueryFragment<Sqlite>> QueryFragment<Sqlite> for IdsIn<C> {
 
 impl<C: QueryFragment<Mysql>> QueryFragment<Mysql> for IdsIn<C> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
-        // The text depends on the number of ids: a cached statement would be reused for another count.
-        out.unsafe_to_cache_prepared();
-        if self.ids.is_empty() {
+        let Some(last) = self.ids.last() else {
             out.push_sql("1=0");
             return Ok(());
+        };
+        let placeholders = mysql_placeholders(self.ids.len());
+        if placeholders > MYSQL_MAX_PADDED_IDS {
+            // A text of its own: caching it would only fill the cache.
+            out.unsafe_to_cache_prepared();
         }
         self.column.walk_ast(out.reborrow())?;
         out.push_sql(" IN (");
-        for (index, id) in self.ids.iter().enumerate() {
+        // Repeating the last id changes nothing of what IN matches.
+        let padded = self.ids.iter().chain(std::iter::repeat(last));
+        for (index, id) in padded.take(placeholders).enumerate() {
             if index > 0 {
                 out.push_sql(", ");
             }
@@ -163,16 +181,34 @@ mod tests {
     }
 
     #[test]
-    fn mysql_writes_one_placeholder_per_id_and_nothing_for_an_empty_list() {
-        let mysql = |ids: &[&str]| {
-            diesel::debug_query::<diesel::mysql::Mysql, _>(
-                &tags::table.filter(ids_in(tags::id, ids)).select(tags::id),
-            )
-            .to_string()
-        };
+    fn mysql_pads_to_a_power_of_two_with_the_last_id_and_caches_those_texts() {
+        use diesel::query_builder::QueryFragment;
+        let query = |ids: &[&str]| tags::table.filter(ids_in(tags::id, ids)).select(tags::id);
+        let mysql =
+            |ids: &[&str]| diesel::debug_query::<diesel::mysql::Mysql, _>(&query(ids)).to_string();
         let three = mysql(&["a", "b", "c"]);
-        assert!(three.contains("`tags`.`id` IN (?, ?, ?)"), "{three}");
+        assert!(three.contains("`tags`.`id` IN (?, ?, ?, ?)"), "{three}");
+        assert!(three.ends_with(r#"binds: ["a", "b", "c", "c"]"#), "{three}");
+        let four = mysql(&["a", "b", "c", "d"]);
+        assert!(four.contains("IN (?, ?, ?, ?)"), "{four}");
+        let one = mysql(&["a"]);
+        assert!(one.contains("IN (?)"), "{one}");
         let none = mysql(&[]);
         assert!(none.contains("WHERE 1=0"), "{none}");
+
+        let cacheable = |ids: &[&str]| {
+            QueryFragment::<diesel::mysql::Mysql>::is_safe_to_cache_prepared(
+                &query(ids),
+                &diesel::mysql::Mysql,
+            )
+            .expect("walks")
+        };
+        let many: Vec<String> = (0..1_025).map(|n| n.to_string()).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(cacheable(&many[..3]));
+        assert!(cacheable(&many[..1_024]));
+        assert!(!cacheable(&many), "1,025 ids go out exactly, uncached");
+        let exact = mysql(&many);
+        assert_eq!(exact.matches('?').count(), 1_025);
     }
 }

@@ -8,6 +8,7 @@ mod assign_queue;
 mod backfill;
 mod checkpoint;
 mod cleanse;
+mod customer_reads;
 mod customers;
 mod db;
 mod dedupe;
@@ -79,6 +80,8 @@ pub struct Store {
     removals: removals::RemovalJournal,
     /// Folds SQLite's log into the database file off the commit path; `None` on MySQL.
     _checkpointer: Option<checkpoint::Checkpointer>,
+    /// Combines concurrent GetCustomer reads into one statement; `None` on SQLite.
+    customer_reads: Option<customer_reads::CustomerReads>,
 }
 
 impl Store {
@@ -87,6 +90,10 @@ impl Store {
         let url = DatabaseUrl::parse(url)?;
         db::migrate(&url).await?;
         let pool = db::open_pool(&url, pool)?;
+        let customer_reads = match &pool {
+            db::Pool::Mysql(pool) => Some(customer_reads::CustomerReads::start(pool.clone())),
+            db::Pool::Sqlite(_) => None,
+        };
         let mut store = Self {
             write_lock: matches!(url, DatabaseUrl::Sqlite(_)).then(|| Mutex::new(())),
             backend: url.backend_name(),
@@ -94,6 +101,7 @@ impl Store {
             writes: AtomicU64::new(0),
             removals: removals::RemovalJournal::default(),
             _checkpointer: None,
+            customer_reads,
         };
         store.ping().await?;
         // Started once the pool's first connection has opened the log.
