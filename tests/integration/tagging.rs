@@ -6,7 +6,9 @@ use std::time::Duration;
 use tagd_proto::v1 as pb;
 use tonic::Code;
 
-use crate::fixtures::{self, UNKNOWN_ID, assign, assignment, customer, customer_tags, history};
+use crate::fixtures::{
+    self, UNKNOWN_ID, assign, assignment, customer, customer_tags, history, mask,
+};
 use crate::harness::{As, Backend, TestServer, assert_status, backend_tests};
 
 backend_tests!(
@@ -16,6 +18,7 @@ backend_tests!(
     concurrent_assignments_keep_one_exclusive_tag,
     concurrent_calls_each_get_their_own_answer,
     forced_deletes_racing_assignments_leave_no_orphans,
+    category_changes_racing_assignments_all_succeed,
     assignments_expire_into_history,
     batch_assignment_is_all_or_nothing,
     removals_are_recorded,
@@ -902,4 +905,64 @@ async fn history_pages_newest_first(backend: Backend) {
         Code::NotFound,
         "customer",
     );
+}
+
+/// A category renamed and made exclusive (which locks the category, then its tags) while
+/// AssignTags calls of its tag are in flight: assignments lock the tag but not its
+/// category, so neither side waits on the other in a cycle, and every call succeeds.
+async fn category_changes_racing_assignments_all_succeed(backend: Backend) {
+    const CUSTOMERS: usize = 16;
+    const ROUNDS: usize = 3;
+    const EDITS: usize = 12;
+    let server = TestServer::start(backend).await;
+    let value = fixtures::category(&server, "价值等级", false).await;
+    let score = fixtures::tag(&server, &value.id, "价值分", pb::ValueType::Number, &[]).await;
+    let mut customers = Vec::new();
+    for index in 0..CUSTOMERS {
+        customers.push(customer(&server, &format!("客户{index}")).await.id);
+    }
+    let mut calls = Vec::new();
+    for round in 0..ROUNDS {
+        for (index, customer_id) in customers.iter().enumerate() {
+            let mut tagging = server.tagging();
+            let request = pb::AssignTagsRequest {
+                customer_id: customer_id.clone(),
+                assignments: vec![assignment(&score.id, &format!("{}", round * 100 + index))],
+            };
+            calls.push(tokio::spawn(async move {
+                tagging.assign_tags(request).await.map(|_| ())
+            }));
+        }
+    }
+    let mut names = vec![value.name.clone()];
+    for edit in 0..EDITS {
+        let name = format!("价值等级{edit}");
+        names.push(name.clone());
+        let mut tags = server.tags();
+        let request = pb::UpdateCategoryRequest {
+            category: Some(pb::Category {
+                id: value.id.clone(),
+                name,
+                exclusive: edit % 2 == 0,
+                ..pb::Category::default()
+            }),
+            update_mask: mask(&["name", "exclusive"]),
+        };
+        calls.push(tokio::spawn(async move {
+            tags.update_category(request).await.map(|_| ())
+        }));
+    }
+    for call in calls {
+        call.await.unwrap().expect("every call succeeds");
+    }
+    for customer_id in &customers {
+        let entries = history(&server, customer_id).await;
+        assert_eq!(entries.len(), ROUNDS, "{entries:?}");
+        for entry in entries {
+            assert!(
+                names.contains(&entry.category_name),
+                "history names the category as it was called: {entry:?}"
+            );
+        }
+    }
 }

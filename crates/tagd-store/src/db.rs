@@ -23,20 +23,21 @@ use crate::cleanse::{FieldCountRow, UnfixableRow};
 use crate::customers::{CustomerRow, EmailRow, ExternalIdRow, PhoneRow};
 use crate::error::{StoreError, StoreResult};
 use crate::field_history::FieldHistoryRow;
-use crate::ids_in::ids_in;
+use crate::ids_in::{MysqlIdsQuery, ids_in};
 use crate::imports::ImportChangeRow;
 use crate::interactions::InteractionRow;
 use crate::jobs::RejectedRowRow;
 use crate::merges::{MergeRow, MergedCustomerRow};
 use crate::purchases::{PurchaseItemRow, PurchaseRow};
 use crate::schema::{
-    cleanse_field_counts, cleanse_unfixable, customer_emails, customer_external_ids,
+    categories, cleanse_field_counts, cleanse_unfixable, customer_emails, customer_external_ids,
     customer_field_history, customer_phones, customer_tags, customers, import_changes,
     interactions, job_rejected_rows, merged_customers, merges, purchase_items, purchases,
     segment_members, tag_history, tags,
 };
 use crate::segments::SegmentMemberRow;
 use crate::tagging::{AssignmentRow, HistoryRow};
+use crate::tags::TagRow;
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection, SqliteRunner>;
 
@@ -303,6 +304,10 @@ pub(crate) trait BackendOps {
     /// granted is simply absent from every read that follows. A no-op on
     /// SQLite, whose writers are serialised.
     async fn share_lock_tags(&mut self, ids: &[String]) -> QueryResult<()>;
+    /// These tags' rows (at most [`IN_CHUNK`] ids) with their category's name and
+    /// exclusive flag, each tag's row share-locked as [`BackendOps::share_lock_tags`]
+    /// does: on MySQL one statement where the lock and the read took two round trips.
+    async fn locked_catalogue(&mut self, ids: &[String]) -> QueryResult<Vec<CatalogueRow>>;
     /// [`BackendOps::share_lock_tags`] for a writer that refers to the tags
     /// rather than writing their assignments (a rule, a template): answers the
     /// ids that exist once the lock is granted — a read that sees a delete
@@ -332,36 +337,93 @@ struct LockedId {
 /// Diesel writes for MySQL's shared lock): `LOCK IN SHARE MODE` is understood by
 /// MariaDB and MySQL alike. The primary key is forced: on a small table the
 /// optimiser prefers a scan, which would lock — and wait for — every row it
-/// passes, not just these, and so deadlock with another writer's locks.
-fn lock_sql(table: &str, ids: usize, mode: &str) -> String {
-    if ids == 1 {
-        return format!("SELECT id FROM {table} WHERE id = ? {mode}");
+/// passes, not just these, and so deadlock with another writer's locks. Rows are
+/// locked in id order.
+fn lock_query<'a>(table: &str, ids: &'a [String], mode: &'static str) -> MysqlIdsQuery<'a> {
+    MysqlIdsQuery {
+        before: format!("SELECT id FROM {table} FORCE INDEX (PRIMARY) WHERE id IN"),
+        ids,
+        after: mode,
     }
-    let placeholders = vec!["?"; ids].join(", ");
-    format!(
-        "SELECT id FROM {table} FORCE INDEX (PRIMARY) WHERE id IN ({placeholders}) ORDER BY id {mode}"
-    )
 }
 
-const SHARED: &str = "LOCK IN SHARE MODE";
-const EXCLUSIVE: &str = "FOR UPDATE";
+const SHARED: &str = "ORDER BY id LOCK IN SHARE MODE";
+const EXCLUSIVE: &str = "ORDER BY id FOR UPDATE";
 
-/// Runs [`lock_sql`] for these ids; answers the ids found.
+/// A tag with its category's name and exclusive flag.
+pub(crate) type CatalogueRow = (TagRow, String, bool);
+
+/// [`BackendOps::locked_catalogue`] on MySQL: [`lock_query`]'s shared lock on the
+/// tags, reading their rows. The category's columns come from scalar subqueries,
+/// which a locking read leaves unlocked (a join would share-lock the category
+/// rows too, and so deadlock with making a category exclusive, which locks the
+/// category, then its tags); a category missing from the transaction's snapshot
+/// (created after it) reads as NULL, and the tag as absent.
+fn locked_catalogue_query(ids: &[String]) -> MysqlIdsQuery<'_> {
+    MysqlIdsQuery {
+        before: "SELECT id, category_id, name, name_key, description, value_type, enum_values, \
+                 default_validity_secs, created_at, updated_at, \
+                 (SELECT categories.name FROM categories \
+                  WHERE categories.id = tags.category_id) AS category_name, \
+                 (SELECT categories.is_exclusive FROM categories \
+                  WHERE categories.id = tags.category_id) AS category_exclusive \
+                 FROM tags FORCE INDEX (PRIMARY) WHERE id IN"
+            .to_owned(),
+        ids,
+        after: SHARED,
+    }
+}
+
+/// A row of [`locked_catalogue_query`].
+#[derive(QueryableByName)]
+struct LockedCatalogueRow {
+    #[diesel(embed)]
+    tag: TagRow,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    category_name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bool>)]
+    category_exclusive: Option<bool>,
+}
+
+/// Runs [`lock_query`] for these ids; answers the ids found.
 async fn lock_rows(
     conn: &mut MysqlConn,
     table: &str,
     ids: &[String],
-    mode: &str,
+    mode: &'static str,
 ) -> QueryResult<Vec<String>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut query = diesel::sql_query(lock_sql(table, ids.len(), mode)).into_boxed();
-    for id in ids {
-        query = query.bind::<diesel::sql_types::Text, _>(id.clone());
-    }
-    let rows: Vec<LockedId> = query.load(conn).await?;
+    let rows: Vec<LockedId> = lock_query(table, ids, mode).load(conn).await?;
     Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// A MySQL statement Diesel marks uncacheable that is safe to cache by its text:
+/// Diesel prepares every upsert (`ON DUPLICATE KEY UPDATE`) and closes it after
+/// the call, since a changeset's text may vary; keyed by the full SQL text (no
+/// static query id), each text is prepared once per connection instead.
+#[derive(Debug)]
+struct CachedByText<Q>(Q);
+
+impl<Q> diesel::query_builder::QueryId for CachedByText<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::QueryFragment<diesel::mysql::Mysql>>
+    diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for CachedByText<Q>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        out: diesel::query_builder::AstPass<'_, 'b, diesel::mysql::Mysql>,
+    ) -> QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &diesel::mysql::Mysql) -> QueryResult<bool> {
+        Ok(true)
+    }
 }
 
 /// Bind parameters one statement may carry: MySQL's placeholder limit.
@@ -433,13 +495,15 @@ macro_rules! mysql_upsert {
     ($conn:expr, $rows:expr, $table:path, $columns:expr, $overwrite:ident) => {{
         assert_fits!($columns);
         in_statements!($rows, |chunk| {
-            diesel::insert_into($table)
-                .values(chunk)
-                .on_conflict(diesel::dsl::DuplicatedKeys)
-                .do_update()
-                .set($overwrite!(inserted))
-                .execute($conn)
-                .await?
+            CachedByText(
+                diesel::insert_into($table)
+                    .values(chunk)
+                    .on_conflict(diesel::dsl::DuplicatedKeys)
+                    .do_update()
+                    .set($overwrite!(inserted)),
+            )
+            .execute($conn)
+            .await?
         });
         Ok(())
     }};
@@ -547,6 +611,17 @@ impl BackendOps for MysqlConn {
         lock_rows(self, "tags", ids, SHARED).await.map(|_| ())
     }
 
+    async fn locked_catalogue(&mut self, ids: &[String]) -> QueryResult<Vec<CatalogueRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<LockedCatalogueRow> = locked_catalogue_query(ids).load(self).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| Some((row.tag, row.category_name?, row.category_exclusive?)))
+            .collect())
+    }
+
     async fn share_lock_existing_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
         lock_rows(self, "tags", ids, SHARED).await
     }
@@ -604,6 +679,22 @@ impl BackendOps for SqliteConn {
 
     async fn share_lock_tags(&mut self, _ids: &[String]) -> QueryResult<()> {
         Ok(())
+    }
+
+    async fn locked_catalogue(&mut self, ids: &[String]) -> QueryResult<Vec<CatalogueRow>> {
+        // Writers are serialised: a plain read is the current catalogue.
+        let query = tags::table
+            .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
+            .select((
+                TagRow::as_select(),
+                categories::name,
+                categories::is_exclusive,
+            ));
+        match ids {
+            // One tag: a static statement, prepared once per connection.
+            [tag_id] => query.filter(tags::id.eq(tag_id)).load(self).await,
+            _ => query.filter(ids_in(tags::id, ids)).load(self).await,
+        }
     }
 
     async fn share_lock_existing_tags(&mut self, ids: &[String]) -> QueryResult<Vec<String>> {
@@ -868,3 +959,34 @@ pub(crate) async fn end<C: AsyncConnection, T>(
 }
 
 pub(crate) use {rehearsable_transaction, removing_transaction, with_conn, write_transaction};
+
+#[cfg(test)]
+mod tests {
+    use diesel::ExpressionMethods as _;
+    use diesel::mysql::Mysql;
+    use diesel::query_builder::{QueryFragment, QueryId};
+
+    use super::CachedByText;
+    use crate::schema::tags;
+
+    #[test]
+    fn an_upsert_diesel_prepares_per_call_is_cached_by_its_text() {
+        let upsert = || {
+            diesel::insert_into(tags::table)
+                .values((tags::id.eq("t"), tags::name.eq("高价值")))
+                .on_conflict(diesel::dsl::DuplicatedKeys)
+                .do_update()
+                .set(tags::name.eq("中价值"))
+        };
+        let cacheable = |query: &dyn QueryFragment<Mysql>| {
+            query.is_safe_to_cache_prepared(&Mysql).expect("walks")
+        };
+        assert!(!cacheable(&upsert()), "Diesel's own verdict");
+        let wrapped = CachedByText(upsert());
+        assert!(cacheable(&wrapped));
+        // Keyed by its text, never by type: another text is another statement.
+        const { assert!(!<CachedByText<()> as QueryId>::HAS_STATIC_QUERY_ID) };
+        let text = diesel::debug_query::<Mysql, _>(&wrapped).to_string();
+        assert!(text.contains("ON DUPLICATE KEY UPDATE"), "{text}");
+    }
+}

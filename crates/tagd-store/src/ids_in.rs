@@ -12,7 +12,7 @@
 
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::mysql::Mysql;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::QueryResult;
 use diesel::sql_types::{Bool, Nullable, Text};
 use diesel::sqlite::Sqlite;
@@ -94,26 +94,68 @@ impl<C: QueryFragment<Sqlite>> QueryFragment<Sqlite> for IdsIn<C> {
 
 impl<C: QueryFragment<Mysql>> QueryFragment<Mysql> for IdsIn<C> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
-        let Some(last) = self.ids.last() else {
+        if self.ids.is_empty() {
             out.push_sql("1=0");
             return Ok(());
-        };
-        let placeholders = mysql_placeholders(self.ids.len());
-        if placeholders > MYSQL_MAX_PADDED_IDS {
-            // A text of its own: caching it would only fill the cache.
-            out.unsafe_to_cache_prepared();
         }
         self.column.walk_ast(out.reborrow())?;
-        out.push_sql(" IN (");
-        // Repeating the last id changes nothing of what IN matches.
-        let padded = self.ids.iter().chain(std::iter::repeat(last));
-        for (index, id) in padded.take(placeholders).enumerate() {
-            if index > 0 {
-                out.push_sql(", ");
-            }
-            out.push_bind_param::<Text, String>(id)?;
+        out.push_sql(" IN ");
+        push_mysql_id_list(out, &self.ids)
+    }
+}
+
+/// Writes `(?, ?, …)` for `ids` (at least one), padded as [`mysql_placeholders`] says.
+fn push_mysql_id_list<'b>(mut out: AstPass<'_, 'b, Mysql>, ids: &'b [String]) -> QueryResult<()> {
+    let Some(last) = ids.last() else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "an id list needs at least one id".into(),
+        ));
+    };
+    let placeholders = mysql_placeholders(ids.len());
+    if placeholders > MYSQL_MAX_PADDED_IDS {
+        // A text of its own: caching it would only fill the cache.
+        out.unsafe_to_cache_prepared();
+    }
+    out.push_sql("(");
+    // Repeating the last id changes nothing of what IN matches.
+    let padded = ids.iter().chain(std::iter::repeat(last));
+    for (index, id) in padded.take(placeholders).enumerate() {
+        if index > 0 {
+            out.push_sql(", ");
         }
-        out.push_sql(")");
+        out.push_bind_param::<Text, String>(id)?;
+    }
+    out.push_sql(")");
+    Ok(())
+}
+
+/// A MySQL statement written as SQL text around one id list — `{before} (?, ?, …) {after}` —
+/// for what Diesel's DSL cannot say (MariaDB's `LOCK IN SHARE MODE`, index hints). Unlike
+/// `diesel::sql_query`, which is prepared and closed around every call, it is prepared once
+/// per connection for each text, the list padded as [`IdsIn`]'s. Rows load by name.
+#[derive(Debug)]
+pub(crate) struct MysqlIdsQuery<'a> {
+    pub before: String,
+    pub ids: &'a [String],
+    pub after: &'static str,
+}
+
+impl QueryId for MysqlIdsQuery<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for MysqlIdsQuery<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl QueryFragment<Mysql> for MysqlIdsQuery<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql(&self.before);
+        out.push_sql(" ");
+        push_mysql_id_list(out.reborrow(), self.ids)?;
+        out.push_sql(" ");
+        out.push_sql(self.after);
         Ok(())
     }
 }
@@ -210,5 +252,32 @@ mod tests {
         assert!(!cacheable(&many), "1,025 ids go out exactly, uncached");
         let exact = mysql(&many);
         assert_eq!(exact.matches('?').count(), 1_025);
+    }
+
+    #[test]
+    fn mysql_ids_query_pads_its_list_and_is_cached_by_text() {
+        use diesel::query_builder::QueryFragment;
+
+        use super::MysqlIdsQuery;
+        let ids: Vec<String> = ["b", "a", "c"].map(str::to_owned).to_vec();
+        let query = MysqlIdsQuery {
+            before: "SELECT id FROM tags WHERE id IN".to_owned(),
+            ids: &ids,
+            after: "ORDER BY id FOR UPDATE",
+        };
+        let text = diesel::debug_query::<diesel::mysql::Mysql, _>(&query).to_string();
+        assert!(
+            text.starts_with("SELECT id FROM tags WHERE id IN (?, ?, ?, ?) ORDER BY id FOR UPDATE"),
+            "{text}"
+        );
+        assert!(text.ends_with(r#"binds: ["b", "a", "c", "c"]"#), "{text}");
+        assert!(
+            QueryFragment::<diesel::mysql::Mysql>::is_safe_to_cache_prepared(
+                &query,
+                &diesel::mysql::Mysql
+            )
+            .expect("walks")
+        );
+        const { assert!(!<MysqlIdsQuery<'_> as diesel::query_builder::QueryId>::HAS_STATIC_QUERY_ID) };
     }
 }

@@ -25,7 +25,7 @@ use crate::db::{
 use crate::error::{StoreError, StoreResult};
 use crate::ids_in::ids_in;
 use crate::schema::{categories, customer_tags, tag_history, tags};
-use crate::tags::{TagRow, page_limit};
+use crate::tags::page_limit;
 use crate::{Page, Store};
 
 /// Expired assignments handled per sweep transaction.
@@ -217,19 +217,7 @@ macro_rules! tagging_queries {
                     // Whoever writes assignments of a tag holds its row shared until the
                     // commit, so a concurrent forced delete either waits for this transaction
                     // (and then removes what it wrote) or has committed, and the tag is absent.
-                    self.share_lock_tags(chunk).await?;
-                    let query = tags::table
-                        .inner_join(categories::table.on(categories::id.eq(tags::category_id)))
-                        .select((
-                            TagRow::as_select(),
-                            categories::name,
-                            categories::is_exclusive,
-                        ));
-                    let rows: Vec<(TagRow, String, bool)> = match chunk {
-                        // One tag: a static statement, prepared once per connection.
-                        [tag_id] => query.filter(tags::id.eq(tag_id)).load(self).await?,
-                        _ => query.filter(ids_in(tags::id, chunk)).load(self).await?,
-                    };
+                    let rows = self.locked_catalogue(chunk).await?;
                     for (row, category_name, exclusive) in rows {
                         let tag = row.into_tag()?;
                         entries.insert(

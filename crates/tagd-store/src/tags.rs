@@ -102,7 +102,7 @@ impl From<CategoryRow> for Category {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tags, treat_none_as_null = true)]
 pub(crate) struct TagRow {
     pub id: String,
