@@ -399,10 +399,13 @@ async fn lock_rows(
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
-/// A MySQL statement Diesel marks uncacheable that is safe to cache by its text:
-/// Diesel prepares every upsert (`ON DUPLICATE KEY UPDATE`) and closes it after
-/// the call, since a changeset's text may vary; keyed by the full SQL text (no
-/// static query id), each text is prepared once per connection instead.
+/// A statement Diesel marks uncacheable that is safe to cache by its text.
+/// Diesel prepares every upsert anew and closes it after the call, since a
+/// changeset's text may vary: on MySQL a prepare round trip (and a close) per
+/// statement. Keyed by its full SQL text (no static query id), each text is
+/// prepared once per connection instead, and a different text is a different
+/// statement. (SQLite's multi-row upserts go through Diesel's own SQLite batch
+/// path, which a wrapper would hide; they are still parsed per call.)
 #[derive(Debug)]
 struct CachedByText<Q>(Q);
 
@@ -411,17 +414,16 @@ impl<Q> diesel::query_builder::QueryId for CachedByText<Q> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Q: diesel::query_builder::QueryFragment<diesel::mysql::Mysql>>
-    diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for CachedByText<Q>
+impl<DB, Q> diesel::query_builder::QueryFragment<DB> for CachedByText<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
 {
-    fn walk_ast<'b>(
-        &'b self,
-        out: diesel::query_builder::AstPass<'_, 'b, diesel::mysql::Mysql>,
-    ) -> QueryResult<()> {
+    fn walk_ast<'b>(&'b self, out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.0.walk_ast(out)
     }
 
-    fn is_safe_to_cache_prepared(&self, _backend: &diesel::mysql::Mysql) -> QueryResult<bool> {
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
         Ok(true)
     }
 }
