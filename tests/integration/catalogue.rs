@@ -609,10 +609,11 @@ async fn a_category_made_exclusive_amid_assignments_stays_exclusive(backend: Bac
     const CUSTOMERS: usize = 8;
     const ROUNDS: usize = 4;
     let server = TestServer::start(backend).await;
-    let mut people = Vec::new();
-    for index in 0..CUSTOMERS {
-        people.push(customer(&server, &format!("排他{index}")).await.id);
-    }
+    let people: Vec<String> = fixtures::numbered_customers(&server, "排他", CUSTOMERS)
+        .await
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     let mut made_exclusive = 0;
     for round in 0..ROUNDS {
         let category = fixtures::category(&server, &format!("阶段{round}"), false).await;

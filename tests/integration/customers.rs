@@ -722,10 +722,7 @@ async fn channel_identities_belong_to_one_customer(backend: Backend) {
 /// and a read that starts after an update sees it.
 async fn concurrent_reads_each_get_their_own_customer(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let mut created = Vec::new();
-    for n in 0..24 {
-        created.push(customer(&server, &format!("读者 {n}")).await);
-    }
+    let created = fixtures::numbered_customers(&server, "读者 ", 24).await;
     let reads = (0..240).map(|call| {
         let mut customers = server.customers();
         // Every seventh call asks for an id that does not exist.

@@ -68,6 +68,19 @@ pub async fn customer(server: &TestServer, name: &str) -> pb::Customer {
         .into_inner()
 }
 
+/// `count` customers named `{prefix}0`, `{prefix}1`, …, created one after another.
+pub async fn numbered_customers(
+    server: &TestServer,
+    prefix: &str,
+    count: usize,
+) -> Vec<pb::Customer> {
+    let mut created = Vec::with_capacity(count);
+    for index in 0..count {
+        created.push(customer(server, &format!("{prefix}{index}")).await);
+    }
+    created
+}
+
 pub fn assignment(tag_id: &str, value: &str) -> pb::TagAssignment {
     pb::TagAssignment {
         tag_id: tag_id.to_owned(),

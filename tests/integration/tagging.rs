@@ -370,10 +370,11 @@ async fn forced_deletes_racing_assignments_leave_no_orphans(backend: Backend) {
         );
     }
     let all_tags: Vec<String> = single_tags.iter().chain(&category_tags).cloned().collect();
-    let mut customers = Vec::new();
-    for index in 0..CUSTOMERS {
-        customers.push(customer(&server, &format!("竞速{index}")).await.id);
-    }
+    let customers: Vec<String> = fixtures::numbered_customers(&server, "竞速", CUSTOMERS)
+        .await
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
 
     // The first customer holds every tag before the race: the deletes have something to remove.
     let held_before = assign(
@@ -526,10 +527,11 @@ async fn concurrent_calls_each_get_their_own_answer(backend: Backend) {
         &[],
     )
     .await;
-    let mut customers = Vec::new();
-    for index in 0..CUSTOMERS {
-        customers.push(customer(&server, &format!("客户{index}")).await.id);
-    }
+    let customers: Vec<String> = fixtures::numbered_customers(&server, "客户", CUSTOMERS)
+        .await
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     let mut calls = Vec::new();
     for round in 0..ROUNDS {
         for (index, customer_id) in customers.iter().enumerate() {
@@ -917,10 +919,11 @@ async fn category_changes_racing_assignments_all_succeed(backend: Backend) {
     let server = TestServer::start(backend).await;
     let value = fixtures::category(&server, "价值等级", false).await;
     let score = fixtures::tag(&server, &value.id, "价值分", pb::ValueType::Number, &[]).await;
-    let mut customers = Vec::new();
-    for index in 0..CUSTOMERS {
-        customers.push(customer(&server, &format!("客户{index}")).await.id);
-    }
+    let customers: Vec<String> = fixtures::numbered_customers(&server, "客户", CUSTOMERS)
+        .await
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     let mut calls = Vec::new();
     for round in 0..ROUNDS {
         for (index, customer_id) in customers.iter().enumerate() {
