@@ -175,6 +175,25 @@ pub(crate) struct HeldRow {
     exclusive: bool,
 }
 
+/// What a merge batch reads before it plans: which of its customers exist (locked,
+/// on MySQL), their rows, and every tag they hold. Read inside the batch's
+/// transaction, or — on SQLite, by [`crate::MergeRun`] — ahead of it on another
+/// connection, and then used only when nothing else wrote in between.
+pub(crate) struct BatchReads {
+    /// The customers read for (sorted, each once).
+    ids: Vec<String>,
+    existing: HashSet<String>,
+    customers: HashMap<String, Customer>,
+    held: HashMap<String, Vec<HeldRow>>,
+}
+
+impl BatchReads {
+    /// Whether these reads were made for exactly `ids` (sorted, each once).
+    pub(crate) fn covers(&self, ids: &[String]) -> bool {
+        self.ids == ids
+    }
+}
+
 /// One cluster's merge as decided before anything is written: what the survivor becomes,
 /// the history rows that say so, and the snapshot's parts (the moved row ids are added by
 /// the batch's reads).
@@ -430,12 +449,23 @@ pub(crate) trait MergeQueries {
     async fn merged_into(&mut self, id: &str) -> StoreResult<Option<(String, String)>>;
     /// Merges inside the caller's transaction (locks, checks, then `merge_locked`).
     async fn merge(&mut self, request: &MergeRequest<'_>) -> StoreResult<MergeRecord>;
-    /// Merges disjoint clusters whose customers the caller locked and found, set-based: a
-    /// few statements per table for the whole batch, whatever its size. A customer named
-    /// by two clusters fails the batch.
+    /// Locks (on MySQL) and reads the customers `ids` (sorted, each once) and their tags.
+    async fn read_batch(&mut self, ids: Vec<String>) -> StoreResult<BatchReads>;
+    /// Merges a batch of disjoint clusters from `reads` (made for exactly their
+    /// customers): each cluster with a customer gone is answered with its error, the
+    /// others are merged by [`MergeQueries::merge_locked`].
+    async fn merge_read_batch(
+        &mut self,
+        requests: &[MergeRequest<'_>],
+        reads: BatchReads,
+    ) -> StoreResult<Vec<StoreResult<MergeRecord>>>;
+    /// Merges disjoint clusters whose customers the caller locked and found in `reads`,
+    /// set-based: a few statements per table for the whole batch, whatever its size. A
+    /// customer named by two clusters fails the batch.
     async fn merge_locked(
         &mut self,
         requests: &[&MergeRequest<'_>],
+        reads: BatchReads,
     ) -> StoreResult<Vec<MergeRecord>>;
     /// Every assignment (live or expired) of these customers, with names and category rules.
     async fn held_tags(&mut self, ids: &[String]) -> StoreResult<Vec<HeldRow>>;
@@ -472,31 +502,86 @@ macro_rules! merge_queries {
             async fn merge(&mut self, request: &MergeRequest<'_>) -> StoreResult<MergeRecord> {
                 let mut ids = request.customer_ids.to_vec();
                 ids.sort();
-                let locked = self.lock_customers(&ids).await?;
-                if locked.len() != ids.len() {
-                    for (index, id) in request.customer_ids.iter().enumerate() {
-                        if locked.contains(id) {
-                            continue;
-                        }
-                        let field = format!("{}[{index}]", request.field);
-                        return Err(match self.merged_into(id).await? {
-                            Some((merge_id, survivor)) => StoreError::FailedPrecondition(format!(
-                                "{field}: customer {id} was already merged into {survivor} (merge {merge_id})"
-                            )),
-                            None => StoreError::not_found("customer", id).at(&field),
-                        });
-                    }
-                }
+                ids.dedup();
+                let reads = self.read_batch(ids).await?;
                 // One merge is a batch of one: a single code path writes every merge.
-                self.merge_locked(&[request])
+                self.merge_read_batch(std::slice::from_ref(request), reads)
                     .await?
                     .pop()
-                    .ok_or_else(|| StoreError::Corrupt("a merge wrote no record".to_owned()))
+                    .ok_or_else(|| StoreError::Corrupt("a merge wrote no record".to_owned()))?
+            }
+
+            async fn read_batch(&mut self, ids: Vec<String>) -> StoreResult<BatchReads> {
+                let mut existing = HashSet::with_capacity(ids.len());
+                for chunk in ids.chunks(IN_CHUNK) {
+                    existing.extend(self.lock_customers(chunk).await?);
+                }
+                let customers = self
+                    .load_customers(&ids)
+                    .await?
+                    .into_iter()
+                    .map(|customer| (customer.id.clone(), customer))
+                    .collect();
+                let mut held: HashMap<String, Vec<HeldRow>> = HashMap::new();
+                for row in self.held_tags(&ids).await? {
+                    held.entry(row.row.customer_id.clone()).or_default().push(row);
+                }
+                Ok(BatchReads {
+                    ids,
+                    existing,
+                    customers,
+                    held,
+                })
+            }
+
+            async fn merge_read_batch(
+                &mut self,
+                requests: &[MergeRequest<'_>],
+                reads: BatchReads,
+            ) -> StoreResult<Vec<StoreResult<MergeRecord>>> {
+                let mut outcomes: Vec<Option<StoreResult<MergeRecord>>> =
+                    Vec::with_capacity(requests.len());
+                let mut ready = Vec::with_capacity(requests.len());
+                for request in requests {
+                    let missing = request
+                        .customer_ids
+                        .iter()
+                        .enumerate()
+                        .find(|(_, id)| !reads.existing.contains(*id));
+                    outcomes.push(match missing {
+                        Some((index, id)) => {
+                            let field = format!("{}[{index}]", request.field);
+                            Some(Err(match self.merged_into(id).await? {
+                                Some((merge_id, survivor)) => StoreError::FailedPrecondition(format!(
+                                    "{field}: customer {id} was already merged into {survivor} (merge {merge_id})"
+                                )),
+                                None => StoreError::not_found("customer", id).at(&field),
+                            }))
+                        }
+                        None => {
+                            ready.push(request);
+                            None
+                        }
+                    });
+                }
+                let mut merged = self.merge_locked(&ready, reads).await?.into_iter();
+                outcomes
+                    .into_iter()
+                    .map(|outcome| match outcome {
+                        Some(refused) => Ok(refused),
+                        None => merged.next().map(Ok).ok_or_else(|| {
+                            StoreError::Corrupt(
+                                "a merge batch wrote fewer records than merges".to_owned(),
+                            )
+                        }),
+                    })
+                    .collect()
             }
 
             async fn merge_locked(
                 &mut self,
                 requests: &[&MergeRequest<'_>],
+                reads: BatchReads,
             ) -> StoreResult<Vec<MergeRecord>> {
                 if requests.is_empty() {
                     return Ok(Vec::new());
@@ -510,20 +595,11 @@ macro_rules! merge_queries {
                 all_ids.sort_unstable();
                 all_ids.dedup();
 
-                // Reads: every customer and assignment of the batch, a few statements in all.
-                let mut customers: HashMap<String, Customer> = self
-                    .load_customers(&all_ids)
-                    .await?
-                    .into_iter()
-                    .map(|customer| (customer.id.clone(), customer))
-                    .collect();
-                let mut held_by_customer: HashMap<String, Vec<HeldRow>> = HashMap::new();
-                for held in self.held_tags(&all_ids).await? {
-                    held_by_customer
-                        .entry(held.row.customer_id.clone())
-                        .or_default()
-                        .push(held);
-                }
+                let BatchReads {
+                    mut customers,
+                    held: mut held_by_customer,
+                    ..
+                } = reads;
                 let mut plans = Vec::with_capacity(requests.len());
                 for request in requests {
                     let mut ids = request.customer_ids.to_vec();
@@ -534,7 +610,7 @@ macro_rules! merge_queries {
                         // Taken out of the map: a customer named by two clusters of one batch is caught here.
                         let customer = customers.remove(id).ok_or_else(|| {
                             StoreError::FailedPrecondition(format!(
-                                "customer {id} is in two merges of one batch, or was not locked"
+                                "customer {id} is in two merges of one batch, or was not read"
                             ))
                         })?;
                         cluster.push(customer);
@@ -542,7 +618,7 @@ macro_rules! merge_queries {
                     }
                     plans.push(plan_merge(request, cluster, held, at));
                 }
-                steps.done("read_and_plan");
+                steps.done("plan");
 
                 // The rows that move, per merged customer, for the snapshots: one read per table and chunk.
                 let owner: HashMap<String, usize> = plans
@@ -1002,52 +1078,12 @@ impl Store {
         all.dedup();
         let started = std::time::Instant::now();
         let outcomes = removing_transaction!(self, |conn| {
-            let mut locked = HashSet::with_capacity(all.len());
-            for chunk in all.chunks(IN_CHUNK) {
-                locked.extend(conn.lock_customers(chunk).await?);
-            }
+            let reads = conn.read_batch(all.clone()).await?;
             tracing::debug!(
                 millis = started.elapsed().as_secs_f64() * 1e3,
-                "merge batch locked"
+                "merge batch locked and read"
             );
-            let mut outcomes: Vec<Option<StoreResult<MergeRecord>>> =
-                Vec::with_capacity(requests.len());
-            let mut ready = Vec::with_capacity(requests.len());
-            for request in requests {
-                let missing = request
-                    .customer_ids
-                    .iter()
-                    .enumerate()
-                    .find(|(_, id)| !locked.contains(*id));
-                outcomes.push(match missing {
-                    Some((index, id)) => {
-                        let field = format!("{}[{index}]", request.field);
-                        Some(Err(match conn.merged_into(id).await? {
-                            Some((merge_id, survivor)) => StoreError::FailedPrecondition(format!(
-                                "{field}: customer {id} was already merged into {survivor} (merge {merge_id})"
-                            )),
-                            None => StoreError::not_found("customer", id).at(&field),
-                        }))
-                    }
-                    None => {
-                        ready.push(request);
-                        None
-                    }
-                });
-            }
-            let mut merged = conn.merge_locked(&ready).await?.into_iter();
-            let outcomes = outcomes
-                .into_iter()
-                .map(|outcome| match outcome {
-                    Some(refused) => Ok(refused),
-                    None => merged.next().map(Ok).ok_or_else(|| {
-                        StoreError::Corrupt(
-                            "a merge batch wrote fewer records than merges".to_owned(),
-                        )
-                    }),
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok((outcomes, all))
+            Ok((conn.merge_read_batch(requests, reads).await?, all))
         })?;
         tracing::debug!(
             millis = started.elapsed().as_secs_f64() * 1e3,
