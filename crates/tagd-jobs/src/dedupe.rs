@@ -474,23 +474,19 @@ impl DedupeRun {
             self.job.id,
             self.matcher.config().auto_merge_threshold
         );
-        let batches: Vec<&[Vec<u32>]> = merge_batches(&found.clusters).collect();
-        let ids_of = |position: &u32| ids[*position as usize].clone();
-        let store = Arc::clone(&self.jobs.store);
-        let mut run = store.merge_run();
-        for (index, batch) in batches.iter().enumerate() {
+        for batch in merge_batches(&found.clusters) {
             if self.cancelled() {
                 return Ending::Cancelled;
             }
             let customer_ids: Vec<Vec<String>> = batch
                 .iter()
-                .map(|cluster| cluster.iter().map(ids_of).collect())
+                .map(|cluster| {
+                    cluster
+                        .iter()
+                        .map(|position| ids[*position as usize].clone())
+                        .collect()
+                })
                 .collect();
-            // Read while this batch writes (on SQLite): the customers of the next one.
-            let next: Vec<String> = batches
-                .get(index + 1)
-                .map(|next| next.iter().flatten().map(ids_of).collect())
-                .unwrap_or_default();
             let requests: Vec<MergeRequest<'_>> = customer_ids
                 .iter()
                 .map(|ids| MergeRequest {
@@ -503,7 +499,7 @@ impl DedupeRun {
                     reason: &reason,
                 })
                 .collect();
-            let (outcomes, alone) = match run.merge_batch(&requests, &next).await {
+            let (outcomes, alone) = match self.jobs.store.merge_batch(&requests).await {
                 Ok(outcomes) => (outcomes, false),
                 // The batch failed as a whole and wrote nothing: merge its clusters one by one,
                 // so only the one at fault fails.

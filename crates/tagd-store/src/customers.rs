@@ -13,7 +13,7 @@ use tagd_core::text;
 
 use crate::customer_reads::Read;
 use crate::db::{
-    BackendOps, BatchInsert, IN_CHUNK, MysqlConn, MysqlLoadRows as _, SqliteConn,
+    BackendOps, BatchInsert, CachedByText, IN_CHUNK, MysqlConn, MysqlLoadRows as _, SqliteConn,
     SqliteLoadRows as _, now, removing_transaction, with_conn, write_transaction,
 };
 use crate::error::{StoreError, StoreResult};
@@ -516,10 +516,14 @@ macro_rules! customer_queries {
                 before: &HashMap<String, CustomerFields>,
             ) -> StoreResult<()> {
                 for customer in customers {
-                    diesel::update(customers::table.find(&customer.id))
-                        .set(&to_rows(customer).customer)
-                        .execute(self)
-                        .await?;
+                    // Diesel deems every UPDATE uncacheable; this one's text never changes
+                    // (all columns, NULLs written as NULL), so it is prepared once per connection.
+                    CachedByText(
+                        diesel::update(customers::table.find(&customer.id))
+                            .set(&to_rows(customer).customer),
+                    )
+                    .execute(self)
+                    .await?;
                 }
                 self.rewrite_index_rows(customers, before).await
             }

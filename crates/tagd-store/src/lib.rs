@@ -19,7 +19,6 @@ mod import_reverts;
 mod imports;
 mod interactions;
 mod jobs;
-mod merge_run;
 mod merges;
 mod metrics;
 mod purchases;
@@ -44,7 +43,6 @@ pub use crate::error::{StoreError, StoreResult};
 pub use crate::import_reverts::RevertOutcome;
 pub use crate::imports::{ImportEntry, ImportOutcome, ImportSettings, ImportTag};
 pub use crate::jobs::{INTERRUPTED, NewJob};
-pub use crate::merge_run::MergeRun;
 pub use crate::merges::{MergeFilter, MergeRecord, MergeRequest};
 pub use crate::removals::TakenRemovals;
 pub use crate::rules::{

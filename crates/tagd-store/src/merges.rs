@@ -176,22 +176,11 @@ pub(crate) struct HeldRow {
 }
 
 /// What a merge batch reads before it plans: which of its customers exist (locked,
-/// on MySQL), their rows, and every tag they hold. Read inside the batch's
-/// transaction, or — on SQLite, by [`crate::MergeRun`] — ahead of it on another
-/// connection, and then used only when nothing else wrote in between.
+/// on MySQL), their rows, and every tag they hold.
 pub(crate) struct BatchReads {
-    /// The customers read for (sorted, each once).
-    ids: Vec<String>,
     existing: HashSet<String>,
     customers: HashMap<String, Customer>,
     held: HashMap<String, Vec<HeldRow>>,
-}
-
-impl BatchReads {
-    /// Whether these reads were made for exactly `ids` (sorted, each once).
-    pub(crate) fn covers(&self, ids: &[String]) -> bool {
-        self.ids == ids
-    }
 }
 
 /// One cluster's merge as decided before anything is written: what the survivor becomes,
@@ -450,7 +439,7 @@ pub(crate) trait MergeQueries {
     /// Merges inside the caller's transaction (locks, checks, then `merge_locked`).
     async fn merge(&mut self, request: &MergeRequest<'_>) -> StoreResult<MergeRecord>;
     /// Locks (on MySQL) and reads the customers `ids` (sorted, each once) and their tags.
-    async fn read_batch(&mut self, ids: Vec<String>) -> StoreResult<BatchReads>;
+    async fn read_batch(&mut self, ids: &[String]) -> StoreResult<BatchReads>;
     /// Merges a batch of disjoint clusters from `reads` (made for exactly their
     /// customers): each cluster with a customer gone is answered with its error, the
     /// others are merged by [`MergeQueries::merge_locked`].
@@ -503,7 +492,7 @@ macro_rules! merge_queries {
                 let mut ids = request.customer_ids.to_vec();
                 ids.sort();
                 ids.dedup();
-                let reads = self.read_batch(ids).await?;
+                let reads = self.read_batch(&ids).await?;
                 // One merge is a batch of one: a single code path writes every merge.
                 self.merge_read_batch(std::slice::from_ref(request), reads)
                     .await?
@@ -511,23 +500,22 @@ macro_rules! merge_queries {
                     .ok_or_else(|| StoreError::Corrupt("a merge wrote no record".to_owned()))?
             }
 
-            async fn read_batch(&mut self, ids: Vec<String>) -> StoreResult<BatchReads> {
+            async fn read_batch(&mut self, ids: &[String]) -> StoreResult<BatchReads> {
                 let mut existing = HashSet::with_capacity(ids.len());
                 for chunk in ids.chunks(IN_CHUNK) {
                     existing.extend(self.lock_customers(chunk).await?);
                 }
                 let customers = self
-                    .load_customers(&ids)
+                    .load_customers(ids)
                     .await?
                     .into_iter()
                     .map(|customer| (customer.id.clone(), customer))
                     .collect();
                 let mut held: HashMap<String, Vec<HeldRow>> = HashMap::new();
-                for row in self.held_tags(&ids).await? {
+                for row in self.held_tags(ids).await? {
                     held.entry(row.row.customer_id.clone()).or_default().push(row);
                 }
                 Ok(BatchReads {
-                    ids,
                     existing,
                     customers,
                     held,
@@ -1078,7 +1066,7 @@ impl Store {
         all.dedup();
         let started = std::time::Instant::now();
         let outcomes = removing_transaction!(self, |conn| {
-            let reads = conn.read_batch(all.clone()).await?;
+            let reads = conn.read_batch(&all).await?;
             tracing::debug!(
                 millis = started.elapsed().as_secs_f64() * 1e3,
                 "merge batch locked and read"
