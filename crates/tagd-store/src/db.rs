@@ -402,11 +402,12 @@ async fn lock_rows(
 /// A statement Diesel marks uncacheable that is safe to cache by its text.
 /// Diesel prepares every upsert and UPDATE anew and closes it after the call,
 /// since a changeset's text may vary: on MySQL a prepare round trip (and a
-/// close) per statement, on SQLite a parse. Wrap only statements whose texts
-/// are few (each text stays prepared on its connection). Keyed by its full SQL text (no static query id), each text is
-/// prepared once per connection instead, and a different text is a different
-/// statement. (SQLite's multi-row upserts go through Diesel's own SQLite batch
-/// path, which a wrapper would hide; they are still parsed per call.)
+/// close) per statement, on SQLite a parse. Keyed by its full SQL text (no
+/// static query id), each text is prepared once per connection instead, and a
+/// different text is a different statement — so wrap only statements with few
+/// texts, as each stays prepared on its connection. (SQLite's multi-row upserts
+/// go through Diesel's own SQLite batch path, which a wrapper would hide; they
+/// are still parsed per call.)
 #[derive(Debug)]
 pub(crate) struct CachedByText<Q>(pub(crate) Q);
 
